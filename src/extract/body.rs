@@ -1,0 +1,285 @@
+//! Credentials in request bodies, and the body type handed to the inner service.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Limited};
+use pin_project_lite::pin_project;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+use super::{Credential, Source, check_token};
+use crate::error::AuthError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFormat {
+    Form,
+    Json,
+}
+
+pin_project! {
+    /// The request body the inner service receives.
+    ///
+    /// Usually the original body, untouched. When the layer had to read the body to look for
+    /// a credential, the exact bytes it read (and any trailers), replayed.
+    /// (Variant fields are the body, and the bytes and trailers not yet replayed.)
+    #[project = RequestBodyProj]
+    #[allow(missing_docs)]
+    pub enum RequestBody<B> {
+        /// The original body, streamed through.
+        Original {
+            #[pin]
+            body: B,
+        },
+        /// A body that was read to find a credential.
+        Buffered {
+            data: Option<Bytes>,
+            trailers: Option<HeaderMap>,
+        },
+    }
+}
+
+impl<B> RequestBody<B> {
+    /// Wraps an original body.
+    pub fn new(body: B) -> Self {
+        Self::Original { body }
+    }
+
+    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+        Self::Buffered {
+            data: (!data.is_empty()).then_some(data),
+            trailers,
+        }
+    }
+}
+
+impl<B> fmt::Debug for RequestBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Original { .. } => f.write_str("RequestBody::Original"),
+            Self::Buffered { data, .. } => write!(
+                f,
+                "RequestBody::Buffered({} bytes)",
+                data.as_ref().map_or(0, Bytes::len)
+            ),
+        }
+    }
+}
+
+impl<B> Body for RequestBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project() {
+            RequestBodyProj::Original { body } => body.poll_frame(cx),
+            RequestBodyProj::Buffered { data, trailers } => {
+                if let Some(data) = data.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Original { body } => body.is_end_stream(),
+            Self::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Original { body } => body.size_hint(),
+            Self::Buffered { data, .. } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of `body`; 413 past it, 400 when the body cannot be read.
+pub(crate) async fn read_limited<B>(
+    body: B,
+    limit: usize,
+    content_length: Option<u64>,
+) -> Result<(Bytes, Option<HeaderMap>), AuthError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if content_length.is_some_and(|len| len > limit as u64) {
+        return Err(AuthError::payload_too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => {
+            let trailers = collected.trailers().cloned();
+            Ok((collected.to_bytes(), trailers))
+        }
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(AuthError::payload_too_large())
+        }
+        Err(_) => Err(AuthError::invalid_request(
+            "the request body could not be read",
+        )),
+    }
+}
+
+/// Looks for the string field `field` in a form or JSON body.
+///
+/// A repeated field is refused (400), as is a JSON field that is not a string. A JSON body that
+/// does not parse as an object holds no credential: the inner service will judge it.
+pub(crate) fn find_in_body<'a>(
+    format: BodyFormat,
+    field: &str,
+    body: &'a [u8],
+) -> Result<Option<Credential<'a>>, AuthError> {
+    let repeated = super::more_than_one;
+    match format {
+        BodyFormat::Form => {
+            let mut found: Option<Cow<'a, str>> = None;
+            for (key, value) in form_urlencoded::parse(body) {
+                if key == field {
+                    if found.is_some() {
+                        return Err(repeated());
+                    }
+                    check_token(&value)?;
+                    found = Some(value);
+                }
+            }
+            Ok(found.map(|t| Credential::bearer(t, Source::Body)))
+        }
+        BodyFormat::Json => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            match (FieldSeed { field }).deserialize(&mut de) {
+                Ok(JsonField::Found(token)) => {
+                    check_token(&token)?;
+                    Ok(Some(Credential::bearer(token, Source::Body)))
+                }
+                Ok(JsonField::Absent) => Ok(None),
+                Ok(JsonField::Repeated) => Err(repeated()),
+                Ok(JsonField::NotAString) => Err(AuthError::invalid_request(
+                    "the access token field in the JSON body is not a string",
+                )),
+                Err(_) => Ok(None),
+            }
+        }
+    }
+}
+
+enum JsonField {
+    Absent,
+    Found(String),
+    Repeated,
+    NotAString,
+}
+
+struct FieldSeed<'f> {
+    field: &'f str,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = JsonField;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<JsonField, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = JsonField;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonField, A::Error> {
+        let mut result = JsonField::Absent;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key != self.field {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value = map.next_value::<serde_json::Value>()?;
+            result = match (result, value) {
+                (JsonField::Absent, serde_json::Value::String(s)) => JsonField::Found(s),
+                (JsonField::Absent, _) => JsonField::NotAString,
+                _ => JsonField::Repeated,
+            };
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn form_field() {
+        let c = find_in_body(
+            BodyFormat::Form,
+            "access_token",
+            b"a=1&access_token=tok%2Bx&b=2",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.token(), Some("tok+x"));
+        let err = find_in_body(
+            BodyFormat::Form,
+            "access_token",
+            b"access_token=a&access_token=a",
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn json_field() {
+        let c = find_in_body(
+            BodyFormat::Json,
+            "access_token",
+            br#"{"x":[1,{"access_token":"no"}],"access_token":"yes"}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.token(), Some("yes"));
+        for (body, kind) in [
+            (
+                &br#"{"access_token":"a","access_token":"a"}"#[..],
+                ErrorKind::InvalidRequest,
+            ),
+            (br#"{"access_token":42}"#, ErrorKind::InvalidRequest),
+            (br#"{"access_token":""}"#, ErrorKind::InvalidRequest),
+        ] {
+            assert_eq!(
+                find_in_body(BodyFormat::Json, "access_token", body)
+                    .unwrap_err()
+                    .kind(),
+                kind
+            );
+        }
+        assert!(
+            find_in_body(BodyFormat::Json, "access_token", b"[1,2]")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            find_in_body(BodyFormat::Json, "access_token", b"{not json")
+                .unwrap()
+                .is_none()
+        );
+    }
+}

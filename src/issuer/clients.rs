@@ -1,0 +1,183 @@
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::verify::{hash_password, password_matches};
+
+/// A client (app) to register: id, secret, and the scopes it may ask for.
+#[derive(Clone)]
+pub struct Client {
+    id: String,
+    secret: String,
+    allowed_scopes: Vec<String>,
+    default_scopes: Option<Vec<String>>,
+    disabled: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .field("allowed_scopes", &self.allowed_scopes)
+            .field("default_scopes", &self.default_scopes)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with an id and a secret (hashed when registered), allowed no scopes.
+    pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            secret: secret.into(),
+            allowed_scopes: Vec::new(),
+            default_scopes: None,
+            disabled: false,
+        }
+    }
+
+    /// The scopes the client may be granted.
+    pub fn allowed_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.allowed_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes granted when the request names none (default: all allowed scopes).
+    pub fn default_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.default_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Registers the client disabled.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+}
+
+pub(crate) struct ClientRecord {
+    pub(crate) id: String,
+    secret_hash: String,
+    pub(crate) allowed_scopes: Vec<String>,
+    pub(crate) default_scopes: Vec<String>,
+    pub(crate) disabled: bool,
+}
+
+struct Registry {
+    by_id: ArcSwap<HashMap<String, Arc<ClientRecord>>>,
+    decoy: String,
+}
+
+/// The registered clients; secrets are kept as argon2 hashes only.
+///
+/// ```
+/// use tower_gatekeeper::issuer::{Client, ClientRegistry};
+///
+/// let clients = ClientRegistry::new();
+/// clients.register(Client::new("app", "secret-1").allowed_scopes(["read"])).unwrap();
+/// assert!(clients.authenticate("app", "secret-1").is_some());
+/// assert!(clients.authenticate("app", "secret-2").is_none());
+/// clients.set_disabled("app", true);
+/// assert!(clients.authenticate("app", "secret-1").is_none());
+/// ```
+#[derive(Clone)]
+pub struct ClientRegistry {
+    inner: Arc<Registry>,
+}
+
+impl fmt::Debug for ClientRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ClientRegistry({} clients)",
+            self.inner.by_id.load().len()
+        )
+    }
+}
+
+impl Default for ClientRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Registry {
+                by_id: ArcSwap::default(),
+                decoy: hash_password("decoy client secret").unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Registers (or replaces) a client, hashing its secret.
+    pub fn register(&self, client: Client) -> Result<(), argon2::password_hash::Error> {
+        let secret_hash = hash_password(&client.secret)?;
+        let default_scopes = client
+            .default_scopes
+            .unwrap_or_else(|| client.allowed_scopes.clone());
+        let record = Arc::new(ClientRecord {
+            id: client.id.clone(),
+            secret_hash,
+            allowed_scopes: client.allowed_scopes,
+            default_scopes,
+            disabled: client.disabled,
+        });
+        self.inner.by_id.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(client.id.clone(), record.clone());
+            map
+        });
+        Ok(())
+    }
+
+    /// Disables or re-enables a client; returns whether it exists.
+    pub fn set_disabled(&self, id: &str, disabled: bool) -> bool {
+        let Some(old) = self.inner.by_id.load().get(id).cloned() else {
+            return false;
+        };
+        let record = Arc::new(ClientRecord {
+            id: old.id.clone(),
+            secret_hash: old.secret_hash.clone(),
+            allowed_scopes: old.allowed_scopes.clone(),
+            default_scopes: old.default_scopes.clone(),
+            disabled,
+        });
+        self.inner.by_id.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(id.to_owned(), record.clone());
+            map
+        });
+        true
+    }
+
+    /// Whether `id` is registered and enabled.
+    pub fn is_active(&self, id: &str) -> bool {
+        self.inner.by_id.load().get(id).is_some_and(|c| !c.disabled)
+    }
+
+    /// Checks a client's id and secret. Unknown ids cost the same as wrong secrets; disabled
+    /// clients fail. Slow on purpose (argon2): call it off the async executor.
+    pub(crate) fn authenticate_record(&self, id: &str, secret: &str) -> Option<Arc<ClientRecord>> {
+        match self.inner.by_id.load().get(id).cloned() {
+            None => {
+                let _ = password_matches(&self.inner.decoy, secret);
+                None
+            }
+            Some(record) => (password_matches(&record.secret_hash, secret) && !record.disabled)
+                .then_some(record),
+        }
+    }
+
+    /// Checks a client's id and secret; returns the client id when they match and the client
+    /// is enabled.
+    pub fn authenticate(&self, id: &str, secret: &str) -> Option<String> {
+        self.authenticate_record(id, secret).map(|r| r.id.clone())
+    }
+}

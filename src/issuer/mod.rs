@@ -1,0 +1,260 @@
+//! The token side (feature `issuer`): client registry, signing key, and the RFC 6749 §4.4
+//! client-credentials endpoint.
+//!
+//! ```
+//! use axum::Router;
+//! use tower_gatekeeper::issuer::{Client, ClientRegistry, SigningKey, TokenIssuer};
+//! use tower_gatekeeper::GatekeeperLayer;
+//!
+//! let clients = ClientRegistry::new();
+//! clients.register(Client::new("reporting-app", "a long client secret").allowed_scopes(["read"])).unwrap();
+//! let issuer = TokenIssuer::builder(SigningKey::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
+//!     .issuer("https://auth.example")
+//!     .audience("orders-api")
+//!     .clients(clients)
+//!     .build();
+//!
+//! let app: Router = Router::new()
+//!     // ... protected routes here, then:
+//!     .layer(GatekeeperLayer::builder(issuer.verifier()).build())
+//!     .route_service("/oauth/token", issuer.token_endpoint());
+//! ```
+
+mod clients;
+mod endpoint;
+mod key;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Header, encode};
+use serde::Serialize;
+
+pub use clients::{Client, ClientRegistry};
+pub use endpoint::TokenEndpoint;
+pub use key::SigningKey;
+
+use crate::clock::{Clock, SharedClock};
+use crate::verify::{JwtKey, JwtVerifier};
+
+/// A freshly issued access token: the fields of a successful token response (RFC 6749 §5.1).
+#[derive(Clone, Serialize)]
+pub struct IssuedToken {
+    /// The token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// The granted scopes, space-delimited.
+    pub scope: String,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+struct Inner {
+    key: SigningKey,
+    issuer: String,
+    audience: String,
+    lifetime: Duration,
+    clients: ClientRegistry,
+    clock: SharedClock,
+}
+
+/// Issues RFC 9068 JWT access tokens (`typ: at+jwt`) to registered clients.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("lifetime", &self.inner.lifetime)
+            .field("key", &self.inner.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TokenIssuer`].
+#[must_use]
+pub struct TokenIssuerBuilder {
+    key: SigningKey,
+    issuer: String,
+    audience: String,
+    lifetime: Duration,
+    clients: ClientRegistry,
+    clock: SharedClock,
+}
+
+impl fmt::Debug for TokenIssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuerBuilder")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuerBuilder {
+    /// The `iss` of issued tokens (default `tower-gatekeeper`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+    /// The `aud` of issued tokens (default `api`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+    /// How long tokens live (default one hour).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+    /// The clients allowed to ask for tokens.
+    pub fn clients(mut self, clients: ClientRegistry) -> Self {
+        self.clients = clients;
+        self
+    }
+    /// The clock for `iat` and `exp`.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+    /// Builds the issuer.
+    pub fn build(self) -> TokenIssuer {
+        TokenIssuer {
+            inner: Arc::new(Inner {
+                key: self.key,
+                issuer: self.issuer,
+                audience: self.audience,
+                lifetime: self.lifetime,
+                clients: self.clients,
+                clock: self.clock,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    client_id: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    jti: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+}
+
+/// 128 random bits, base64url.
+pub(crate) fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TokenIssuer {
+    /// Starts an issuer that signs with `key`.
+    pub fn builder(key: SigningKey) -> TokenIssuerBuilder {
+        TokenIssuerBuilder {
+            key,
+            issuer: "tower-gatekeeper".to_owned(),
+            audience: "api".to_owned(),
+            lifetime: Duration::from_secs(3600),
+            clients: ClientRegistry::new(),
+            clock: crate::clock::system(),
+        }
+    }
+
+    /// The registered clients.
+    pub fn clients(&self) -> &ClientRegistry {
+        &self.inner.clients
+    }
+
+    /// The `iss` of issued tokens.
+    pub fn issuer_name(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// A verifier that accepts exactly the tokens this issuer signs: its key, its `iss` and
+    /// `aud`, `typ: at+jwt`.
+    pub fn verifier(&self) -> JwtVerifier {
+        let i = &self.inner;
+        let mut key = JwtKey::new(i.key.decoding_key().clone(), &[i.key.algorithm()])
+            .expect("the signing key was checked when it was made");
+        if let Some(kid) = i.key.kid() {
+            key = key.with_kid(kid);
+        }
+        JwtVerifier::builder()
+            .key(key)
+            .issuer(i.issuer.clone())
+            .audience(i.audience.clone())
+            .typ("at+jwt")
+            .leeway(0)
+            .required_claims(["exp", "sub"])
+            .clock(ClockRef(i.clock.clone()))
+            .build()
+            .expect("the verifier has a key")
+    }
+
+    /// Signs a token for `client_id` with `scopes` (already checked against the client).
+    pub fn issue(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let i = &self.inner;
+        let now = i.clock.unix_seconds();
+        let scope = scopes.join(" ");
+        let claims = AccessTokenClaims {
+            iss: &i.issuer,
+            sub: client_id,
+            client_id,
+            aud: &i.audience,
+            exp: now + i.lifetime.as_secs(),
+            iat: now,
+            jti: random_id(),
+            scope: &scope,
+        };
+        let mut header = Header::new(i.key.algorithm());
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = i.key.kid().map(str::to_owned);
+        let access_token = encode(&header, &claims, i.key.encoding_key())?;
+        Ok(IssuedToken {
+            access_token,
+            token_type: "Bearer",
+            expires_in: i.lifetime.as_secs(),
+            scope,
+        })
+    }
+
+    /// The client-credentials token endpoint as a tower service.
+    pub fn token_endpoint(&self) -> TokenEndpoint {
+        TokenEndpoint::new(self.clone())
+    }
+}
+
+/// Lets a shared clock be handed to builders that take `impl Clock`.
+struct ClockRef(SharedClock);
+
+impl Clock for ClockRef {
+    fn now(&self) -> std::time::SystemTime {
+        self.0.now()
+    }
+}

@@ -1,0 +1,181 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, Request, Response};
+use http_body_util::Full;
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::Shared;
+use super::body::ResponseBody;
+use super::service::Admitted;
+use crate::error::{AuthError, render};
+use crate::extract::RequestBody;
+use crate::maybe_ready::BoxFuture;
+
+pin_project! {
+    /// The response future of [`Gatekeeper`](super::Gatekeeper).
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<RequestBody<B>>>,
+    {
+        // A stage is waiting (body read, password hash, network).
+        Deciding {
+            decision: BoxFuture<Result<Admitted<B>, AuthError>>,
+            inner: Option<S>,
+            shared: Arc<Shared>,
+        },
+        // The request was admitted; the inner service is answering.
+        Inner {
+            #[pin]
+            future: S::Future,
+            cache_private: bool,
+        },
+        // The request was refused.
+        Refused {
+            response: Option<Response<Full<Bytes>>>,
+        },
+    }
+}
+
+pin_project! {
+    /// The response future of [`Gatekeeper`](super::Gatekeeper).
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<RequestBody<B>>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<RequestBody<B>>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Deciding { .. } => "Deciding",
+            State::Inner { .. } => "Inner",
+            State::Refused { .. } => "Refused",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<RequestBody<B>>>,
+{
+    pub(crate) fn inner(mut inner: S, admitted: Admitted<B>) -> Self {
+        Self {
+            state: State::Inner {
+                future: inner.call(admitted.request),
+                cache_private: admitted.cache_private,
+            },
+        }
+    }
+
+    pub(crate) fn refused(shared: &Shared, error: &AuthError) -> Self {
+        Self {
+            state: State::Refused {
+                response: Some(render(error, &shared.challenge, shared.responder.as_ref())),
+            },
+        }
+    }
+
+    pub(crate) fn deciding(
+        decision: BoxFuture<Result<Admitted<B>, AuthError>>,
+        inner: S,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            state: State::Deciding {
+                decision,
+                inner: Some(inner),
+                shared,
+            },
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<RequestBody<B>>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Deciding {
+                    decision,
+                    inner,
+                    shared,
+                } => {
+                    let next = match ready!(decision.as_mut().poll(cx)) {
+                        Ok(admitted) => {
+                            let mut inner = inner
+                                .take()
+                                .expect("ResponseFuture polled after completion");
+                            State::Inner {
+                                future: inner.call(admitted.request),
+                                cache_private: admitted.cache_private,
+                            }
+                        }
+                        Err(error) => State::Refused {
+                            response: Some(render(
+                                &error,
+                                &shared.challenge,
+                                shared.responder.as_ref(),
+                            )),
+                        },
+                    };
+                    this.state.set(next);
+                }
+                StateProj::Inner {
+                    future,
+                    cache_private,
+                } => {
+                    let response = ready!(future.poll(cx))?;
+                    let mut response = response.map(|body| ResponseBody::Inner { body });
+                    if *cache_private && response.status().is_success() {
+                        mark_private(&mut response);
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Refused { response } => {
+                    let response = response
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(response.map(|body| ResponseBody::Refusal { body })));
+                }
+            }
+        }
+    }
+}
+
+/// RFC 6750 §2.3: a response to a request with the token in the query must not be stored by
+/// shared caches. A stricter directive already present is kept.
+fn mark_private<B>(response: &mut Response<B>) {
+    let headers = response.headers_mut();
+    let strict = headers
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("private") || v.contains("no-store")
+        });
+    if !strict {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+    }
+}

@@ -1,0 +1,170 @@
+//! The tower layer: the pipeline from request to [`Principal`](crate::Principal), in one place.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tower_gatekeeper::{GatekeeperLayer, Principal};
+//! use tower_gatekeeper::verify::JwtVerifier;
+//!
+//! let verifier = JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap();
+//! let app: Router = Router::new()
+//!     .route("/whoami", get(|p: Principal| async move { p.subject().to_owned() }))
+//!     .layer(GatekeeperLayer::builder(verifier).realm("orders").build());
+//! ```
+//!
+//! The layer changes the request body type to [`RequestBody<B>`](crate::extract::RequestBody)
+//! (the original body, or the bytes it had to read to find a credential) and the response body
+//! type to [`ResponseBody<B>`]; axum routers and tonic servers accept both as they are.
+
+mod authorize;
+mod body;
+mod future;
+mod service;
+
+use std::fmt;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+pub use authorize::{Authorize, RequireScopes};
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use service::Gatekeeper;
+
+use crate::error::{Challenge, JsonResponder, Responder};
+use crate::extract::CredentialSources;
+use crate::verify::Verifier;
+
+pub(crate) struct Shared {
+    pub(crate) sources: CredentialSources,
+    pub(crate) verifier: Arc<dyn Verifier>,
+    pub(crate) responder: Arc<dyn Responder>,
+    pub(crate) challenge: Challenge,
+    pub(crate) optional: bool,
+    pub(crate) cors_preflight: bool,
+    pub(crate) stages: Vec<Arc<dyn Authorize>>,
+}
+
+/// Authenticates (and authorizes) every request before the inner service sees it.
+///
+/// Cheap to clone: the configuration is shared.
+#[derive(Clone)]
+pub struct GatekeeperLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for GatekeeperLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatekeeperLayer")
+            .field("sources", &self.shared.sources)
+            .field("realm", &self.shared.challenge.realm())
+            .field("optional", &self.shared.optional)
+            .field("cors_preflight", &self.shared.cors_preflight)
+            .field("stages", &self.shared.stages.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatekeeperLayer {
+    /// Starts a layer that accepts what `verifier` accepts.
+    pub fn builder(verifier: impl Verifier) -> GatekeeperBuilder {
+        GatekeeperBuilder {
+            sources: CredentialSources::new(),
+            verifier: Arc::new(verifier),
+            responder: Arc::new(JsonResponder::OAuth),
+            realm: "api".to_owned(),
+            optional: false,
+            cors_preflight: false,
+            stages: Vec::new(),
+        }
+    }
+}
+
+impl<S> Layer<S> for GatekeeperLayer {
+    type Service = Gatekeeper<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Gatekeeper::new(inner, self.shared.clone())
+    }
+}
+
+/// Configures a [`GatekeeperLayer`].
+#[must_use]
+pub struct GatekeeperBuilder {
+    sources: CredentialSources,
+    verifier: Arc<dyn Verifier>,
+    responder: Arc<dyn Responder>,
+    realm: String,
+    optional: bool,
+    cors_preflight: bool,
+    stages: Vec<Arc<dyn Authorize>>,
+}
+
+impl fmt::Debug for GatekeeperBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatekeeperBuilder")
+            .field("sources", &self.sources)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatekeeperBuilder {
+    /// Where credentials are looked for (default: `Authorization: Bearer` only).
+    pub fn sources(mut self, sources: CredentialSources) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The realm named in `WWW-Authenticate` challenges (default `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// The body format of refusals (default [`JsonResponder::OAuth`]).
+    pub fn responder(mut self, responder: impl Responder) -> Self {
+        self.responder = Arc::new(responder);
+        self
+    }
+
+    /// Lets requests without any credential through, without a `Principal`; a credential
+    /// that is presented must still be valid.
+    pub fn optional(mut self, on: bool) -> Self {
+        self.optional = on;
+        self
+    }
+
+    /// Lets CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method` and no
+    /// credential) through to a CORS layer or handler.
+    pub fn allow_cors_preflight(mut self, on: bool) -> Self {
+        self.cors_preflight = on;
+        self
+    }
+
+    /// Requires every scope in `scopes` (403 `insufficient_scope` naming the first missing).
+    pub fn require_scopes<I: IntoIterator<Item = S>, S: Into<String>>(self, scopes: I) -> Self {
+        self.authorize(RequireScopes::all(scopes))
+    }
+
+    /// Adds a check that runs after verification, in the order added.
+    pub fn authorize(mut self, stage: impl Authorize) -> Self {
+        self.stages.push(Arc::new(stage));
+        self
+    }
+
+    /// Builds the layer.
+    pub fn build(self) -> GatekeeperLayer {
+        let challenge = Challenge::new(self.realm, self.sources.accepts_basic());
+        GatekeeperLayer {
+            shared: Arc::new(Shared {
+                sources: self.sources,
+                verifier: self.verifier,
+                responder: self.responder,
+                challenge,
+                optional: self.optional,
+                cors_preflight: self.cors_preflight,
+                stages: self.stages,
+            }),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod layer;
+mod maybe_ready;
+pub mod principal;
+pub mod verify;
+
+#[cfg(feature = "axum")]
+mod axum;
+#[cfg(feature = "issuer")]
+pub mod issuer;
+
+pub use error::{AuthError, ErrorKind};
+pub use layer::{Gatekeeper, GatekeeperBuilder, GatekeeperLayer};
+pub use maybe_ready::{BoxFuture, MaybeReady, MaybeReadyFuture};
+pub use principal::Principal;

@@ -1,0 +1,438 @@
+//! The authenticated caller handed to handlers.
+//!
+//! A [`Principal`] is inserted into the request extensions by the layer. Handlers read it with
+//! `req.extensions().get::<Principal>()` or, with the `axum` feature, as an extractor
+//! (`Principal` or `Option<Principal>`).
+//!
+//! Its JSON form is stable:
+//!
+//! ```
+//! use tower_gatekeeper::principal::{CredentialInfo, Identity, Principal};
+//! use tower_gatekeeper::extract::{Scheme, Source};
+//!
+//! let principal = Principal::new(Identity::new("app-42").with_client_id("app-42").with_scopes(["read"]))
+//!     .with_credential(CredentialInfo { scheme: Scheme::Bearer, source: Source::Header });
+//! assert_eq!(
+//!     serde_json::to_value(&principal).unwrap(),
+//!     serde_json::json!({
+//!         "subject": "app-42", "client_id": "app-42", "scopes": ["read"],
+//!         "actor": null, "tenant": null,
+//!         "credential": {"scheme": "bearer", "source": "header"}
+//!     })
+//! );
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::extract::{Scheme, Source};
+
+/// Who a verified credential belongs to: an app (OAuth client), a user, or a key owner.
+///
+/// Shared behind an `Arc` by [`Principal`], so cloning a principal never copies it.
+#[derive(Clone, Default, PartialEq)]
+pub struct Identity {
+    subject: String,
+    client_id: Option<String>,
+    scopes: Vec<String>,
+    roles: Vec<String>,
+    tenant: Option<Tenant>,
+    actor: Option<Actor>,
+    expires_at: Option<u64>,
+    token_id: Option<String>,
+    claims: Option<Map<String, Value>>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("subject", &self.subject)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("roles", &self.roles)
+            .field("tenant", &self.tenant)
+            .field("actor", &self.actor)
+            .field("expires_at", &self.expires_at)
+            .field("claims", &self.claims.as_ref().map(|c| c.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// An identity for `subject` with no scopes.
+    pub fn new(subject: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the OAuth client id.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets the scopes.
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the roles.
+    pub fn with_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the tenant the credential is bound to.
+    pub fn with_tenant(mut self, tenant: Tenant) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// Sets the actor (the party acting on the subject's behalf, RFC 8693 `act`).
+    pub fn with_actor(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// Sets when the credential expires (Unix seconds).
+    pub fn with_expires_at(mut self, unix_seconds: u64) -> Self {
+        self.expires_at = Some(unix_seconds);
+        self
+    }
+
+    /// Sets the token id (`jti`).
+    pub fn with_token_id(mut self, token_id: impl Into<String>) -> Self {
+        self.token_id = Some(token_id.into());
+        self
+    }
+
+    /// Keeps the raw claims of the token for handlers that want more.
+    pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    /// Builds an identity from JWT or introspection claims.
+    ///
+    /// `sub` is the subject (falling back to the client id for client-credentials tokens that
+    /// carry none); the client id is read from `client_id`, `azp` or `clientId`; scopes from
+    /// `scope` or `scp`, each a space-delimited string or an array of strings; roles from
+    /// `roles`; the tenant from `tenant` (a string id or `{"id","code"}`), `tenant_id` or
+    /// `tenantId`; the actor from `act` (RFC 8693). Returns `None` when no subject can be found.
+    ///
+    /// ```
+    /// use tower_gatekeeper::principal::Identity;
+    ///
+    /// let claims = serde_json::json!({"sub": "u1", "azp": "app", "scp": ["a", "b"]});
+    /// let id = Identity::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    /// assert_eq!(id.subject(), "u1");
+    /// assert_eq!(id.client_id(), Some("app"));
+    /// assert_eq!(id.scopes(), ["a", "b"]);
+    /// ```
+    pub fn from_claims(claims: Map<String, Value>) -> Option<Self> {
+        let client_id = ["client_id", "azp", "clientId"]
+            .iter()
+            .find_map(|k| claims.get(*k).and_then(Value::as_str))
+            .map(str::to_owned);
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| client_id.clone())?;
+        if subject.is_empty() {
+            return None;
+        }
+        let scopes = claims
+            .get("scope")
+            .or_else(|| claims.get("scp"))
+            .map(string_list)
+            .unwrap_or_default();
+        let roles = claims.get("roles").map(string_list).unwrap_or_default();
+        let tenant = claims
+            .get("tenant")
+            .and_then(Tenant::from_claim)
+            .or_else(|| {
+                ["tenant_id", "tenantId"]
+                    .iter()
+                    .find_map(|k| claims.get(*k).and_then(Value::as_str))
+                    .map(|id| Tenant::new(id, None::<String>))
+            });
+        let actor = claims.get("act").and_then(Actor::from_claim);
+        let expires_at = claims.get("exp").and_then(numeric_date);
+        let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            subject,
+            client_id,
+            scopes,
+            roles,
+            tenant,
+            actor,
+            expires_at,
+            token_id,
+            claims: Some(claims),
+        })
+    }
+
+    /// The subject: the user or app the credential stands for.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    /// The OAuth client id, when the credential was issued to a client.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+    /// The granted scopes.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+    /// The roles.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+    /// The tenant the credential is bound to, if any.
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
+    }
+    /// The actor named in the credential itself (a delegated token's `act` claim).
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actor.as_ref()
+    }
+    /// When the credential expires, in Unix seconds.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+    /// The token id (`jti`), if any.
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_deref()
+    }
+    /// The raw claims of a JWT or introspection answer.
+    pub fn claims(&self) -> Option<&Map<String, Value>> {
+        self.claims.as_ref()
+    }
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+    /// Whether the identity holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Reads a claim that is a space-delimited string or an array of strings.
+pub(crate) fn string_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads a NumericDate (RFC 7519 §2): a non-negative number of seconds, fractions floored.
+pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
+    if let Some(n) = value.as_u64() {
+        return Some(n);
+    }
+    let f = value.as_f64()?;
+    (f.is_finite() && f >= 0.0 && f < u64::MAX as f64).then(|| f.floor() as u64)
+}
+
+/// The tenant a request operates in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Tenant {
+    /// The tenant id.
+    pub id: String,
+    /// The tenant code, when known.
+    pub code: Option<String>,
+}
+
+impl Tenant {
+    /// A tenant with an id and, optionally, a code.
+    pub fn new(id: impl Into<String>, code: Option<impl Into<String>>) -> Self {
+        Self {
+            id: id.into(),
+            code: code.map(Into::into),
+        }
+    }
+
+    fn from_claim(value: &Value) -> Option<Self> {
+        match value {
+            Value::String(id) if !id.is_empty() => Some(Self::new(id.clone(), None::<String>)),
+            Value::Object(map) => {
+                let id = map.get("id").and_then(Value::as_str)?;
+                let code = map.get("code").and_then(Value::as_str);
+                Some(Self::new(id, code))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The party that acts on the subject's behalf (RFC 8693 `act`): the caller under sudo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// The actor's subject.
+    pub subject: String,
+    /// The actor's client id, if it is an app.
+    pub client_id: Option<String>,
+}
+
+impl Actor {
+    fn from_claim(value: &Value) -> Option<Self> {
+        let map = value.as_object()?;
+        let subject = map.get("sub").and_then(Value::as_str)?.to_owned();
+        let client_id = map
+            .get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Some(Self { subject, client_id })
+    }
+}
+
+/// How the credential reached the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CredentialInfo {
+    /// The credential's scheme.
+    pub scheme: Scheme,
+    /// Where in the request it was found.
+    pub source: Source,
+}
+
+/// The authenticated caller of one request.
+///
+/// Cheap to clone: the identities are shared. `subject` is the effective user; under sudo,
+/// [`actor`](Principal::actor) is the caller that holds the credential.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    identity: Arc<Identity>,
+    caller: Option<Arc<Identity>>,
+    tenant: Option<Arc<Tenant>>,
+    credential: Option<CredentialInfo>,
+}
+
+impl Principal {
+    /// A principal for a verified identity.
+    pub fn new(identity: impl Into<Arc<Identity>>) -> Self {
+        Self {
+            identity: identity.into(),
+            caller: None,
+            tenant: None,
+            credential: None,
+        }
+    }
+
+    /// Records how the credential was presented (set by the layer).
+    pub fn with_credential(mut self, credential: CredentialInfo) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// Makes `effective` the subject and keeps the current identity as the actor (sudo).
+    pub fn impersonating(self, effective: impl Into<Arc<Identity>>) -> Self {
+        Self {
+            identity: effective.into(),
+            caller: Some(self.identity),
+            tenant: self.tenant,
+            credential: self.credential,
+        }
+    }
+
+    /// Selects the tenant the request operates in.
+    pub fn with_tenant(mut self, tenant: impl Into<Arc<Tenant>>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The effective identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The shared effective identity.
+    pub fn identity_arc(&self) -> &Arc<Identity> {
+        &self.identity
+    }
+
+    /// The identity that presented the credential: the actor under sudo, else the subject.
+    pub fn caller(&self) -> &Identity {
+        self.caller.as_deref().unwrap_or(&self.identity)
+    }
+
+    /// The effective subject.
+    pub fn subject(&self) -> &str {
+        self.identity.subject()
+    }
+
+    /// The client id of the effective identity.
+    pub fn client_id(&self) -> Option<&str> {
+        self.identity.client_id()
+    }
+
+    /// The scopes in effect.
+    pub fn scopes(&self) -> &[String] {
+        self.identity.scopes()
+    }
+
+    /// Whether `scope` is in effect.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.identity.has_scope(scope)
+    }
+
+    /// The actor: the caller under sudo, or the `act` claim of a delegated token.
+    pub fn actor(&self) -> Option<Actor> {
+        match &self.caller {
+            Some(caller) => Some(Actor {
+                subject: caller.subject().to_owned(),
+                client_id: caller.client_id().map(str::to_owned),
+            }),
+            None => self.identity.actor().cloned(),
+        }
+    }
+
+    /// The tenant selected for this request, else the one the credential is bound to.
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_deref().or(self.identity.tenant())
+    }
+
+    /// How the credential was presented.
+    pub fn credential(&self) -> Option<CredentialInfo> {
+        self.credential
+    }
+}
+
+impl Serialize for Principal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Principal", 6)?;
+        s.serialize_field("subject", self.subject())?;
+        s.serialize_field("client_id", &self.client_id())?;
+        s.serialize_field("scopes", self.scopes())?;
+        s.serialize_field("actor", &self.actor())?;
+        s.serialize_field("tenant", &self.tenant())?;
+        s.serialize_field("credential", &self.credential)?;
+        s.end()
+    }
+}

@@ -1,0 +1,212 @@
+//! Stage 2: turning a credential into a [`Principal`].
+//!
+//! A [`Verifier`] answers, for one credential, with a principal or a [`VerifyError`] that
+//! tells an invalid credential (401) from a backend that could not be asked (503). Ready-made
+//! verifiers:
+//!
+//! - [`JwtVerifier`]: JWTs through `jsonwebtoken`, with per-key algorithm allow-lists;
+//! - [`ApiKeyVerifier`]: API keys and opaque tokens kept as SHA-256 digests;
+//! - [`BasicVerifier`]: user names and argon2 password hashes;
+//! - [`FirstMatch`]: the first verifier that recognises the credential decides.
+//!
+//! Closures are verifiers too:
+//!
+//! ```
+//! use tower_gatekeeper::extract::{Credential, Source};
+//! use tower_gatekeeper::principal::{Identity, Principal};
+//! use tower_gatekeeper::verify::{Verifier, VerifyError};
+//!
+//! let only_demo = |c: Credential<'static>| async move {
+//!     match c.token() {
+//!         Some("demo") => Ok(Principal::new(Identity::new("demo-user"))),
+//!         _ => Err(VerifyError::invalid("unknown token")),
+//!     }
+//! };
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let p = only_demo.verify(&Credential::bearer("demo", Source::Header)).await.unwrap();
+//! assert_eq!(p.subject(), "demo-user");
+//! # });
+//! ```
+
+mod api_key;
+mod basic;
+mod jwt;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+pub use api_key::{ApiKeyStore, ApiKeyVerifier};
+pub(crate) use basic::password_matches;
+pub use basic::{BasicUsers, BasicVerifier, hash_password};
+pub use jwt::{JwtKey, JwtVerifier, JwtVerifierBuilder, KeyError};
+
+use crate::error::AuthError;
+use crate::extract::Credential;
+use crate::maybe_ready::MaybeReady;
+use crate::principal::Principal;
+
+/// Why a credential was not turned into a principal.
+#[derive(Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// This verifier does not handle this kind of credential; a [`FirstMatch`] tries the next.
+    NotApplicable,
+    /// The credential is invalid, expired, revoked, or its account is disabled (401).
+    Invalid(Cow<'static, str>),
+    /// The verifier could not decide: its backend is unreachable (503).
+    Unavailable(Cow<'static, str>),
+}
+
+impl VerifyError {
+    /// An invalid credential; `description` is shown to the client, so never put the
+    /// credential in it.
+    pub fn invalid(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::Invalid(description.into())
+    }
+
+    /// An unreachable backend.
+    pub fn unavailable(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unavailable(description.into())
+    }
+}
+
+impl fmt::Debug for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotApplicable => f.write_str("NotApplicable"),
+            Self::Invalid(d) => write!(f, "Invalid({d:?})"),
+            Self::Unavailable(d) => write!(f, "Unavailable({d:?})"),
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotApplicable => f.write_str("credential not accepted"),
+            Self::Invalid(d) => write!(f, "invalid credential: {d}"),
+            Self::Unavailable(d) => write!(f, "verifier unavailable: {d}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl From<VerifyError> for AuthError {
+    fn from(err: VerifyError) -> Self {
+        match err {
+            VerifyError::NotApplicable => {
+                AuthError::invalid_token("the credential is not accepted here")
+            }
+            VerifyError::Invalid(d) => AuthError::invalid_token(d),
+            VerifyError::Unavailable(d) => AuthError::unavailable(d),
+        }
+    }
+}
+
+/// What a verifier answers: a principal or an error, now or later.
+pub type Verification = MaybeReady<Result<Principal, VerifyError>>;
+
+/// Turns a credential into a principal.
+///
+/// Answer [`MaybeReady::Ready`] when the answer is at hand (a signature check, a map lookup):
+/// the layer then runs without allocating a future. Answer [`MaybeReady::Pending`] when it
+/// must wait; the future must own what it needs (use [`Credential::into_owned`]).
+pub trait Verifier: Send + Sync + 'static {
+    /// Verifies `credential`.
+    fn verify(&self, credential: &Credential<'_>) -> Verification;
+}
+
+impl<F, Fut> Verifier for F
+where
+    F: Fn(Credential<'static>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Principal, VerifyError>> + Send + 'static,
+{
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        MaybeReady::pending(self(credential.clone().into_owned()))
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for Arc<V> {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        (**self).verify(credential)
+    }
+}
+
+/// Tries verifiers in order; the first that does not answer
+/// [`NotApplicable`](VerifyError::NotApplicable) decides.
+///
+/// ```
+/// use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch, JwtVerifier, Verifier};
+/// use tower_gatekeeper::extract::{Credential, Source};
+/// use tower_gatekeeper::principal::Identity;
+///
+/// let keys = ApiKeyStore::new();
+/// keys.insert("k-123", Identity::new("svc"));
+/// let chain = FirstMatch::new()
+///     .or(JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
+///     .or(ApiKeyVerifier::new(keys));
+/// // not a JWT: the JWT verifier passes, the key store answers
+/// let answer = chain.verify(&Credential::api_key("k-123", Source::Header));
+/// # let answer = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async { answer.await });
+/// assert_eq!(answer.unwrap().subject(), "svc");
+/// ```
+#[derive(Clone, Default)]
+pub struct FirstMatch {
+    verifiers: Arc<[Arc<dyn Verifier>]>,
+}
+
+impl fmt::Debug for FirstMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FirstMatch({} verifiers)", self.verifiers.len())
+    }
+}
+
+impl FirstMatch {
+    /// An empty chain; it accepts nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a verifier at the end of the chain.
+    pub fn or(self, verifier: impl Verifier) -> Self {
+        let mut list: Vec<Arc<dyn Verifier>> = self.verifiers.iter().cloned().collect();
+        list.push(Arc::new(verifier));
+        Self {
+            verifiers: list.into(),
+        }
+    }
+
+    fn verify_from(
+        verifiers: &Arc<[Arc<dyn Verifier>]>,
+        start: usize,
+        credential: &Credential<'_>,
+    ) -> Verification {
+        for i in start..verifiers.len() {
+            match verifiers[i].verify(credential) {
+                MaybeReady::Ready(Err(VerifyError::NotApplicable)) => continue,
+                MaybeReady::Ready(result) => return MaybeReady::Ready(result),
+                MaybeReady::Pending(fut) => {
+                    let credential = credential.clone().into_owned();
+                    let verifiers = verifiers.clone();
+                    return MaybeReady::pending(async move {
+                        match fut.await {
+                            Err(VerifyError::NotApplicable) => {
+                                Self::verify_from(&verifiers, i + 1, &credential).await
+                            }
+                            other => other,
+                        }
+                    });
+                }
+            }
+        }
+        MaybeReady::Ready(Err(VerifyError::NotApplicable))
+    }
+}
+
+impl Verifier for FirstMatch {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        Self::verify_from(&self.verifiers, 0, credential)
+    }
+}
