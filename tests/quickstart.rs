@@ -1,0 +1,368 @@
+//! End to end: start the quickstart example as a process and talk to it over loopback.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+struct Quickstart {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Quickstart {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn example_binary() -> PathBuf {
+    // target/<profile>/deps/quickstart-<hash> -> target/<profile>/examples/quickstart
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo test builds examples",
+        bin.display()
+    );
+    bin
+}
+
+fn start(extra: &[&str]) -> Quickstart {
+    let mut child = Command::new(example_binary())
+        .args(["--addr", "127.0.0.1:0"])
+        .args(extra)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the quickstart");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut first = String::new();
+    let mut reader = BufReader::new(stdout);
+    reader.read_line(&mut first).expect("read the banner");
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in banner: {first:?}"))
+        .to_owned();
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Quickstart { child, base }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request");
+    let res = client.request(req).await.expect("the quickstart answers");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+    }
+}
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+async fn token(base: &str, id: &str, secret: &str) -> Reply {
+    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    send(Method::POST, &format!("{base}/oauth/token"), &[FORM], &body).await
+}
+
+#[tokio::test]
+async fn quickstart_end_to_end() {
+    let qs = start(&[]);
+    let base = qs.base.as_str();
+
+    // A token from the token endpoint.
+    let reply = token(base, "demo-app", "demo-app-secret").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    let answer = reply.json();
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["scope"], "orders:read orders:write");
+    assert!(answer["expires_in"].as_u64().unwrap() > 0);
+    let tok = answer["access_token"].as_str().unwrap().to_owned();
+
+    let expected = |source: &str| {
+        json!({
+            "subject": "demo-app", "client_id": "demo-app", "scopes": ["orders:read", "orders:write"],
+            "actor": null, "tenant": null, "credential": {"scheme": "bearer", "source": source}
+        })
+    };
+
+    // In the header, the query, a form body and a JSON body.
+    let bearer = format!("Bearer {tok}");
+    let r = send(
+        Method::GET,
+        &format!("{base}/whoami"),
+        &[("authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json(), expected("header"));
+    assert!(r.headers.get("cache-control").is_none());
+
+    let r = send(
+        Method::GET,
+        &format!("{base}/whoami?access_token={tok}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json(), expected("query"));
+    assert_eq!(r.headers["cache-control"], "private");
+
+    let r = send(
+        Method::POST,
+        &format!("{base}/whoami"),
+        &[FORM],
+        &format!("access_token={tok}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json(), expected("body"));
+
+    let json_body = json!({"access_token": tok}).to_string();
+    let r = send(
+        Method::POST,
+        &format!("{base}/whoami"),
+        &[("content-type", "application/json")],
+        &json_body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json(), expected("body"));
+
+    // A published API answers with its id.
+    let r = send(
+        Method::GET,
+        &format!("{base}/api/orders/42"),
+        &[("authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut with_api = expected("header");
+    with_api["api"] = json!("orders");
+    assert_eq!(r.json(), with_api);
+
+    // An API key and a Basic user.
+    let r = send(
+        Method::GET,
+        &format!("{base}/api/reports"),
+        &[("x-api-key", "qs-demo-api-key-0001")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["subject"], "reporting-service");
+    assert_eq!(
+        r.json()["credential"],
+        json!({"scheme": "api_key", "source": "header"})
+    );
+
+    let alice = "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ="; // alice:alice-password
+    let r = send(
+        Method::GET,
+        &format!("{base}/api/orders"),
+        &[("authorization", alice)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["subject"], "1001");
+    assert_eq!(
+        r.json()["credential"],
+        json!({"scheme": "basic", "source": "header"})
+    );
+}
+
+#[tokio::test]
+async fn quickstart_refusals() {
+    let qs = start(&[]);
+    let base = qs.base.as_str();
+    let tok = token(base, "demo-app", "demo-app-secret").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bearer = format!("Bearer {tok}");
+    let whoami = format!("{base}/whoami");
+
+    // No credential: a bare challenge for each scheme.
+    let r = send(Method::GET, &whoami, &[], "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let challenges: Vec<_> = r
+        .headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        challenges,
+        [
+            "Bearer realm=\"quickstart\"",
+            "Basic realm=\"quickstart\", charset=\"UTF-8\""
+        ]
+    );
+    assert_eq!(r.headers["cache-control"], "no-store");
+
+    // A forged or altered token.
+    let mut forged = tok.clone();
+    forged.pop();
+    forged.push(if tok.ends_with('A') { 'B' } else { 'A' });
+    let r = send(
+        Method::GET,
+        &whoami,
+        &[("authorization", &format!("Bearer {forged}"))],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    assert_eq!(r.json()["error"], "invalid_token");
+
+    // Two credentials, or a malformed one.
+    let r = send(
+        Method::GET,
+        &format!("{whoami}?access_token={tok}"),
+        &[("authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "invalid_request");
+    let r = send(Method::GET, &whoami, &[("authorization", "Bearer a b")], "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // Wrong password, unknown key, wrong scheme for an API.
+    let r = send(
+        Method::GET,
+        &whoami,
+        &[("authorization", "Basic YWxpY2U6d3Jvbmc=")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(Method::GET, &whoami, &[("x-api-key", "no-such-key")], "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let alice = "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ=";
+    let r = send(
+        Method::GET,
+        &format!("{base}/api/reports"),
+        &[("authorization", alice)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "reports does not accept Basic"
+    );
+    // A disabled user, even with the right password.
+    let carol = "Basic Y2Fyb2w6Y2Fyb2wtcGFzc3dvcmQ="; // carol:carol-password
+    let r = send(Method::GET, &whoami, &[("authorization", carol)], "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // The token endpoint's own refusals.
+    let r = token(base, "demo-app", "wrong-secret").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["error"], "invalid_client");
+    assert!(!r.body.contains("wrong-secret"));
+    let r = token(base, "retired-app", "retired-app-secret").await;
+    assert_eq!(r.json()["error"], "invalid_client");
+    let body =
+        "grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret&scope=sudo";
+    let r = send(Method::POST, &format!("{base}/oauth/token"), &[FORM], body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "invalid_scope");
+    let r = send(
+        Method::POST,
+        &format!("{base}/oauth/token"),
+        &[FORM],
+        "grant_type=password",
+    )
+    .await;
+    assert_eq!(r.json()["error"], "unsupported_grant_type");
+}
+
+#[tokio::test]
+async fn quickstart_get_token_endpoint_and_custom_config() {
+    // A config of one's own, given with --config.
+    let dir = std::env::temp_dir().join(format!("gatekeeper-qs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("custom.toml");
+    std::fs::write(
+        &config,
+        r#"
+issuer = "custom-issuer"
+audience = "custom-api"
+token_lifetime_secs = 120
+[signing_key]
+algorithm = "HS256"
+secret = "custom-secret-of-at-least-32-bytes-long"
+[[clients]]
+client_id = "solo"
+client_secret = "solo-secret"
+scopes = ["a", "b"]
+"#,
+    )
+    .unwrap();
+    let qs = start(&["--config", config.to_str().unwrap()]);
+    let url = format!(
+        "{}/oauth/token?grant_type=client_credentials&client_id=solo&client_secret=solo-secret&scope=a",
+        qs.base
+    );
+    let r = send(Method::GET, &url, &[], "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["expires_in"], 120);
+    assert_eq!(r.json()["scope"], "a");
+    let tok = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = send(
+        Method::GET,
+        &format!("{}/whoami", qs.base),
+        &[("authorization", &format!("Bearer {tok}"))],
+        "",
+    )
+    .await;
+    assert_eq!(r.json()["scopes"], json!(["a"]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
