@@ -1,0 +1,128 @@
+//! The cost of the layer on one request through an axum router, against the same router bare.
+//!
+//! cargo bench --bench request_path
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Request;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use tower::ServiceExt;
+use tower_gatekeeper::GatekeeperLayer;
+use tower_gatekeeper::extract::CredentialSources;
+use tower_gatekeeper::principal::Identity;
+use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch, JwtVerifier};
+
+const SECRET: &[u8] = b"bench-secret-0123456789abcdef-0123456789";
+const API_KEY: &str = "bench-api-key-0123456789abcdef";
+
+fn token() -> String {
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = serde_json::json!({
+        "iss": "bench", "aud": "bench-api", "sub": "app-1", "client_id": "app-1",
+        "exp": exp, "scope": "orders:read orders:write"
+    });
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .route("/orders", post(|| async { "ok" }))
+}
+
+fn guarded() -> Router {
+    let keys = ApiKeyStore::new();
+    keys.insert(API_KEY, Identity::new("svc"));
+    let verifier = FirstMatch::new()
+        .or(JwtVerifier::builder()
+            .hs256(SECRET)
+            .issuer("bench")
+            .audience("bench-api")
+            .build()
+            .unwrap())
+        .or(ApiKeyVerifier::new(keys));
+    let sources = CredentialSources::new()
+        .api_key_header("x-api-key")
+        .form_body("access_token");
+    routes().layer(GatekeeperLayer::builder(verifier).sources(sources).build())
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let bare = routes();
+    let guarded = guarded();
+    let token = token();
+    let bearer = format!("Bearer {token}");
+    let form = format!("access_token={token}");
+
+    let mut group = c.benchmark_group("request_path");
+    group.bench_function("bare", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = Request::get("/orders")
+                .header("authorization", &bearer)
+                .body(Body::empty())
+                .unwrap();
+            let app = bare.clone();
+            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
+        })
+    });
+    group.bench_function("bare_form_body", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = Request::post("/orders")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form.clone()))
+                .unwrap();
+            let app = bare.clone();
+            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
+        })
+    });
+    group.bench_function("jwt_hs256_header", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = Request::get("/orders")
+                .header("authorization", &bearer)
+                .body(Body::empty())
+                .unwrap();
+            let app = guarded.clone();
+            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
+        })
+    });
+    group.bench_function("jwt_hs256_form_body", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = Request::post("/orders")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form.clone()))
+                .unwrap();
+            let app = guarded.clone();
+            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
+        })
+    });
+    group.bench_function("api_key_header", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = Request::get("/orders")
+                .header("x-api-key", API_KEY)
+                .body(Body::empty())
+                .unwrap();
+            let app = guarded.clone();
+            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
