@@ -7,19 +7,24 @@
 //! It mounts the client-credentials endpoint at `/oauth/token`, protects `/whoami` and
 //! `/api/*`, and prints the curl commands to try next.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use tower_gatekeeper::extract::{CredentialSources, Scheme};
+use tower_gatekeeper::grant::{
+    ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore, MatchedApi,
+    parse_time,
+};
 use tower_gatekeeper::issuer::{Client, ClientRegistry, SigningKey, TokenIssuer};
 use tower_gatekeeper::principal::Identity;
 use tower_gatekeeper::verify::{
@@ -46,7 +51,6 @@ struct Config {
     #[serde(default)]
     apis: Vec<ApiConfig>,
     #[serde(default)]
-    #[allow(dead_code)] // enforced by the grant check (issue: per-API grants)
     grants: Vec<GrantConfig>,
     #[serde(default)]
     api_keys: Vec<ApiKeyConfig>,
@@ -121,7 +125,6 @@ fn all_schemes() -> Vec<String> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 struct GrantConfig {
     grantee: String,
     api: String,
@@ -140,11 +143,13 @@ struct ApiKeyConfig {
 struct Args {
     config: PathBuf,
     addr: SocketAddr,
+    manual_clock: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = None;
     let mut addr: SocketAddr = "127.0.0.1:3000".parse().expect("valid default address");
+    let mut manual_clock = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -153,8 +158,12 @@ fn parse_args() -> Result<Args, String> {
                 let value = args.next().ok_or("--addr needs HOST:PORT")?;
                 addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?;
             }
+            // Demo and tests only: time stands still until POST /_demo/clock moves it.
+            "--manual-clock" => manual_clock = true,
             "-h" | "--help" => {
-                return Err("usage: quickstart [--config PATH] [--addr HOST:PORT]".into());
+                return Err(
+                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock]".into(),
+                );
             }
             other => return Err(format!("unknown argument {other}; try --help")),
         }
@@ -168,7 +177,11 @@ fn parse_args() -> Result<Args, String> {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.toml")
         }
     });
-    Ok(Args { config, addr })
+    Ok(Args {
+        config,
+        addr,
+        manual_clock,
+    })
 }
 
 fn signing_key(cfg: &SigningKeyConfig, base: &Path) -> Result<SigningKey, String> {
@@ -205,25 +218,6 @@ fn signing_key(cfg: &SigningKeyConfig, base: &Path) -> Result<SigningKey, String
     })
 }
 
-struct Apis {
-    apis: Vec<ApiConfig>,
-}
-
-impl Apis {
-    /// The API whose path prefix matches (segment-wise) and that allows the method.
-    fn find(&self, path: &str, method: &str) -> Option<&ApiConfig> {
-        self.apis.iter().find(|api| {
-            let under = path == api.path
-                || path
-                    .strip_prefix(api.path.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'));
-            under
-                && (api.methods.is_empty()
-                    || api.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
-        })
-    }
-}
-
 fn scheme_name(scheme: Scheme) -> &'static str {
     match scheme {
         Scheme::Bearer => "bearer",
@@ -244,12 +238,17 @@ async fn whoami(principal: Principal) -> Json<Principal> {
     Json(principal)
 }
 
-async fn api(State(apis): State<Arc<Apis>>, principal: Principal, req: Request) -> Response {
-    let Some(api) = apis.find(req.uri().path(), req.method().as_str()) else {
+async fn api(
+    State(apis): State<Arc<HashMap<String, ApiConfig>>>,
+    matched: MatchedApi,
+    principal: Principal,
+) -> Response {
+    // The grant check mapped the request to a published API and found the caller's grant.
+    let Some(api) = apis.get(matched.id()) else {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "no API is published at this path and method",
+            "no API is published at this path",
         );
     };
     let scheme = principal
@@ -268,7 +267,28 @@ async fn api(State(apis): State<Arc<Apis>>, principal: Principal, req: Request) 
     Json(body).into_response()
 }
 
-async fn build(config: Config, base: &Path) -> Result<Router, String> {
+#[derive(Deserialize)]
+struct Advance {
+    advance_secs: u64,
+}
+
+async fn advance_clock(
+    State(clock): State<ManualClock>,
+    Json(advance): Json<Advance>,
+) -> Json<serde_json::Value> {
+    clock.advance(Duration::from_secs(advance.advance_secs));
+    Json(serde_json::json!({"now": tower_gatekeeper::grant::format_time(clock.unix_seconds())}))
+}
+
+async fn build(
+    config: Config,
+    base: &Path,
+    manual_clock: Option<ManualClock>,
+) -> Result<Router, String> {
+    let clock: SharedClock = match &manual_clock {
+        Some(c) => Arc::new(c.clone()),
+        None => Arc::new(SystemClock),
+    };
     let clients = ClientRegistry::new();
     for c in &config.clients {
         clients
@@ -283,7 +303,8 @@ async fn build(config: Config, base: &Path) -> Result<Router, String> {
         .issuer(&config.issuer)
         .audience(&config.audience)
         .lifetime(Duration::from_secs(config.token_lifetime_secs))
-        .clients(clients)
+        .clients(clients.clone())
+        .shared_clock(clock.clone())
         .build();
 
     let keys = ApiKeyStore::new();
@@ -312,6 +333,38 @@ async fn build(config: Config, base: &Path) -> Result<Router, String> {
         }
     }
 
+    // Grants: who may call which API, until when.
+    let mut table = ApiTable::new();
+    for api in &config.apis {
+        let methods = api
+            .methods
+            .iter()
+            .map(|m| {
+                Method::from_bytes(m.as_bytes())
+                    .map_err(|_| format!("api {}: bad method {m}", api.id))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        table = table.api(&api.id, api.path.clone(), methods);
+    }
+    let mut grantees: HashSet<String> =
+        config.clients.iter().map(|c| c.client_id.clone()).collect();
+    grantees.extend(config.users.iter().map(|u| u.uid.clone()));
+    grantees.extend(config.api_keys.iter().map(|k| k.owner.clone()));
+    let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
+    let grants = GrantManager::builder_shared(store.clone())
+        .apis(config.apis.iter().map(|a| a.id.as_str()))
+        .grantees(grantees)
+        .shared_clock(clock.clone())
+        .build();
+    for g in &config.grants {
+        let ends_at = parse_time(&g.expires_at)
+            .ok_or_else(|| format!("grant {}/{}: bad expires_at", g.api, g.grantee))?;
+        grants
+            .authorize(&g.api, &g.grantee, ends_at)
+            .await
+            .map_err(|e| format!("grant {}/{}: {e}", g.api, g.grantee))?;
+    }
+
     let verifier = FirstMatch::new()
         .or(issuer.verifier())
         .or(ApiKeyVerifier::new(keys))
@@ -326,19 +379,43 @@ async fn build(config: Config, base: &Path) -> Result<Router, String> {
         .form_body("access_token")
         .json_body("access_token")
         .strip(true);
-    let gate = GatekeeperLayer::builder(verifier)
-        .realm(&config.realm)
-        .sources(sources)
-        .allow_cors_preflight(true)
-        .build();
+    let gate = |grant_check: Option<GrantCheck>| {
+        let builder = GatekeeperLayer::builder(verifier.clone())
+            .realm(&config.realm)
+            .sources(sources.clone())
+            .allow_cors_preflight(true);
+        match grant_check {
+            Some(check) => builder.authorize(check).build(),
+            None => builder.build(),
+        }
+    };
+    let grant_check = GrantCheck::by_table_shared(store, table).shared_clock(clock);
 
-    let apis = Arc::new(Apis { apis: config.apis });
-    Ok(Router::new()
-        .route("/whoami", get(whoami).post(whoami))
+    let apis: Arc<HashMap<String, ApiConfig>> = Arc::new(
+        config
+            .apis
+            .iter()
+            .map(|a| (a.id.clone(), a.clone()))
+            .collect(),
+    );
+    let published = Router::new()
         .route("/api/{*path}", any(api))
-        .layer(gate)
-        .with_state(apis)
-        .route_service("/oauth/token", issuer.token_endpoint()))
+        .layer(gate(Some(grant_check)))
+        .with_state(apis);
+    let mut app = Router::new()
+        .route("/whoami", get(whoami).post(whoami))
+        .nest_service("/admin/apis", GrantAdmin::new(grants))
+        .layer(gate(None))
+        .merge(published)
+        .route_service("/oauth/token", issuer.token_endpoint());
+    if let Some(clock) = manual_clock {
+        app = app.merge(
+            Router::new()
+                .route("/_demo/clock", post(advance_clock))
+                .with_state(clock),
+        );
+    }
+    Ok(app)
 }
 
 fn print_next_steps(addr: SocketAddr) {
@@ -358,6 +435,14 @@ fn print_next_steps(addr: SocketAddr) {
     println!("With an API key, or as a user (Basic):");
     println!("  curl -H 'X-API-Key: qs-demo-api-key-0001' {base}/api/reports");
     println!("  curl -u alice:alice-password {base}/api/orders");
+    println!("Manage grants (Huawei DataArts' authorize action) as the provider admin:");
+    println!(
+        r#"  ADMIN=$(curl -s -d grant_type=client_credentials -d client_id=admin-console -d client_secret=admin-console-secret {base}/oauth/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')"#
+    );
+    println!(
+        "  curl -H \"Authorization: Bearer $ADMIN\" -H 'Content-Type: application/json' -d '{{\"api_id\":\"reports\",\"app_id\":\"demo-app\",\"apply_type\":\"APPLY_TYPE_AUTHORIZE\",\"time\":\"2030-01-01T00:00:00Z\"}}' {base}/admin/apis/authorize/action"
+    );
+    println!("  curl -H \"Authorization: Bearer $ADMIN\" '{base}/admin/apis/grants?api_id=orders'");
     println!("Refusals: no credential, a bad token:");
     println!("  curl -i {base}/whoami");
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");
@@ -381,7 +466,8 @@ async fn main() {
         std::process::exit(2);
     });
     let base = std::env::current_dir().unwrap_or_default();
-    let app = build(config, &base).await.unwrap_or_else(|e| {
+    let clock = args.manual_clock.then(ManualClock::starting_now);
+    let app = build(config, &base, clock).await.unwrap_or_else(|e| {
         eprintln!("{}: {e}", args.config.display());
         std::process::exit(2);
     });

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod grant;
 pub mod layer;
 mod maybe_ready;
 pub mod principal;

@@ -134,6 +134,11 @@ impl TokenIssuerBuilder {
         self.clock = Arc::new(clock);
         self
     }
+    /// Shares an existing clock.
+    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
     /// Builds the issuer.
     pub fn build(self) -> TokenIssuer {
         TokenIssuer {

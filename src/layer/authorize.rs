@@ -30,6 +30,12 @@ pub trait Authorize: Send + Sync + 'static {
         principal: Principal,
         parts: &mut Parts,
     ) -> MaybeReady<Result<Principal, AuthError>>;
+
+    /// Whether an anonymous request (optional mode, no credential) must be refused because
+    /// this check needs a principal. Defaults to `true`: fail closed.
+    fn requires_principal(&self) -> bool {
+        true
+    }
 }
 
 /// Requires scopes of the principal.

@@ -171,7 +171,7 @@ fn anonymous<B>(
     parts: Parts,
     body: RequestBody<B>,
 ) -> Result<Admitted<B>, AuthError> {
-    if shared.optional {
+    if shared.optional && !shared.stages.iter().any(|s| s.requires_principal()) {
         Ok(admit_anonymous(parts, body))
     } else {
         Err(AuthError::missing())
