@@ -366,3 +366,137 @@ scopes = ["a", "b"]
     assert_eq!(r.json()["scopes"], json!(["a"]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn admin_action(base: &str, bearer: &str, body: Value) -> Reply {
+    send(
+        Method::POST,
+        &format!("{base}/admin/apis/authorize/action"),
+        &[
+            ("authorization", bearer),
+            ("content-type", "application/json"),
+        ],
+        &body.to_string(),
+    )
+    .await
+}
+
+async fn bearer_for(base: &str, id: &str, secret: &str) -> String {
+    let r = token(base, id, secret).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    format!("Bearer {}", r.json()["access_token"].as_str().unwrap())
+}
+
+async fn advance(base: &str, secs: u64) {
+    let body = json!({ "advance_secs": secs }).to_string();
+    let r = send(
+        Method::POST,
+        &format!("{base}/_demo/clock"),
+        &[("content-type", "application/json")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn quickstart_grant_lifecycle() {
+    let qs = start(&["--manual-clock"]);
+    let base = qs.base.as_str();
+    let admin = bearer_for(base, "admin-console", "admin-console-secret").await;
+    let bi = bearer_for(base, "bi-integration", "bi-integration-secret").await;
+    let reports = format!("{base}/api/reports");
+    let orders = format!("{base}/api/orders");
+    let far = "2031-01-01T00:00:00Z";
+
+    // No grant yet: default deny.
+    let r = send(Method::GET, &reports, &[("authorization", &bi)], "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+
+    // Authorize, call.
+    let r = admin_action(base, &admin, json!({"api_id": "reports", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_AUTHORIZE", "time": "2030-06-01T00:00:00Z"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = send(Method::GET, &reports, &[("authorization", &bi)], "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["api"], "reports");
+
+    // Renew: later works, the same time does not.
+    let renew = json!({"api_id": "reports", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_AUTHORIZE", "time": far});
+    assert_eq!(
+        admin_action(base, &admin, renew.clone()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = admin_action(base, &admin, renew).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error_code"], "RENEW_MUST_EXTEND");
+
+    // The app revokes its own grant: at once.
+    let r = admin_action(base, &bi, json!({"api_id": "reports", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_APP_CANCEL_AUTHORIZE"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = send(Method::GET, &reports, &[("authorization", &bi)], "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+
+    // Apply, pending, approve.
+    let r = admin_action(base, &bi, json!({"api_id": "orders", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_APPLY", "time": far})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = send(Method::GET, &orders, &[("authorization", &bi)], "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("approval")
+    );
+    let r = send(
+        Method::POST,
+        &format!("{base}/admin/apis/authorize/approve"),
+        &[
+            ("authorization", &admin),
+            ("content-type", "application/json"),
+        ],
+        &json!({"api_id": "orders", "app_id": "bi-integration"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        send(Method::GET, &orders, &[("authorization", &bi)], "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Provider revoke: still works through the notice period, then stops.
+    let r = admin_action(base, &admin, json!({"api_id": "orders", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_API_CANCEL_AUTHORIZE"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        send(Method::GET, &orders, &[("authorization", &bi)], "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    advance(base, 86_400).await;
+    let bi = bearer_for(base, "bi-integration", "bi-integration-secret").await; // tokens live an hour
+    assert_eq!(
+        send(Method::GET, &orders, &[("authorization", &bi)], "")
+            .await
+            .status,
+        StatusCode::OK,
+        "one day in"
+    );
+    advance(base, 86_400).await;
+    let bi = bearer_for(base, "bi-integration", "bi-integration-secret").await;
+    let r = send(Method::GET, &orders, &[("authorization", &bi)], "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "two days in: {}", r.body);
+
+    // Who may do what, over HTTP.
+    let demo = bearer_for(base, "demo-app", "demo-app-secret").await;
+    let r = admin_action(base, &demo, json!({"api_id": "orders", "app_id": "demo-app", "apply_type": "APPLY_TYPE_AUTHORIZE", "time": far})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = admin_action(base, &demo, json!({"api_id": "orders", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_APP_CANCEL_AUTHORIZE"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
