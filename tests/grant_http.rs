@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock};
+use tower_gatekeeper::clock::{ManualClock, SharedClock};
 use tower_gatekeeper::grant::{
     ApiTable, Grant, GrantAdmin, GrantCheck, GrantError, GrantManager, GrantStore, GrantUpdate,
     InMemoryGrantStore, MatchedApi, format_time,
