@@ -2,17 +2,19 @@
 //!
 //! cargo bench --bench request_path
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::Request;
+use http::{Method, Request};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use tower::ServiceExt;
 use tower_gatekeeper::GatekeeperLayer;
 use tower_gatekeeper::extract::CredentialSources;
+use tower_gatekeeper::grant::{ApiTable, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore};
 use tower_gatekeeper::principal::Identity;
 use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch, JwtVerifier};
 
@@ -26,7 +28,7 @@ fn token() -> String {
         .as_secs()
         + 3600;
     let claims = serde_json::json!({
-        "iss": "bench", "aud": "bench-api", "sub": "app-1", "client_id": "app-1",
+        "iss": "bench", "aud": "bench-api", "sub": "app-7", "client_id": "app-7",
         "exp": exp, "scope": "orders:read orders:write"
     });
     encode(
@@ -58,6 +60,43 @@ fn guarded() -> Router {
         .api_key_header("x-api-key")
         .form_body("access_token");
     routes().layer(GatekeeperLayer::builder(verifier).sources(sources).build())
+}
+
+/// The same verified path, plus a grant check (API table with a few routes, 1000 grants).
+fn guarded_with_grants(by_table: bool) -> Router {
+    let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
+    let manager = GrantManager::builder_shared(store.clone())
+        .apis(["orders", "reports", "users", "billing"])
+        .grantee_check(|_| true)
+        .build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for i in 0..1000 {
+            manager
+                .authorize("orders", &format!("app-{i}"), 4_000_000_000)
+                .await
+                .unwrap();
+        }
+    });
+    let check = if by_table {
+        let table = ApiTable::new()
+            .api("orders", "/orders", [Method::GET, Method::POST])
+            .api("reports", "/reports", [Method::GET])
+            .api("users", "/users", [])
+            .api("billing", "/billing", []);
+        GrantCheck::by_table_shared(store, table)
+    } else {
+        GrantCheck::for_api_shared(store, "orders")
+    };
+    let verifier = JwtVerifier::builder()
+        .hs256(SECRET)
+        .issuer("bench")
+        .audience("bench-api")
+        .build()
+        .unwrap();
+    routes().layer(GatekeeperLayer::builder(verifier).authorize(check).build())
 }
 
 fn bench(c: &mut Criterion) {
@@ -121,6 +160,21 @@ fn bench(c: &mut Criterion) {
             async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
         })
     });
+    for (name, app) in [
+        ("jwt_hs256_header_grant_for_api", guarded_with_grants(false)),
+        ("jwt_hs256_header_grant_by_table", guarded_with_grants(true)),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let req = Request::get("/orders")
+                    .header("authorization", &bearer)
+                    .body(Body::empty())
+                    .unwrap();
+                let app = app.clone();
+                async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
+            })
+        });
+    }
     group.finish();
 }
 

@@ -5,21 +5,31 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::error::{AuthError, Challenge, JsonResponder, render};
+use crate::layer::LayerContext;
 use crate::principal::Principal;
 
 /// The rejection of the `Principal` extractor: the route is not behind a
-/// [`GatekeeperLayer`](crate::GatekeeperLayer) (or it runs in optional mode and the request
-/// was anonymous). Answers 401 with a bare challenge.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MissingPrincipal;
+/// [`GatekeeperLayer`](crate::GatekeeperLayer), or the layer runs in optional mode and the
+/// request was anonymous. Answers 401 with a bare challenge, in the layer's realm and body
+/// format when there is a layer.
+#[derive(Clone, Default)]
+pub struct MissingPrincipal {
+    layer: Option<LayerContext>,
+}
+
+impl std::fmt::Debug for MissingPrincipal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MissingPrincipal")
+    }
+}
 
 impl IntoResponse for MissingPrincipal {
     fn into_response(self) -> Response {
-        let response = render(
-            &AuthError::missing(),
-            &Challenge::new("api", false),
-            &JsonResponder::OAuth,
-        );
+        let error = AuthError::missing();
+        let response = match &self.layer {
+            Some(layer) => layer.refuse(&error),
+            None => render(&error, &Challenge::new("api", false), &JsonResponder::OAuth),
+        };
         response.map(axum_core::body::Body::new)
     }
 }
@@ -32,7 +42,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             .extensions
             .get::<Principal>()
             .cloned()
-            .ok_or(MissingPrincipal)
+            .ok_or_else(|| MissingPrincipal {
+                layer: parts.extensions.get::<LayerContext>().cloned(),
+            })
     }
 }
 

@@ -251,19 +251,26 @@ impl Responder for JsonResponder {
 #[derive(Debug, Clone)]
 pub struct Challenge {
     realm: String,
+    bearer: bool,
     basic: bool,
     bare_bearer: HeaderValue,
     bare_basic: HeaderValue,
 }
 
 impl Challenge {
-    /// Challenges for `realm`; `basic` adds a `Basic` challenge to 401 answers.
+    /// Challenges for `realm`: `Bearer`, and `Basic` too when `basic` is set.
     pub fn new(realm: impl Into<String>, basic: bool) -> Self {
+        Self::with_schemes(realm, true, basic)
+    }
+
+    /// Challenges for `realm` naming only the schemes that are accepted.
+    pub fn with_schemes(realm: impl Into<String>, bearer: bool, basic: bool) -> Self {
         let realm = realm.into();
         let bare_bearer = header_value(format!("Bearer realm={}", quote(&realm)));
         let bare_basic = header_value(format!("Basic realm={}, charset=\"UTF-8\"", quote(&realm)));
         Self {
             realm,
+            bearer,
             basic,
             bare_bearer,
             bare_basic,
@@ -329,7 +336,9 @@ pub fn render(
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     match error.kind() {
         ErrorKind::MissingCredential => {
-            headers.append(WWW_AUTHENTICATE, challenge.bare_bearer.clone());
+            if challenge.bearer || !challenge.basic {
+                headers.append(WWW_AUTHENTICATE, challenge.bare_bearer.clone());
+            }
             if challenge.basic {
                 headers.append(WWW_AUTHENTICATE, challenge.bare_basic.clone());
             }

@@ -13,6 +13,8 @@ pub mod verify;
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "axum")]
+pub use axum::MissingPrincipal;
 #[cfg(feature = "issuer")]
 pub mod issuer;
 

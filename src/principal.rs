@@ -149,11 +149,13 @@ impl Identity {
             .iter()
             .find_map(|k| claims.get(*k).and_then(Value::as_str))
             .map(str::to_owned);
-        let subject = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| client_id.clone())?;
+        // A `sub` that is present must be a string; only an absent one falls back to the
+        // client id (client-credentials tokens).
+        let subject = match claims.get("sub") {
+            Some(Value::String(sub)) => sub.clone(),
+            Some(_) => return None,
+            None => client_id.clone()?,
+        };
         if subject.is_empty() {
             return None;
         }

@@ -162,7 +162,11 @@ pub(crate) fn find_in_body<'a>(
         }
         BodyFormat::Json => {
             let mut de = serde_json::Deserializer::from_slice(body);
-            match (FieldSeed { field }).deserialize(&mut de) {
+            // Anything after the object makes the body unparseable: no credential.
+            let parsed = (FieldSeed { field })
+                .deserialize(&mut de)
+                .and_then(|f| de.end().map(|()| f));
+            match parsed {
                 Ok(JsonField::Found(token)) => {
                     check_token(&token)?;
                     Ok(Some(Credential::bearer(token, Source::Body)))

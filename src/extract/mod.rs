@@ -305,6 +305,15 @@ impl CredentialSources {
         self
     }
 
+    /// Whether bearer tokens are accepted from any source.
+    pub fn accepts_bearer(&self) -> bool {
+        self.bearer
+            || self.query.is_some()
+            || self.form_field.is_some()
+            || self.json_field.is_some()
+            || self.headers.iter().any(|h| h.scheme == Scheme::Bearer)
+    }
+
     /// Whether `Authorization: Basic` is accepted.
     pub fn accepts_basic(&self) -> bool {
         self.basic

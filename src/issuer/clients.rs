@@ -59,6 +59,43 @@ impl Client {
     }
 }
 
+/// Why a client could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// The client id is empty.
+    EmptyId,
+    /// A scope is not an RFC 6749 §3.3 scope-token (empty, or with a space, `"` or `\`).
+    InvalidScope(String),
+    /// A default scope is not among the allowed scopes.
+    DefaultScopeNotAllowed(String),
+    /// The secret could not be hashed.
+    Hashing,
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyId => f.write_str("the client id is empty"),
+            Self::InvalidScope(s) => write!(f, "{s:?} is not a valid scope"),
+            Self::DefaultScopeNotAllowed(s) => {
+                write!(f, "default scope {s:?} is not an allowed scope")
+            }
+            Self::Hashing => f.write_str("the client secret could not be hashed"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub(crate) fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 pub(crate) struct ClientRecord {
     pub(crate) id: String,
     secret_hash: String,
@@ -117,8 +154,26 @@ impl ClientRegistry {
     }
 
     /// Registers (or replaces) a client, hashing its secret.
-    pub fn register(&self, client: Client) -> Result<(), argon2::password_hash::Error> {
-        let secret_hash = hash_password(&client.secret)?;
+    pub fn register(&self, client: Client) -> Result<(), RegisterError> {
+        let scopes = client
+            .allowed_scopes
+            .iter()
+            .chain(client.default_scopes.iter().flatten());
+        if let Some(bad) = scopes.clone().find(|s| !is_scope_token(s)) {
+            return Err(RegisterError::InvalidScope(bad.clone()));
+        }
+        if let Some(extra) = client
+            .default_scopes
+            .iter()
+            .flatten()
+            .find(|s| !client.allowed_scopes.contains(s))
+        {
+            return Err(RegisterError::DefaultScopeNotAllowed(extra.clone()));
+        }
+        if client.id.is_empty() {
+            return Err(RegisterError::EmptyId);
+        }
+        let secret_hash = hash_password(&client.secret).map_err(|_| RegisterError::Hashing)?;
         let default_scopes = client
             .default_scopes
             .unwrap_or_else(|| client.allowed_scopes.clone());

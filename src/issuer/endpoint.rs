@@ -239,23 +239,28 @@ impl TokenEndpoint {
             (h, _) => h,
         };
         let from_header = header.map(basic_client).transpose()?.flatten();
-        let from_params = params
-            .get("client_id")
-            .map(|id| (id, params.get("client_secret")));
-        let (id, secret, via_header) = match (from_header, from_params) {
-            (Some(_), Some((_, Some(_)))) => {
+        let body_id = params.get("client_id");
+        let body_secret = params.get("client_secret");
+        let (id, secret, via_header) = match (from_header, body_id, body_secret) {
+            // RFC 6749 2.3: one authentication method per request.
+            (Some(_), _, Some(_)) => {
                 return Err(OAuthError::invalid_request(
                     "the client authenticated with more than one method",
                 ));
             }
-            (Some((id, _)), Some((body_id, None))) if body_id != id => {
+            (Some((id, _)), Some(body_id), None) if body_id != id => {
                 return Err(OAuthError::invalid_request(
                     "client_id does not match the Basic credentials",
                 ));
             }
-            (Some((id, secret)), _) => (id, secret, true),
-            (None, Some((id, Some(secret)))) => (id.to_owned(), secret.to_owned(), false),
-            (None, _) => {
+            (Some((id, secret)), _, None) => (id, secret, true),
+            (None, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned(), false),
+            (None, None, Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "client_secret without client_id",
+                ));
+            }
+            (None, _, None) => {
                 return Err(OAuthError::new(
                     "invalid_client",
                     "client authentication is required",

@@ -33,7 +33,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Header, encode};
 use serde::Serialize;
 
-pub use clients::{Client, ClientRegistry};
+pub use clients::{Client, ClientRegistry, RegisterError};
 pub use endpoint::TokenEndpoint;
 pub use key::SigningKey;
 

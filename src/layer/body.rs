@@ -25,6 +25,13 @@ pin_project! {
     }
 }
 
+/// For layers that need an empty body of the response type (tower-http's `TimeoutLayer`).
+impl<B: Default> Default for ResponseBody<B> {
+    fn default() -> Self {
+        Self::Inner { body: B::default() }
+    }
+}
+
 impl<B> Body for ResponseBody<B>
 where
     B: Body<Data = Bytes>,

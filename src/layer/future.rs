@@ -165,17 +165,46 @@ where
 }
 
 /// RFC 6750 §2.3: a response to a request with the token in the query must not be stored by
-/// shared caches. A stricter directive already present is kept.
+/// shared caches. `private` is added to the handler's own directives (`public` and `s-maxage`,
+/// which say the opposite, are dropped); a response already `private` or `no-store` is kept
+/// as it is.
 fn mark_private<B>(response: &mut Response<B>) {
     let headers = response.headers_mut();
-    let strict = headers
-        .get(CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.to_ascii_lowercase();
-            v.contains("private") || v.contains("no-store")
-        });
-    if !strict {
+    if !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        return;
     }
+    let mut directives: Vec<String> = Vec::new();
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else {
+            // Unreadable directives: take no chances.
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return;
+        };
+        directives.extend(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let name = |d: &str| {
+        d.split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
+    if directives
+        .iter()
+        .any(|d| matches!(name(d).as_str(), "private" | "no-store"))
+    {
+        return;
+    }
+    directives.retain(|d| !matches!(name(d).as_str(), "public" | "s-maxage"));
+    directives.insert(0, "private".to_owned());
+    let value = HeaderValue::from_str(&directives.join(", "))
+        .unwrap_or(HeaderValue::from_static("private"));
+    headers.insert(CACHE_CONTROL, value);
 }

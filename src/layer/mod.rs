@@ -44,6 +44,21 @@ pub(crate) struct Shared {
     pub(crate) stages: Vec<Arc<dyn Authorize>>,
 }
 
+/// Carried by anonymous requests in optional mode, so that a later refusal (an extractor that
+/// needs a principal) answers like the layer would.
+#[derive(Clone)]
+pub(crate) struct LayerContext(pub(crate) Arc<Shared>);
+
+impl LayerContext {
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn refuse(
+        &self,
+        error: &crate::error::AuthError,
+    ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+        crate::error::render(error, &self.0.challenge, self.0.responder.as_ref())
+    }
+}
+
 /// Authenticates (and authorizes) every request before the inner service sees it.
 ///
 /// Cheap to clone: the configuration is shared.
@@ -154,7 +169,11 @@ impl GatekeeperBuilder {
 
     /// Builds the layer.
     pub fn build(self) -> GatekeeperLayer {
-        let challenge = Challenge::new(self.realm, self.sources.accepts_basic());
+        let challenge = Challenge::with_schemes(
+            self.realm,
+            self.sources.accepts_bearer(),
+            self.sources.accepts_basic(),
+        );
         GatekeeperLayer {
             shared: Arc::new(Shared {
                 sources: self.sources,

@@ -167,12 +167,18 @@ fn info(credential: &Credential<'_>) -> CredentialInfo {
 }
 
 fn anonymous<B>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     parts: Parts,
     body: RequestBody<B>,
 ) -> Result<Admitted<B>, AuthError> {
     if shared.optional && !shared.stages.iter().any(|s| s.requires_principal()) {
-        Ok(admit_anonymous(parts, body))
+        let mut admitted = admit_anonymous(parts, body);
+        // Lets a handler's `Principal` extractor refuse in this layer's realm and format.
+        admitted
+            .request
+            .extensions_mut()
+            .insert(super::LayerContext(shared.clone()));
+        Ok(admitted)
     } else {
         Err(AuthError::missing())
     }

@@ -106,7 +106,14 @@ impl BasicUsers {
         phc: &str,
         identity: Identity,
     ) -> Result<(), argon2::password_hash::Error> {
-        PasswordHash::new(phc)?;
+        let hash = PasswordHash::new(phc)?;
+        let argon2 = ["argon2id", "argon2i", "argon2d"].contains(&hash.algorithm.as_str());
+        if !argon2 {
+            return Err(argon2::password_hash::Error::Algorithm);
+        }
+        if hash.hash.is_none() {
+            return Err(argon2::password_hash::Error::PhcStringField);
+        }
         self.store(
             name,
             User {

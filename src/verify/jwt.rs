@@ -267,17 +267,20 @@ impl JwtVerifier {
 
     fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<&JwtKey, VerifyError> {
         let keys = &self.config.keys;
-        let key = match kid {
-            Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+        // A token's kid picks the key of that name; keys without a name stand for any kid,
+        // as long as exactly one of them can check the token's algorithm.
+        let named = kid.and_then(|kid| keys.iter().find(|k| k.kid.as_deref() == Some(kid)));
+        let key = match named {
+            Some(key) => Some(key),
             None => {
-                let mut able = keys
-                    .iter()
-                    .filter(|k| k.validation.algorithms.contains(&alg));
+                let mut able = keys.iter().filter(|k| {
+                    (kid.is_none() || k.kid.is_none()) && k.validation.algorithms.contains(&alg)
+                });
                 match (able.next(), able.next()) {
                     (Some(k), None) => Some(k),
                     (Some(_), Some(_)) => {
                         return Err(VerifyError::invalid(
-                            "the token has no key id and several keys could verify it",
+                            "the token has no known key id and several keys could verify it",
                         ));
                     }
                     _ => None,
@@ -298,15 +301,17 @@ impl JwtVerifier {
         let header =
             decode_header(token).map_err(|_| VerifyError::invalid("the token is malformed"))?;
         let key = self.key_for(header.kid.as_deref(), header.alg)?;
-        if let Some(expected) = &self.config.typ {
-            let typ = header.typ.as_deref().unwrap_or("");
-            let typ = typ
-                .strip_prefix("application/")
-                .or_else(|| typ.strip_prefix("APPLICATION/"))
-                .unwrap_or(typ);
-            if !typ.eq_ignore_ascii_case(expected) {
-                return Err(VerifyError::invalid("the token has the wrong type (typ)"));
-            }
+        if let Some(expected) = &self.config.typ
+            && !media_type_eq(header.typ.as_deref().unwrap_or(""), expected)
+        {
+            return Err(VerifyError::invalid("the token has the wrong type (typ)"));
+        }
+        // RFC 7515 4.1.11: extensions named critical must be understood; this verifier
+        // understands none.
+        if header.crit.is_some() {
+            return Err(VerifyError::invalid(
+                "the token names critical header extensions",
+            ));
         }
         let data = decode::<Map<String, Value>>(token, &key.key, &key.validation).map_err(|e| {
             VerifyError::invalid(match e.kind() {
@@ -369,6 +374,18 @@ impl JwtVerifier {
         }
         Ok(())
     }
+}
+
+/// Compares two `typ` values as media types (RFC 7515 4.1.9): case-insensitively, with an
+/// optional `application/` prefix.
+fn media_type_eq(a: &str, b: &str) -> bool {
+    fn short(t: &str) -> &str {
+        match t.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &t[12..],
+            _ => t,
+        }
+    }
+    short(a).eq_ignore_ascii_case(short(b))
 }
 
 /// Whether `token` has the shape of a compact JWS: three non-empty base64url parts.
