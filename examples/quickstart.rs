@@ -25,8 +25,9 @@ use tower_gatekeeper::grant::{
     ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore, MatchedApi,
     parse_time,
 };
+use tower_gatekeeper::impersonate::{DirectoryUser, Impersonation, InMemoryDirectory};
 use tower_gatekeeper::issuer::{Client, ClientRegistry, SigningKey, TokenIssuer};
-use tower_gatekeeper::principal::Identity;
+use tower_gatekeeper::principal::{Identity, Tenant};
 use tower_gatekeeper::verify::{
     ApiKeyStore, ApiKeyVerifier, BasicUsers, BasicVerifier, FirstMatch,
 };
@@ -85,7 +86,6 @@ struct ClientConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // login_name, email, mobile and tenants serve sudo and tenant selection
 struct UserConfig {
     uid: String,
     login_name: String,
@@ -95,6 +95,8 @@ struct UserConfig {
     #[serde(default)]
     roles: Vec<String>,
     #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
     tenants: Vec<String>,
     #[serde(default)]
     disabled: bool,
@@ -102,7 +104,6 @@ struct UserConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 struct TenantConfig {
     id: String,
     code: String,
@@ -317,21 +318,38 @@ async fn build(
             .insert_password(
                 &u.login_name,
                 &u.password,
-                Identity::new(&u.uid).with_roles(&u.roles),
+                Identity::new(&u.uid)
+                    .with_roles(&u.roles)
+                    .with_scopes(&u.scopes),
             )
             .map_err(|e| e.to_string())?;
         users.set_disabled(&u.login_name, u.disabled);
     }
-    let tenants: HashMap<&str, &str> = config
-        .tenants
-        .iter()
-        .map(|t| (t.id.as_str(), t.code.as_str()))
-        .collect();
+    // Users, tenants and memberships: the directory behind sudo and tenant selection.
+    let directory = InMemoryDirectory::new();
+    for t in &config.tenants {
+        directory.insert_tenant(Tenant::new(&t.id, Some(&t.code)));
+    }
     for u in &config.users {
-        if let Some(t) = u.tenants.iter().find(|t| !tenants.contains_key(t.as_str())) {
+        if let Some(t) = u
+            .tenants
+            .iter()
+            .find(|t| !config.tenants.iter().any(|c| &c.id == *t))
+        {
             return Err(format!("user {} names unknown tenant {t}", u.uid));
         }
+        directory.insert_user(DirectoryUser {
+            uid: u.uid.clone(),
+            login_name: u.login_name.clone(),
+            email: u.email.clone(),
+            mobile: u.mobile.clone(),
+            tenants: u.tenants.clone(),
+            scopes: u.scopes.clone(),
+            roles: u.roles.clone(),
+            disabled: u.disabled,
+        });
     }
+    let impersonation = Impersonation::new(directory);
 
     // Grants: who may call which API, until when.
     let mut table = ApiTable::new();
@@ -383,7 +401,8 @@ async fn build(
         let builder = GatekeeperLayer::builder(verifier.clone())
             .realm(&config.realm)
             .sources(sources.clone())
-            .allow_cors_preflight(true);
+            .allow_cors_preflight(true)
+            .authorize(impersonation.clone());
         match grant_check {
             Some(check) => builder.authorize(check).build(),
             None => builder.build(),
@@ -443,6 +462,13 @@ fn print_next_steps(addr: SocketAddr) {
         "  curl -H \"Authorization: Bearer $ADMIN\" -H 'Content-Type: application/json' -d '{{\"api_id\":\"reports\",\"app_id\":\"demo-app\",\"apply_type\":\"APPLY_TYPE_AUTHORIZE\",\"time\":\"2030-01-01T00:00:00Z\"}}' {base}/admin/apis/authorize/action"
     );
     println!("  curl -H \"Authorization: Bearer $ADMIN\" '{base}/admin/apis/grants?api_id=orders'");
+    println!("Act as a user inside a tenant (bi-integration holds the sudo scope):");
+    println!(
+        r#"  BI=$(curl -s -d grant_type=client_credentials -d client_id=bi-integration -d client_secret=bi-integration-secret {base}/oauth/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')"#
+    );
+    println!(
+        "  curl -H \"Authorization: Bearer $BI\" '{base}/whoami?sudo=loginName:alice&tenantCode=acme'"
+    );
     println!("Refusals: no credential, a bad token:");
     println!("  curl -i {base}/whoami");
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");

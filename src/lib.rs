@@ -6,6 +6,7 @@ pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod grant;
+pub mod impersonate;
 pub mod layer;
 mod maybe_ready;
 pub mod principal;

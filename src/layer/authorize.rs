@@ -38,6 +38,12 @@ pub trait Authorize: Send + Sync + 'static {
     }
 }
 
+/// Headers an [`Authorize`] stage wants on the response of an admitted request: insert it
+/// into the request extensions, and the layer moves it to the response (e.g. a `Warning` for a
+/// deprecated parameter).
+#[derive(Debug, Clone, Default)]
+pub struct AddResponseHeaders(pub http::HeaderMap);
+
 /// Requires scopes of the principal.
 #[derive(Debug, Clone)]
 pub struct RequireScopes {

@@ -36,6 +36,7 @@ pin_project! {
             #[pin]
             future: S::Future,
             cache_private: bool,
+            extra_headers: Option<http::HeaderMap>,
         },
         // The request was refused.
         Refused {
@@ -80,6 +81,7 @@ where
             state: State::Inner {
                 future: inner.call(admitted.request),
                 cache_private: admitted.cache_private,
+                extra_headers: admitted.extra_headers,
             },
         }
     }
@@ -130,6 +132,7 @@ where
                             State::Inner {
                                 future: inner.call(admitted.request),
                                 cache_private: admitted.cache_private,
+                                extra_headers: admitted.extra_headers,
                             }
                         }
                         Err(error) => State::Refused {
@@ -145,9 +148,16 @@ where
                 StateProj::Inner {
                     future,
                     cache_private,
+                    extra_headers,
                 } => {
                     let response = ready!(future.poll(cx))?;
                     let mut response = response.map(|body| ResponseBody::Inner { body });
+                    if let Some(extra) = extra_headers.take() {
+                        let headers = response.headers_mut();
+                        for (name, value) in &extra {
+                            headers.append(name, value.clone());
+                        }
+                    }
                     if *cache_private && response.status().is_success() {
                         mark_private(&mut response);
                     }

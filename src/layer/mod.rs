@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-pub use authorize::{Authorize, RequireScopes};
+pub use authorize::{AddResponseHeaders, Authorize, RequireScopes};
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use service::Gatekeeper;

@@ -54,6 +54,8 @@ pub(crate) struct Admitted<B> {
     pub(crate) request: Request<RequestBody<B>>,
     /// The credential came in the query: the response must not be cached by shared caches.
     pub(crate) cache_private: bool,
+    /// Headers that stages asked to add to the response.
+    pub(crate) extra_headers: Option<http::HeaderMap>,
 }
 
 pub(crate) type Decision<B> = MaybeReady<Result<Admitted<B>, AuthError>>;
@@ -188,6 +190,7 @@ fn admit_anonymous<B>(parts: Parts, body: RequestBody<B>) -> Admitted<B> {
     Admitted {
         request: Request::from_parts(parts, body),
         cache_private: false,
+        extra_headers: None,
     }
 }
 
@@ -235,8 +238,13 @@ fn run_stages<B: Send + 'static>(
         .credential()
         .is_some_and(|c| c.source == crate::extract::Source::Query);
     parts.extensions.insert(principal);
+    let extra_headers = parts
+        .extensions
+        .remove::<super::AddResponseHeaders>()
+        .map(|h| h.0);
     MaybeReady::Ready(Ok(Admitted {
         request: Request::from_parts(parts, body),
         cache_private,
+        extra_headers,
     }))
 }

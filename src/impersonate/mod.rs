@@ -1,0 +1,568 @@
+//! Stage 3: sudo impersonation and tenant selection (HENGSHI BI's model), with an audit trail.
+//!
+//! A trusted caller — a principal holding the `sudo` scope (or, for Basic users, the `sudo`
+//! role) — acts as another user with `sudo=<selector>:<value>`:
+//!
+//! | selector | compared |
+//! | --- | --- |
+//! | `uid:<id>` | exactly |
+//! | `loginName:<name>` | after [`canonical_login`] (Unicode lower case) |
+//! | `email:<addr>` | after [`canonical_email`] (domain case-insensitive) |
+//! | `mobile:<number>` | after [`canonical_mobile`] (`+` and digits) |
+//! | `username:<name>` | deprecated alias of `loginName`: answered with a `Warning` header |
+//!
+//! Selectors are case-sensitive (`UID:42` is an unknown selector: 400). `tenantId=<id>` or
+//! `tenantCode=<code>` selects the tenant the request operates in. Both come from the query
+//! (`sudo`, `tenantId`, `tenantCode`) or from headers (`x-sudo`, `x-tenant-id`,
+//! `x-tenant-code`), for gRPC and for clients that cannot add query parameters — never both.
+//!
+//! Query values are percent-decoded exactly once, strictly: a malformed escape or invalid
+//! UTF-8 is a 400. A `+` is a literal plus (RFC 3986), so `email:a+b@x.org` and
+//! `email:a%2Bb@x.org` name the same address; send a space as `%20`.
+//!
+//! The resulting [`Principal`]: `subject` is the effective user, `actor` the caller, and the
+//! scopes are **the caller's scopes that the target user also holds**, without the sudo scope
+//! itself (an impersonated principal never carries the privilege on). A token that already
+//! carries an `act` claim cannot sudo again.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tower_gatekeeper::impersonate::{DirectoryUser, Impersonation, InMemoryDirectory};
+//! use tower_gatekeeper::verify::JwtVerifier;
+//! use tower_gatekeeper::{GatekeeperLayer, Principal};
+//!
+//! let directory = InMemoryDirectory::new();
+//! directory.insert_user(DirectoryUser::new("1001", "alice"));
+//! let verifier = JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap();
+//! let app: Router = Router::new()
+//!     .route("/me", get(|p: Principal| async move { p.subject().to_owned() }))
+//!     .layer(GatekeeperLayer::builder(verifier).authorize(Impersonation::new(directory)).build());
+//! ```
+
+mod audit;
+mod directory;
+mod query;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::request::Parts;
+use http::{HeaderName, HeaderValue};
+
+pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
+pub use directory::{
+    DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
+    UserSelector, canonical_email, canonical_login, canonical_mobile,
+};
+
+use crate::error::AuthError;
+use crate::layer::{AddResponseHeaders, Authorize};
+use crate::maybe_ready::MaybeReady;
+use crate::principal::{Identity, Principal, Tenant};
+
+struct Config {
+    directory: Arc<dyn UserDirectory>,
+    audit: Arc<dyn AuditSink>,
+    sudo_scope: String,
+    sudo_role: String,
+    sudo_param: String,
+    sudo_header: HeaderName,
+    tenant_id_param: String,
+    tenant_code_param: String,
+    tenant_id_header: HeaderName,
+    tenant_code_header: HeaderName,
+}
+
+/// The sudo and tenant stage; add it with
+/// [`GatekeeperBuilder::authorize`](crate::GatekeeperBuilder::authorize), before any grant check.
+#[derive(Clone)]
+pub struct Impersonation {
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for Impersonation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Impersonation")
+            .field("sudo_scope", &self.config.sudo_scope)
+            .field("sudo_role", &self.config.sudo_role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Impersonation {
+    /// Sudo and tenant selection against `directory`, with the default names and a
+    /// [`TracingAudit`] sink.
+    pub fn new(directory: impl UserDirectory) -> Self {
+        Self::with_directory(Arc::new(directory))
+    }
+
+    /// Like [`new`](Self::new), with a shared directory.
+    pub fn with_directory(directory: Arc<dyn UserDirectory>) -> Self {
+        Self {
+            config: Arc::new(Config {
+                directory,
+                audit: Arc::new(TracingAudit),
+                sudo_scope: "sudo".into(),
+                sudo_role: "sudo".into(),
+                sudo_param: "sudo".into(),
+                sudo_header: HeaderName::from_static("x-sudo"),
+                tenant_id_param: "tenantId".into(),
+                tenant_code_param: "tenantCode".into(),
+                tenant_id_header: HeaderName::from_static("x-tenant-id"),
+                tenant_code_header: HeaderName::from_static("x-tenant-code"),
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::get_mut(&mut self.config).expect("configure Impersonation before cloning it")
+    }
+
+    /// The scope that grants the sudo privilege (default `sudo`).
+    pub fn sudo_scope(mut self, scope: impl Into<String>) -> Self {
+        self.config_mut().sudo_scope = scope.into();
+        self
+    }
+
+    /// The role that grants the sudo privilege to principals without scopes, such as Basic
+    /// users (default `sudo`).
+    pub fn sudo_role(mut self, role: impl Into<String>) -> Self {
+        self.config_mut().sudo_role = role.into();
+        self
+    }
+
+    /// The header carrying sudo requests (default `x-sudo`).
+    ///
+    /// # Panics
+    /// When `name` is not a valid header name.
+    pub fn sudo_header(mut self, name: &str) -> Self {
+        self.config_mut().sudo_header = HeaderName::try_from(name).expect("invalid header name");
+        self
+    }
+
+    /// Where decisions are recorded (default [`TracingAudit`]).
+    pub fn audit(mut self, sink: impl AuditSink) -> Self {
+        self.config_mut().audit = Arc::new(sink);
+        self
+    }
+}
+
+/// What one request asks for.
+struct Asked {
+    sudo: Option<(UserSelector, bool)>,
+    tenant: Option<TenantAsk>,
+}
+
+#[derive(Clone)]
+struct TenantAsk {
+    id: Option<String>,
+    code: Option<String>,
+}
+
+impl TenantAsk {
+    fn shown(&self) -> String {
+        mask(self.id.as_deref().or(self.code.as_deref()).unwrap_or(""))
+    }
+}
+
+/// What the audit needs to know about the request.
+#[derive(Clone)]
+struct RequestFacts {
+    request_id: Option<String>,
+    method: String,
+    path: String,
+    actor: String,
+    actor_client_id: Option<String>,
+}
+
+impl RequestFacts {
+    fn event(&self, kind: AuditKind, outcome: AuditOutcome, reason: &'static str) -> AuditEvent {
+        AuditEvent {
+            time: SystemTime::now(),
+            request_id: self.request_id.clone(),
+            kind,
+            actor: self.actor.clone(),
+            actor_client_id: self.actor_client_id.clone(),
+            target_kind: None,
+            target: None,
+            tenant: None,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            outcome,
+            reason,
+        }
+    }
+}
+
+fn single_header(parts: &Parts, name: &HeaderName) -> Result<Option<String>, AuthError> {
+    let mut values = parts.headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(AuthError::invalid_request(format!(
+            "the {name} header is repeated"
+        ))),
+        (Some(v), None) => v.to_str().map(|s| Some(s.trim().to_owned())).map_err(|_| {
+            AuthError::invalid_request(format!("the {name} header is not valid text"))
+        }),
+    }
+}
+
+fn one_of(
+    from_query: Option<String>,
+    from_header: Option<String>,
+    what: &str,
+) -> Result<Option<String>, AuthError> {
+    match (from_query, from_header) {
+        (Some(_), Some(_)) => Err(AuthError::invalid_request(format!(
+            "{what} is given in both the query and a header"
+        ))),
+        (q, h) => Ok(q.or(h)),
+    }
+}
+
+/// Parses `kind:value`.
+fn parse_selector(text: &str) -> Result<(UserSelector, bool), AuthError> {
+    let bad = |why: &'static str| AuthError::invalid_request(why);
+    let (kind, value) = text
+        .split_once(':')
+        .ok_or_else(|| bad("sudo must be <selector>:<value>"))?;
+    if value.is_empty() {
+        return Err(bad("the sudo value is empty"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(bad("the sudo value contains control characters"));
+    }
+    let value = value.to_owned();
+    Ok(match kind {
+        "uid" => (UserSelector::Uid(value), false),
+        "loginName" => (UserSelector::LoginName(value), false),
+        "username" => (UserSelector::LoginName(value), true),
+        "email" => (UserSelector::Email(value), false),
+        "mobile" => (UserSelector::Mobile(value), false),
+        _ => {
+            return Err(bad(
+                "unknown sudo selector (uid, loginName, email or mobile; case-sensitive)",
+            ));
+        }
+    })
+}
+
+impl Impersonation {
+    fn asked(&self, parts: &Parts) -> Result<Asked, AuthError> {
+        let c = &self.config;
+        let names = [
+            c.sudo_param.as_str(),
+            c.tenant_id_param.as_str(),
+            c.tenant_code_param.as_str(),
+        ];
+        let [sudo_q, id_q, code_q] = query::scan(parts.uri.query(), names)?;
+        let sudo = one_of(sudo_q, single_header(parts, &c.sudo_header)?, "sudo")?;
+        let id = one_of(id_q, single_header(parts, &c.tenant_id_header)?, "tenantId")?;
+        let code = one_of(
+            code_q,
+            single_header(parts, &c.tenant_code_header)?,
+            "tenantCode",
+        )?;
+        if id.as_deref() == Some("") || code.as_deref() == Some("") {
+            return Err(AuthError::invalid_request("the tenant is empty"));
+        }
+        let sudo = match sudo {
+            Some(text) => Some(parse_selector(&text)?),
+            None => None,
+        };
+        let tenant = (id.is_some() || code.is_some()).then_some(TenantAsk { id, code });
+        Ok(Asked { sudo, tenant })
+    }
+
+    fn holds_privilege(&self, principal: &Principal) -> bool {
+        let caller = principal.caller();
+        caller.has_scope(&self.config.sudo_scope) || caller.has_role(&self.config.sudo_role)
+    }
+}
+
+impl Authorize for Impersonation {
+    fn authorize(
+        &self,
+        principal: Principal,
+        parts: &mut Parts,
+    ) -> MaybeReady<Result<Principal, AuthError>> {
+        // The common case: nothing asked, nothing to do.
+        let asked = match self.asked(parts) {
+            Ok(Asked {
+                sudo: None,
+                tenant: None,
+            }) => return MaybeReady::Ready(Ok(principal)),
+            Ok(asked) => asked,
+            Err(e) => return MaybeReady::Ready(Err(e)),
+        };
+        let caller = principal.caller();
+        let facts = RequestFacts {
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            actor: caller.subject().to_owned(),
+            actor_client_id: caller.client_id().map(str::to_owned),
+        };
+        if asked
+            .sudo
+            .as_ref()
+            .is_some_and(|(_, deprecated)| *deprecated)
+        {
+            tracing::warn!(
+                target: "tower_gatekeeper::deprecation",
+                "sudo=username: is deprecated; use sudo=loginName:"
+            );
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::WARNING,
+                HeaderValue::from_static(
+                    "299 - \"sudo=username: is deprecated; use sudo=loginName:\"",
+                ),
+            );
+            parts.extensions.insert(AddResponseHeaders(headers));
+        }
+        let this = self.clone();
+        self.sudo(principal, asked.sudo, &facts)
+            .and_then(move |result| match result {
+                Ok(principal) => this.tenant(principal, asked.tenant, facts),
+                Err(e) => MaybeReady::Ready(Err(e)),
+            })
+    }
+
+    fn requires_principal(&self) -> bool {
+        // Anonymous requests in optional mode may pass; they cannot sudo or pick a tenant,
+        // because this stage only runs for verified principals.
+        false
+    }
+}
+
+fn record_sudo_denied(
+    facts: &RequestFacts,
+    audit: &dyn AuditSink,
+    selector: &UserSelector,
+    reason: &'static str,
+) {
+    let mut event = facts.event(AuditKind::Sudo, AuditOutcome::Denied, reason);
+    event.target_kind = Some(selector.kind());
+    event.target = Some(mask(selector.value()));
+    audit.record(&event);
+}
+
+impl Impersonation {
+    fn sudo(
+        &self,
+        principal: Principal,
+        sudo: Option<(UserSelector, bool)>,
+        facts: &RequestFacts,
+    ) -> MaybeReady<Result<Principal, AuthError>> {
+        let Some((selector, _)) = sudo else {
+            return MaybeReady::Ready(Ok(principal));
+        };
+        let audit = self.config.audit.as_ref();
+        if !self.holds_privilege(&principal) {
+            // The same answer whatever the target: nothing is looked up.
+            record_sudo_denied(
+                facts,
+                audit,
+                &selector,
+                "the caller lacks the sudo privilege",
+            );
+            return MaybeReady::Ready(Err(AuthError::insufficient_scope(
+                self.config.sudo_scope.clone(),
+            )));
+        }
+        if principal.actor().is_some() {
+            record_sudo_denied(
+                facts,
+                audit,
+                &selector,
+                "the credential is already delegated",
+            );
+            return MaybeReady::Ready(Err(AuthError::forbidden(
+                "a delegated credential cannot sudo again",
+            )));
+        }
+        let lookup = self.config.directory.find_user(&selector);
+        let this = self.clone();
+        let facts = facts.clone();
+        lookup.map(move |found| this.become_user(principal, &selector, found, &facts))
+    }
+
+    fn become_user(
+        &self,
+        principal: Principal,
+        selector: &UserSelector,
+        found: Result<Option<Arc<DirectoryUser>>, DirectoryError>,
+        facts: &RequestFacts,
+    ) -> Result<Principal, AuthError> {
+        let audit = self.config.audit.as_ref();
+        let user = match found {
+            Err(e) => {
+                record_sudo_denied(facts, audit, selector, "the user directory is unavailable");
+                return Err(AuthError::unavailable(e.to_string()));
+            }
+            Ok(Some(user)) if !user.disabled => user,
+            Ok(_) => {
+                // Unknown and disabled targets get the identical answer.
+                record_sudo_denied(facts, audit, selector, "the target is unknown or disabled");
+                return Err(AuthError::forbidden(
+                    "the sudo target is unknown or disabled",
+                ));
+            }
+        };
+        let caller = principal.caller();
+        let scopes = caller
+            .scopes()
+            .iter()
+            .filter(|s| **s != self.config.sudo_scope && user.scopes.contains(s))
+            .cloned();
+        let effective = Identity::new(user.uid.clone())
+            .with_scopes(scopes.collect::<Vec<_>>())
+            .with_roles(
+                user.roles
+                    .iter()
+                    .filter(|r| **r != self.config.sudo_role)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        let mut event = facts.event(
+            AuditKind::Sudo,
+            AuditOutcome::Allowed,
+            "the caller holds the sudo privilege",
+        );
+        event.target_kind = Some(selector.kind());
+        event.target = Some(user.uid.clone());
+        audit.record(&event);
+        Ok(principal.impersonating(effective))
+    }
+
+    fn tenant(
+        &self,
+        principal: Principal,
+        ask: Option<TenantAsk>,
+        facts: RequestFacts,
+    ) -> MaybeReady<Result<Principal, AuthError>> {
+        let Some(ask) = ask else {
+            return MaybeReady::Ready(Ok(principal));
+        };
+        let directory = &self.config.directory;
+        let by_id = ask
+            .id
+            .clone()
+            .map(|id| directory.find_tenant(&TenantSelector::Id(id)));
+        let by_code = ask
+            .code
+            .clone()
+            .map(|code| directory.find_tenant(&TenantSelector::Code(code)));
+        let member = directory.find_user(&UserSelector::Uid(principal.subject().to_owned()));
+        let this = self.clone();
+        join3(by_id, by_code, member).map(move |(by_id, by_code, member)| {
+            this.select_tenant(principal, &ask, by_id, by_code, member, &facts)
+        })
+    }
+
+    fn select_tenant(
+        &self,
+        principal: Principal,
+        ask: &TenantAsk,
+        by_id: Option<Result<Option<Arc<Tenant>>, DirectoryError>>,
+        by_code: Option<Result<Option<Arc<Tenant>>, DirectoryError>>,
+        member: Result<Option<Arc<DirectoryUser>>, DirectoryError>,
+        facts: &RequestFacts,
+    ) -> Result<Principal, AuthError> {
+        let audit = self.config.audit.as_ref();
+        let deny = |reason: &'static str, error: AuthError| {
+            let mut event = facts.event(AuditKind::Tenant, AuditOutcome::Denied, reason);
+            event.tenant = Some(ask.shown());
+            audit.record(&event);
+            Err(error)
+        };
+        let (by_id, by_code, member) = match (by_id.transpose(), by_code.transpose(), member) {
+            (Ok(a), Ok(b), Ok(m)) => (a.flatten(), b.flatten(), m),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                return deny(
+                    "the user directory is unavailable",
+                    AuthError::unavailable(e.to_string()),
+                );
+            }
+        };
+        let not_member = || AuthError::forbidden("the user does not belong to that tenant");
+        let tenant = match (ask.id.is_some(), ask.code.is_some(), by_id, by_code) {
+            // Both given: they must name the same tenant.
+            (true, true, Some(a), Some(b)) if a.id == b.id => a,
+            (true, true, _, _) => {
+                return deny(
+                    "tenantId and tenantCode disagree",
+                    AuthError::invalid_request("tenantId and tenantCode name different tenants"),
+                );
+            }
+            (_, _, Some(t), None) | (_, _, None, Some(t)) => t,
+            // Unknown tenant: the same answer as a tenant the user is not in.
+            _ => return deny("the tenant is unknown", not_member()),
+        };
+        if let Some(bound) = principal
+            .identity()
+            .tenant()
+            .or(principal.caller().tenant())
+            && bound.id != tenant.id
+        {
+            return deny(
+                "the credential is bound to another tenant",
+                AuthError::forbidden("the credential is bound to another tenant"),
+            );
+        }
+        if !member.is_some_and(|u| u.in_tenant(&tenant.id)) {
+            return deny("the user is not a member of the tenant", not_member());
+        }
+        let mut event = facts.event(
+            AuditKind::Tenant,
+            AuditOutcome::Allowed,
+            "the user is a member of the tenant",
+        );
+        event.tenant = Some(tenant.id.clone());
+        if principal.actor().is_some() {
+            event.target = Some(principal.subject().to_owned());
+        }
+        audit.record(&event);
+        Ok(principal.with_tenant(tenant))
+    }
+}
+
+type Found<T> = Result<Option<Arc<T>>, DirectoryError>;
+type TenantLookups = (Option<Found<Tenant>>, Option<Found<Tenant>>, Found<DirectoryUser>);
+
+/// Waits for up to three lookups; ready at once when all of them are.
+fn join3(
+    a: Option<Lookup<Tenant>>,
+    b: Option<Lookup<Tenant>>,
+    c: Lookup<DirectoryUser>,
+) -> MaybeReady<TenantLookups> {
+    match (a, b, c) {
+        (
+            a @ (None | Some(MaybeReady::Ready(_))),
+            b @ (None | Some(MaybeReady::Ready(_))),
+            MaybeReady::Ready(c),
+        ) => {
+            let ready = |x: Option<Lookup<Tenant>>| match x {
+                Some(MaybeReady::Ready(v)) => Some(v),
+                _ => None,
+            };
+            MaybeReady::Ready((ready(a), ready(b), c))
+        }
+        (a, b, c) => MaybeReady::pending(async move {
+            let a = match a {
+                Some(x) => Some(x.await),
+                None => None,
+            };
+            let b = match b {
+                Some(x) => Some(x.await),
+                None => None,
+            };
+            (a, b, c.await)
+        }),
+    }
+}

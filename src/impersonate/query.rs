@@ -1,0 +1,85 @@
+//! Strict reading of the sudo and tenant query parameters.
+
+use crate::error::AuthError;
+
+/// Percent-decodes `raw` exactly once. A `%` not followed by two hex digits, or bytes that are
+/// not UTF-8, are errors; `+` stays a `+` (RFC 3986).
+pub(crate) fn decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+            let (hi, lo) = (hex(bytes.get(i + 1))?, hex(bytes.get(i + 2))?);
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Finds the parameters `names` in `query`: each at most once (a repeat is a 400), values
+/// decoded strictly.
+pub(crate) fn scan<const N: usize>(
+    query: Option<&str>,
+    names: [&str; N],
+) -> Result<[Option<String>; N], AuthError> {
+    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    let Some(query) = query else {
+        return Ok(found);
+    };
+    // Fast path: none of the names can be present.
+    if !query.contains('%') && !names.iter().any(|n| query.contains(n)) {
+        return Ok(found);
+    }
+    for pair in query.split('&') {
+        let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        // A name that does not decode cannot be one of ours.
+        let Some(name) = decode(raw_name) else {
+            continue;
+        };
+        let Some(slot) = names.iter().position(|n| *n == name) else {
+            continue;
+        };
+        if found[slot].is_some() {
+            return Err(AuthError::invalid_request(format!(
+                "the parameter {name} is repeated"
+            )));
+        }
+        let value = decode(raw_value).ok_or_else(|| {
+            AuthError::invalid_request(format!(
+                "the parameter {name} is not validly percent-encoded UTF-8"
+            ))
+        })?;
+        found[slot] = Some(value);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_once_and_strictly() {
+        assert_eq!(decode("a%2Bb+c").as_deref(), Some("a+b+c"));
+        assert_eq!(decode("%252B").as_deref(), Some("%2B"));
+        assert_eq!(decode("%ZZ"), None);
+        assert_eq!(decode("%4"), None);
+        assert_eq!(decode("%FF"), None);
+        assert_eq!(decode("%C3%A9").as_deref(), Some("é"));
+    }
+
+    #[test]
+    fn scan_finds_encoded_names_and_refuses_repeats() {
+        let [a, b] = scan(Some("x=1&su%64o=uid:1&tenantId=t"), ["sudo", "tenantId"]).unwrap();
+        assert_eq!((a.as_deref(), b.as_deref()), (Some("uid:1"), Some("t")));
+        assert!(scan(Some("sudo=uid:1&sudo=uid:1"), ["sudo"]).is_err());
+        assert!(scan(Some("sudo=%ZZ"), ["sudo"]).is_err());
+        assert_eq!(scan(Some("other=%ZZ"), ["sudo"]).unwrap(), [None]);
+    }
+}
