@@ -500,3 +500,135 @@ async fn quickstart_grant_lifecycle() {
     let r = admin_action(base, &demo, json!({"api_id": "orders", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_APP_CANCEL_AUTHORIZE"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn quickstart_sudo_by_each_selector_in_each_tenant_form() {
+    let qs = start(&[]);
+    let base = qs.base.as_str();
+    let bi = bearer_for(base, "bi-integration", "bi-integration-secret").await;
+    let whoami = format!("{base}/whoami");
+
+    // Every way of naming alice (uid 1001, tenant t-100 "acme").
+    let selectors = [
+        "uid:1001",
+        "loginName:alice",
+        "loginName:Alice",
+        "email:alice@EXAMPLE.com",
+        "mobile:%2B86%20138%200013%208000",
+        "username:alice",
+    ];
+    // Every way of naming her tenant: query id, query code, both, header id, header code.
+    let tenant_forms: [(&str, Option<(&str, &str)>); 5] = [
+        ("&tenantId=t-100", None),
+        ("&tenantCode=acme", None),
+        ("&tenantId=t-100&tenantCode=acme", None),
+        ("", Some(("x-tenant-id", "t-100"))),
+        ("", Some(("x-tenant-code", "acme"))),
+    ];
+    for selector in selectors {
+        for (query, header) in tenant_forms {
+            let url = format!("{whoami}?sudo={selector}{query}");
+            let mut headers = vec![("authorization", bi.as_str())];
+            headers.extend(header);
+            let r = send(Method::GET, &url, &headers, "").await;
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{selector} {query} {header:?}: {}",
+                r.body
+            );
+            assert_eq!(
+                r.json(),
+                json!({
+                    "subject": "1001", "client_id": null, "scopes": ["orders:read"],
+                    "actor": {"subject": "bi-integration", "client_id": "bi-integration"},
+                    "tenant": {"id": "t-100", "code": "acme"},
+                    "credential": {"scheme": "bearer", "source": "header"}
+                }),
+                "{selector} {query} {header:?}"
+            );
+            assert_eq!(
+                r.headers.contains_key("warning"),
+                selector.starts_with("username:"),
+                "only the deprecated selector is warned about"
+            );
+        }
+    }
+
+    // The sudo header works as the query does.
+    let r = send(
+        Method::GET,
+        &whoami,
+        &[("authorization", &bi), ("x-sudo", "loginName:bob")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["subject"], "1002");
+
+    // Refusals.
+    let cases: [(&str, StatusCode); 7] = [
+        ("sudo=uid:1003", StatusCode::FORBIDDEN),   // disabled
+        ("sudo=uid:9999", StatusCode::FORBIDDEN),   // unknown
+        ("sudo=UID:1001", StatusCode::BAD_REQUEST), // selectors are case-sensitive
+        ("sudo=uid:1001&tenantCode=globex", StatusCode::FORBIDDEN), // not her tenant
+        (
+            "sudo=uid:1001&tenantId=t-100&tenantCode=globex",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("sudo=uid:1001&sudo=uid:1001", StatusCode::BAD_REQUEST),
+        ("sudo=email:%ZZ", StatusCode::BAD_REQUEST),
+    ];
+    for (query, status) in cases {
+        let r = send(
+            Method::GET,
+            &format!("{whoami}?{query}"),
+            &[("authorization", &bi)],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, status, "{query}: {}", r.body);
+    }
+    // A caller without the sudo scope gets the same answer whoever it names.
+    let demo = bearer_for(base, "demo-app", "demo-app-secret").await;
+    let a = send(
+        Method::GET,
+        &format!("{whoami}?sudo=uid:1001"),
+        &[("authorization", &demo)],
+        "",
+    )
+    .await;
+    let b = send(
+        Method::GET,
+        &format!("{whoami}?sudo=uid:9999"),
+        &[("authorization", &demo)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!((a.status, a.body.clone()), (b.status, b.body));
+    assert!(
+        a.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"sudo\"")
+    );
+
+    // Under sudo, /api/* checks the caller's (bi-integration's) grant, not alice's.
+    let orders = format!("{base}/api/orders?sudo=loginName:alice&tenantCode=acme");
+    let r = send(Method::GET, &orders, &[("authorization", &bi)], "").await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "alice's own grant does not lend access: {}",
+        r.body
+    );
+    let admin = bearer_for(base, "admin-console", "admin-console-secret").await;
+    let r = admin_action(base, &admin, json!({"api_id": "orders", "app_id": "bi-integration", "apply_type": "APPLY_TYPE_AUTHORIZE", "time": "2030-06-01T00:00:00Z"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = send(Method::GET, &orders, &[("authorization", &bi)], "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["subject"], "1001");
+    assert_eq!(r.json()["api"], "orders");
+    assert_eq!(r.json()["tenant"]["code"], "acme");
+}
