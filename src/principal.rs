@@ -417,7 +417,10 @@ impl Principal {
 
     /// The tenant selected for this request, else the one the credential is bound to.
     pub fn tenant(&self) -> Option<&Tenant> {
-        self.tenant.as_deref().or(self.identity.tenant())
+        self.tenant
+            .as_deref()
+            .or(self.identity.tenant())
+            .or_else(|| self.caller.as_ref().and_then(|c| c.tenant()))
     }
 
     /// How the credential was presented.

@@ -249,6 +249,16 @@ impl InMemoryDirectory {
         let tenant = Arc::new(tenant);
         self.index.rcu(|index| {
             let mut next = index.rebuilt_tenants();
+            // A replaced tenant's old code no longer names it.
+            if let Some(old) = next.tenants_by_id.get(&tenant.id).cloned()
+                && let Some(old_code) = &old.code
+                && next
+                    .tenants_by_code
+                    .get(old_code)
+                    .is_some_and(|t| t.id == old.id)
+            {
+                next.tenants_by_code.remove(old_code);
+            }
             if let Some(code) = &tenant.code {
                 next.tenants_by_code.insert(code.clone(), tenant.clone());
             }

@@ -201,9 +201,17 @@ fn single_header(parts: &Parts, name: &HeaderName) -> Result<Option<String>, Aut
         (Some(_), Some(_)) => Err(AuthError::invalid_request(format!(
             "the {name} header is repeated"
         ))),
-        (Some(v), None) => v.to_str().map(|s| Some(s.trim().to_owned())).map_err(|_| {
-            AuthError::invalid_request(format!("the {name} header is not valid text"))
-        }),
+        // Percent-decoded like the query, so non-ASCII values can travel in a header.
+        (Some(v), None) => v
+            .to_str()
+            .ok()
+            .and_then(|s| query::decode(s.trim()))
+            .map(Some)
+            .ok_or_else(|| {
+                AuthError::invalid_request(format!(
+                    "the {name} header is not validly percent-encoded UTF-8"
+                ))
+            }),
     }
 }
 
@@ -274,9 +282,14 @@ impl Impersonation {
         Ok(Asked { sudo, tenant })
     }
 
+    /// The sudo scope for token and key credentials; the sudo role for Basic users, whose
+    /// credentials carry no scopes. A role claim in a token does not count.
     fn holds_privilege(&self, principal: &Principal) -> bool {
         let caller = principal.caller();
-        caller.has_scope(&self.config.sudo_scope) || caller.has_role(&self.config.sudo_role)
+        match principal.credential().map(|c| c.scheme) {
+            Some(crate::extract::Scheme::Basic) => caller.has_role(&self.config.sudo_role),
+            _ => caller.has_scope(&self.config.sudo_scope),
+        }
     }
 }
 
@@ -323,12 +336,30 @@ impl Authorize for Impersonation {
                     "299 - \"sudo=username: is deprecated; use sudo=loginName:\"",
                 ),
             );
-            parts.extensions.insert(AddResponseHeaders(headers));
+            // Keep what earlier stages asked for.
+            match parts.extensions.get_mut::<AddResponseHeaders>() {
+                Some(existing) => existing.0.extend(headers),
+                None => {
+                    parts.extensions.insert(AddResponseHeaders(headers));
+                }
+            }
+        }
+        // A tenant-bound credential operates in its tenant: under sudo without a tenant named,
+        // the target must belong to the bound one.
+        let mut tenant = asked.tenant;
+        if tenant.is_none()
+            && asked.sudo.is_some()
+            && let Some(bound) = principal.caller().tenant()
+        {
+            tenant = Some(TenantAsk {
+                id: Some(bound.id.clone()),
+                code: None,
+            });
         }
         let this = self.clone();
         self.sudo(principal, asked.sudo, &facts)
             .and_then(move |result| match result {
-                Ok(principal) => this.tenant(principal, asked.tenant, facts),
+                Ok(principal) => this.tenant(principal, tenant, facts),
                 Err(e) => MaybeReady::Ready(Err(e)),
             })
     }
@@ -510,10 +541,9 @@ impl Impersonation {
             .or(principal.caller().tenant())
             && bound.id != tenant.id
         {
-            return deny(
-                "the credential is bound to another tenant",
-                AuthError::forbidden("the credential is bound to another tenant"),
-            );
+            // The same answer as an unknown tenant: a bound credential learns nothing about
+            // which other tenants exist.
+            return deny("the credential is bound to another tenant", not_member());
         }
         if !member.is_some_and(|u| u.in_tenant(&tenant.id)) {
             return deny("the user is not a member of the tenant", not_member());
@@ -533,7 +563,11 @@ impl Impersonation {
 }
 
 type Found<T> = Result<Option<Arc<T>>, DirectoryError>;
-type TenantLookups = (Option<Found<Tenant>>, Option<Found<Tenant>>, Found<DirectoryUser>);
+type TenantLookups = (
+    Option<Found<Tenant>>,
+    Option<Found<Tenant>>,
+    Found<DirectoryUser>,
+);
 
 /// Waits for up to three lookups; ready at once when all of them are.
 fn join3(
