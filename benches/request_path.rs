@@ -15,6 +15,7 @@ use tower::ServiceExt;
 use tower_gatekeeper::GatekeeperLayer;
 use tower_gatekeeper::extract::CredentialSources;
 use tower_gatekeeper::grant::{ApiTable, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore};
+use tower_gatekeeper::layer::Authorize;
 use tower_gatekeeper::principal::Identity;
 use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch, JwtVerifier};
 
@@ -99,6 +100,31 @@ fn guarded_with_grants(by_table: bool) -> Router {
     routes().layer(GatekeeperLayer::builder(verifier).authorize(check).build())
 }
 
+/// A stage that does nothing: separates the cost of running a stage from the grant check.
+struct Noop;
+
+impl Authorize for Noop {
+    fn authorize(
+        &self,
+        principal: tower_gatekeeper::Principal,
+        _: &mut http::request::Parts,
+    ) -> tower_gatekeeper::MaybeReady<
+        Result<tower_gatekeeper::Principal, tower_gatekeeper::AuthError>,
+    > {
+        tower_gatekeeper::MaybeReady::Ready(Ok(principal))
+    }
+}
+
+fn guarded_with_noop_stage() -> Router {
+    let verifier = JwtVerifier::builder()
+        .hs256(SECRET)
+        .issuer("bench")
+        .audience("bench-api")
+        .build()
+        .unwrap();
+    routes().layer(GatekeeperLayer::builder(verifier).authorize(Noop).build())
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -161,6 +187,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     for (name, app) in [
+        ("jwt_hs256_header_noop_stage", guarded_with_noop_stage()),
         ("jwt_hs256_header_grant_for_api", guarded_with_grants(false)),
         ("jwt_hs256_header_grant_by_table", guarded_with_grants(true)),
     ] {
@@ -172,6 +199,52 @@ fn bench(c: &mut Criterion) {
                     .unwrap();
                 let app = app.clone();
                 async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
+            })
+        });
+    }
+    group.finish();
+
+    // The stage alone, on a verified principal: a no-op stage against the grant check.
+    let mut group = c.benchmark_group("grant_stage");
+    let principal =
+        tower_gatekeeper::Principal::new(Identity::new("app-7").with_client_id("app-7"));
+    let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
+    let manager = GrantManager::builder_shared(store.clone())
+        .apis(["orders", "reports", "users", "billing"])
+        .grantee_check(|_| true)
+        .build();
+    rt.block_on(async {
+        for i in 0..1000 {
+            manager
+                .authorize("orders", &format!("app-{i}"), 4_000_000_000)
+                .await
+                .unwrap();
+        }
+    });
+    let table = ApiTable::new()
+        .api("orders", "/orders", [Method::GET, Method::POST])
+        .api("reports", "/reports", [Method::GET])
+        .api("users", "/users", [])
+        .api("billing", "/billing", []);
+    let stages: [(&str, Box<dyn Authorize>); 3] = [
+        ("noop", Box::new(Noop)),
+        (
+            "grant_for_api",
+            Box::new(GrantCheck::for_api_shared(store.clone(), "orders")),
+        ),
+        (
+            "grant_by_table",
+            Box::new(GrantCheck::by_table_shared(store, table)),
+        ),
+    ];
+    for (name, stage) in &stages {
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let (mut parts, ()) = Request::get("/orders").body(()).unwrap().into_parts();
+                match stage.authorize(principal.clone(), &mut parts) {
+                    tower_gatekeeper::MaybeReady::Ready(Ok(p)) => p,
+                    _ => panic!("the grant is in force"),
+                }
             })
         });
     }

@@ -334,6 +334,7 @@ pub struct Principal {
     caller: Option<Arc<Identity>>,
     tenant: Option<Arc<Tenant>>,
     credential: Option<CredentialInfo>,
+    api: Option<Arc<str>>,
 }
 
 impl Principal {
@@ -344,6 +345,7 @@ impl Principal {
             caller: None,
             tenant: None,
             credential: None,
+            api: None,
         }
     }
 
@@ -360,6 +362,7 @@ impl Principal {
             caller: Some(self.identity),
             tenant: self.tenant,
             credential: self.credential,
+            api: self.api,
         }
     }
 
@@ -426,6 +429,21 @@ impl Principal {
     /// How the credential was presented.
     pub fn credential(&self) -> Option<CredentialInfo> {
         self.credential
+    }
+
+    /// Records the published API the request was mapped to (set by the grant check).
+    pub fn with_api(mut self, api_id: Arc<str>) -> Self {
+        self.api = Some(api_id);
+        self
+    }
+
+    pub(crate) fn api_arc(&self) -> Option<&Arc<str>> {
+        self.api.as_ref()
+    }
+
+    /// The published API the request was mapped to, when a grant check ran.
+    pub fn api(&self) -> Option<&str> {
+        self.api.as_deref()
     }
 }
 

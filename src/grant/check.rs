@@ -14,8 +14,8 @@ use crate::layer::Authorize;
 use crate::maybe_ready::MaybeReady;
 use crate::principal::Principal;
 
-/// The API a request was mapped to; in the request extensions of every request a
-/// [`GrantCheck`] let through.
+/// The API a request was mapped to by a [`GrantCheck`]: an axum extractor, also readable as
+/// [`Principal::api`] (kept on the principal, so mapping costs no extra allocation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchedApi(pub Arc<str>);
 
@@ -33,8 +33,9 @@ impl<S: Send + Sync> axum_core::extract::FromRequestParts<S> for MatchedApi {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<MatchedApi>()
-            .cloned()
+            .get::<Principal>()
+            .and_then(|p| p.api_arc().cloned())
+            .map(MatchedApi)
             .ok_or_else(|| AuthError::forbidden("no API is published at this path"))
     }
 }
@@ -252,29 +253,22 @@ impl GrantCheck {
     }
 }
 
-fn decide(
-    access: Result<Option<Arc<super::Grant>>, GrantError>,
-    now: u64,
-) -> Result<(), AuthError> {
-    let access = match access {
-        Ok(Some(grant)) => grant.access_at(now),
-        Ok(None) => Access::Missing,
-        Err(e) => return Err(AuthError::unavailable(format!("grant store: {}", e.code()))),
-    };
+fn decide(access: Result<Access, GrantError>) -> Result<(), AuthError> {
     match access {
-        Access::Allowed => Ok(()),
-        Access::Missing => Err(AuthError::forbidden(
+        Ok(Access::Allowed) => Ok(()),
+        Ok(Access::Missing) => Err(AuthError::forbidden(
             "the caller holds no grant for this API",
         )),
-        Access::Pending => Err(AuthError::forbidden(
+        Ok(Access::Pending) => Err(AuthError::forbidden(
             "the caller's application for this API awaits approval",
         )),
-        Access::Expired => Err(AuthError::forbidden(
+        Ok(Access::Expired) => Err(AuthError::forbidden(
             "the caller's grant for this API has expired",
         )),
-        Access::Ended => Err(AuthError::forbidden(
+        Ok(Access::Ended) => Err(AuthError::forbidden(
             "the caller's grant for this API was revoked",
         )),
+        Err(e) => Err(AuthError::unavailable(format!("grant store: {}", e.code()))),
     }
 }
 
@@ -285,7 +279,7 @@ impl Authorize for GrantCheck {
         parts: &mut Parts,
     ) -> MaybeReady<Result<Principal, AuthError>> {
         let api = match &self.mapping {
-            Mapping::Fixed(api) => api.clone(),
+            Mapping::Fixed(api) => api.0.clone(),
             Mapping::Table(table) => {
                 let path = parts.uri.path();
                 if !is_canonical_path(path) {
@@ -294,7 +288,7 @@ impl Authorize for GrantCheck {
                     )));
                 }
                 match table.route(&parts.method, path) {
-                    Some(id) => MatchedApi(id.clone()),
+                    Some(id) => id.clone(),
                     None => {
                         return MaybeReady::Ready(Err(AuthError::forbidden(
                             "no API is published at this path and method",
@@ -305,18 +299,7 @@ impl Authorize for GrantCheck {
         };
         let caller = principal.caller();
         let grantee = caller.client_id().unwrap_or(caller.subject());
-        let lookup = self.store.get(&api.0, grantee);
-        parts.extensions.insert(api);
-        match lookup {
-            MaybeReady::Ready(result) => {
-                MaybeReady::Ready(decide(result, self.clock.unix_seconds()).map(|()| principal))
-            }
-            MaybeReady::Pending(pending) => {
-                let clock = self.clock.clone();
-                MaybeReady::pending(async move {
-                    decide(pending.await, clock.unix_seconds()).map(|()| principal)
-                })
-            }
-        }
+        let check = self.store.check(&api, grantee, self.clock.unix_seconds());
+        check.map(move |access| decide(access).map(|()| principal.with_api(api)))
     }
 }
