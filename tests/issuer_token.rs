@@ -214,7 +214,7 @@ fn jwt_claims(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-fn verify(verifier: &JwtVerifier, token: &str) -> Result<Principal, VerifyError> {
+fn verify(verifier: &impl Verifier, token: &str) -> Result<Principal, VerifyError> {
     match verifier.verify(&Credential::bearer(token, Source::Header)) {
         MaybeReady::Ready(r) => r,
         MaybeReady::Pending(_) => panic!("JWT verification should answer without waiting"),

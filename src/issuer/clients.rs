@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::TokenFormat;
 use crate::verify::{hash_password, password_matches};
 
 /// A client (app) to register: id, secret, and the scopes it may ask for.
@@ -14,6 +15,7 @@ pub struct Client {
     allowed_scopes: Vec<String>,
     default_scopes: Option<Vec<String>>,
     disabled: bool,
+    token_format: Option<TokenFormat>,
 }
 
 impl fmt::Debug for Client {
@@ -37,7 +39,14 @@ impl Client {
             allowed_scopes: Vec::new(),
             default_scopes: None,
             disabled: false,
+            token_format: None,
         }
+    }
+
+    /// The format of this client's tokens (default: the issuer's).
+    pub fn token_format(mut self, format: TokenFormat) -> Self {
+        self.token_format = Some(format);
+        self
     }
 
     /// The scopes the client may be granted.
@@ -96,12 +105,14 @@ pub(crate) fn is_scope_token(scope: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
+#[derive(Clone)]
 pub(crate) struct ClientRecord {
     pub(crate) id: String,
     secret_hash: String,
     pub(crate) allowed_scopes: Vec<String>,
     pub(crate) default_scopes: Vec<String>,
     pub(crate) disabled: bool,
+    pub(crate) token_format: Option<TokenFormat>,
 }
 
 struct Registry {
@@ -183,6 +194,7 @@ impl ClientRegistry {
             allowed_scopes: client.allowed_scopes,
             default_scopes,
             disabled: client.disabled,
+            token_format: client.token_format,
         });
         self.inner.by_id.rcu(|map| {
             let mut map = HashMap::clone(map);
@@ -192,24 +204,44 @@ impl ClientRegistry {
         Ok(())
     }
 
-    /// Disables or re-enables a client; returns whether it exists.
-    pub fn set_disabled(&self, id: &str, disabled: bool) -> bool {
+    fn replace(&self, id: &str, change: impl Fn(&mut ClientRecord)) -> bool {
         let Some(old) = self.inner.by_id.load().get(id).cloned() else {
             return false;
         };
-        let record = Arc::new(ClientRecord {
-            id: old.id.clone(),
-            secret_hash: old.secret_hash.clone(),
-            allowed_scopes: old.allowed_scopes.clone(),
-            default_scopes: old.default_scopes.clone(),
-            disabled,
-        });
+        let mut record = ClientRecord::clone(&old);
+        change(&mut record);
+        let record = Arc::new(record);
         self.inner.by_id.rcu(|map| {
             let mut map = HashMap::clone(map);
             map.insert(id.to_owned(), record.clone());
             map
         });
         true
+    }
+
+    /// Disables or re-enables a client; returns whether it exists. A disabled client gets no
+    /// new tokens and its tokens are refused; re-enabled, its unexpired, unrevoked tokens work
+    /// again.
+    pub fn set_disabled(&self, id: &str, disabled: bool) -> bool {
+        self.replace(id, |r| r.disabled = disabled)
+    }
+
+    /// Gives a client a new random secret (returned once, stored hashed); the old one stops
+    /// working at once. `None` when the client does not exist.
+    pub fn rotate_secret(&self, id: &str) -> Option<String> {
+        let secret = super::random_secret();
+        let hash = hash_password(&secret).ok()?;
+        self.replace(id, |r| r.secret_hash = hash.clone())
+            .then_some(secret)
+    }
+
+    /// Whether `id` is registered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.inner.by_id.load().contains_key(id)
+    }
+
+    pub(crate) fn token_format(&self, id: &str) -> Option<TokenFormat> {
+        self.inner.by_id.load().get(id).and_then(|c| c.token_format)
     }
 
     /// Whether `id` is registered and enabled.

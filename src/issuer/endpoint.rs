@@ -12,9 +12,13 @@ use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
 
+use std::sync::Arc;
+
 use super::TokenIssuer;
+use super::clients::ClientRecord;
 use crate::extract::read_limited;
 use crate::maybe_ready::BoxFuture;
+use crate::verify::VerifyError;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 const BODY_LIMIT: usize = 16 * 1024;
@@ -46,6 +50,7 @@ struct OAuthError {
     code: &'static str,
     description: Cow<'static, str>,
     basic_challenge: bool,
+    allow: Option<&'static str>,
 }
 
 impl OAuthError {
@@ -60,6 +65,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            allow: None,
         }
     }
     fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -85,6 +91,11 @@ impl OAuthError {
             self.status,
             &serde_json::json!({"error": self.code, "error_description": self.description}),
         );
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+        }
         if self.basic_challenge {
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,
@@ -172,19 +183,39 @@ impl TokenEndpoint {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        match self.token(request).await {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
-        }
+        let operation = request
+            .uri()
+            .path()
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        let result = match (operation, request.method()) {
+            ("check", &Method::GET) => Ok(self.check(&request)),
+            ("check", _) => Ok(method_not_allowed("GET")),
+            ("introspect", &Method::POST) => self.introspect(request).await,
+            ("introspect", _) => Ok(method_not_allowed("POST")),
+            ("revoke", &Method::GET) => Ok(self.revoke_by_possession(&request)),
+            ("revoke", &Method::POST) => self.revoke(request).await,
+            ("revoke", _) => Ok(method_not_allowed("GET, POST")),
+            _ => self.token(request).await,
+        };
+        result.unwrap_or_else(OAuthError::into_response)
     }
 
-    async fn token<B>(self, request: Request<B>) -> Result<Response<Full<Bytes>>, OAuthError>
+    /// Reads the parameters of a `POST` form (or, where allowed, a `GET` query); another method
+    /// is a 405.
+    async fn params<B>(
+        &self,
+        request: Request<B>,
+        allow_get: bool,
+    ) -> Result<(http::request::Parts, Params), OAuthError>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let params = if parts.method == Method::POST {
+        if parts.method == Method::POST {
             let is_form = parts
                 .headers
                 .get(CONTENT_TYPE)
@@ -203,32 +234,25 @@ impl TokenEndpoint {
             let (bytes, _) = read_limited(body, BODY_LIMIT, length)
                 .await
                 .map_err(|e| OAuthError::invalid_request(e.description().to_owned()))?;
-            Params::parse(&bytes)?
-        } else if parts.method == Method::GET && self.allow_get {
-            Params::parse(parts.uri.query().unwrap_or("").as_bytes())?
+            let params = Params::parse(&bytes)?;
+            Ok((parts, params))
+        } else if parts.method == Method::GET && allow_get {
+            let params = Params::parse(parts.uri.query().unwrap_or("").as_bytes())?;
+            Ok((parts, params))
         } else {
-            let mut response = json_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &serde_json::json!({"error": "invalid_request", "error_description": "use POST"}),
-            );
-            let allow = if self.allow_get { "GET, POST" } else { "POST" };
-            response
-                .headers_mut()
-                .insert(http::header::ALLOW, HeaderValue::from_static(allow));
-            return Ok(response);
-        };
-
-        match params.get("grant_type") {
-            None => return Err(OAuthError::invalid_request("grant_type is missing")),
-            Some("client_credentials") => {}
-            Some(_) => {
-                return Err(OAuthError::new(
-                    "unsupported_grant_type",
-                    "only the client_credentials grant is offered",
-                ));
-            }
+            let mut e = OAuthError::invalid_request("use POST");
+            e.status = StatusCode::METHOD_NOT_ALLOWED;
+            e.allow = Some(if allow_get { "GET, POST" } else { "POST" });
+            Err(e)
         }
+    }
 
+    /// Authenticates the client (RFC 6749 §2.3): Basic header or body parameters, never both.
+    async fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        params: &Params,
+    ) -> Result<Arc<ClientRecord>, OAuthError> {
         let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
         let header = match (headers.next(), headers.next()) {
             (Some(_), Some(_)) => {
@@ -267,19 +291,36 @@ impl TokenEndpoint {
                 ));
             }
         };
-
         let clients = self.issuer.clients().clone();
         let check = move || clients.authenticate_record(&id, &secret);
         let record = match tokio::runtime::Handle::try_current() {
             Ok(handle) => handle.spawn_blocking(check).await.ok().flatten(),
             Err(_) => check(),
         };
-        let Some(client) = record else {
+        record.ok_or_else(|| {
             let mut error = OAuthError::new("invalid_client", "client authentication failed");
             error.basic_challenge = via_header;
-            return Err(error);
-        };
+            error
+        })
+    }
 
+    async fn token<B>(self, request: Request<B>) -> Result<Response<Full<Bytes>>, OAuthError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, params) = self.params(request, self.allow_get).await?;
+        match params.get("grant_type") {
+            None => return Err(OAuthError::invalid_request("grant_type is missing")),
+            Some("client_credentials") => {}
+            Some(_) => {
+                return Err(OAuthError::new(
+                    "unsupported_grant_type",
+                    "only the client_credentials grant is offered",
+                ));
+            }
+        }
+        let client = self.authenticate(&parts, &params).await?;
         let scopes: Vec<String> = match params.get("scope") {
             None => client.default_scopes.clone(),
             Some(requested) => {
@@ -307,6 +348,140 @@ impl TokenEndpoint {
         let value = serde_json::to_value(&issued).unwrap_or_default();
         Ok(json_response(StatusCode::OK, &value))
     }
+
+    /// HENGSHI's token check: `GET …/check?token=…`.
+    fn check<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        let token = query_token(request);
+        let Some(token) = token else {
+            return OAuthError::invalid_request("the token parameter is missing").into_response();
+        };
+        match self.issuer.inspect(&token) {
+            Ok(info) => {
+                let left = info
+                    .expires_at
+                    .saturating_sub(self.issuer.clock().unix_seconds());
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "access_token": token,
+                        "token_type": "Bearer",
+                        "expires_in": left,
+                        "scope": info.scopes.join(" "),
+                    }),
+                )
+            }
+            Err(e) => {
+                let description = match e {
+                    VerifyError::Invalid(d) | VerifyError::Unavailable(d) => d,
+                    VerifyError::NotApplicable => "the token is not valid here".into(),
+                };
+                let mut error = OAuthError::new("invalid_token", description);
+                error.status = StatusCode::UNAUTHORIZED;
+                error.into_response()
+            }
+        }
+    }
+
+    /// RFC 7662 introspection; the caller authenticates as a client.
+    async fn introspect<B>(self, request: Request<B>) -> Result<Response<Full<Bytes>>, OAuthError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, params) = self.params(request, false).await?;
+        self.authenticate(&parts, &params).await?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+        let value = match self.issuer.inspect(token) {
+            Ok(info) => {
+                let mut v = serde_json::json!({
+                    "active": true,
+                    "scope": info.scopes.join(" "),
+                    "client_id": info.client_id,
+                    "sub": info.subject,
+                    "exp": info.expires_at,
+                    "iss": self.issuer.issuer_name(),
+                    "aud": self.issuer.audience(),
+                    "token_type": "Bearer",
+                });
+                if let Some(iat) = info.issued_at {
+                    v["iat"] = iat.into();
+                }
+                if let Some(jti) = info.token_id {
+                    v["jti"] = jti.into();
+                }
+                v
+            }
+            // RFC 7662 §2.2: nothing more about a token that is not active.
+            Err(_) => serde_json::json!({"active": false}),
+        };
+        Ok(json_response(StatusCode::OK, &value))
+    }
+
+    /// RFC 7009 revocation; the caller authenticates and may revoke only its own tokens.
+    async fn revoke<B>(self, request: Request<B>) -> Result<Response<Full<Bytes>>, OAuthError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, params) = self.params(request, false).await?;
+        let client = self.authenticate(&parts, &params).await?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+        match params.get("token_type_hint") {
+            None | Some("access_token") | Some("refresh_token") => {}
+            Some(_) => {
+                return Err(OAuthError::new(
+                    "unsupported_token_type",
+                    "only access tokens are issued here",
+                ));
+            }
+        }
+        match self.issuer.revoke(token, Some(&client.id)) {
+            // Unknown, expired or already revoked tokens are answered 200 too (§2.2).
+            Ok(_) => {
+                let mut response = Response::new(Full::new(Bytes::new()));
+                response
+                    .headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                Ok(response)
+            }
+            Err(_) => Err(OAuthError::new(
+                "unauthorized_client",
+                "the token was issued to another client",
+            )),
+        }
+    }
+
+    /// HENGSHI's revoke: `GET …/revoke?token=…`; holding the token is the authority.
+    fn revoke_by_possession<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        let Some(token) = query_token(request) else {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"code": 400, "msg": "the token parameter is missing"}),
+            );
+        };
+        let msg = match self.issuer.revoke(&token, None) {
+            Ok(true) => "the token was revoked",
+            _ => "the token is not active",
+        };
+        json_response(StatusCode::OK, &serde_json::json!({"code": 0, "msg": msg}))
+    }
+}
+
+fn query_token<B>(request: &Request<B>) -> Option<String> {
+    let query = request.uri().query()?;
+    let params = Params::parse(query.as_bytes()).ok()?;
+    params.get("token").map(str::to_owned)
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut e = OAuthError::invalid_request(format!("use {allow}"));
+    e.status = StatusCode::METHOD_NOT_ALLOWED;
+    e.allow = Some(allow);
+    e.into_response()
 }
 
 impl<B> Service<Request<B>> for TokenEndpoint

@@ -23,6 +23,8 @@
 mod clients;
 mod endpoint;
 mod key;
+mod tokens;
+mod verifier;
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,7 +38,10 @@ use serde::Serialize;
 pub use clients::{Client, ClientRegistry, RegisterError};
 pub use endpoint::TokenEndpoint;
 pub use key::SigningKey;
+pub use tokens::{OpaqueToken, TokenFormat, TokenState};
+pub use verifier::{IssuerVerifier, TokenInfo};
 
+use crate::accounts::UserRegistry;
 use crate::clock::{Clock, SharedClock};
 use crate::verify::{JwtKey, JwtVerifier};
 
@@ -70,6 +75,10 @@ struct Inner {
     lifetime: Duration,
     clients: ClientRegistry,
     clock: SharedClock,
+    format: TokenFormat,
+    tokens: TokenState,
+    users: Option<UserRegistry>,
+    jwt: JwtVerifier,
 }
 
 /// Issues RFC 9068 JWT access tokens (`typ: at+jwt`) to registered clients.
@@ -98,6 +107,8 @@ pub struct TokenIssuerBuilder {
     lifetime: Duration,
     clients: ClientRegistry,
     clock: SharedClock,
+    format: TokenFormat,
+    users: Option<UserRegistry>,
 }
 
 impl fmt::Debug for TokenIssuerBuilder {
@@ -139,8 +150,19 @@ impl TokenIssuerBuilder {
         self.clock = clock;
         self
     }
+    /// The format of issued tokens, for clients that do not choose (default JWT).
+    pub fn token_format(mut self, format: TokenFormat) -> Self {
+        self.format = format;
+        self
+    }
+    /// The provider's users: tokens whose subject is a disabled user are refused.
+    pub fn users(mut self, users: UserRegistry) -> Self {
+        self.users = Some(users);
+        self
+    }
     /// Builds the issuer.
     pub fn build(self) -> TokenIssuer {
+        let jwt = jwt_verifier(&self.key, &self.issuer, &self.audience, &self.clock);
         TokenIssuer {
             inner: Arc::new(Inner {
                 key: self.key,
@@ -149,6 +171,10 @@ impl TokenIssuerBuilder {
                 lifetime: self.lifetime,
                 clients: self.clients,
                 clock: self.clock,
+                format: self.format,
+                tokens: TokenState::new(),
+                users: self.users,
+                jwt,
             }),
         }
     }
@@ -165,6 +191,13 @@ struct AccessTokenClaims<'a> {
     jti: String,
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
+}
+
+/// A new client secret: 256 random bits, base64url.
+pub(crate) fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// 128 random bits, base64url.
@@ -184,6 +217,8 @@ impl TokenIssuer {
             lifetime: Duration::from_secs(3600),
             clients: ClientRegistry::new(),
             clock: crate::clock::system(),
+            format: TokenFormat::Jwt,
+            users: None,
         }
     }
 
@@ -197,29 +232,83 @@ impl TokenIssuer {
         &self.inner.issuer
     }
 
-    /// A verifier that accepts exactly the tokens this issuer signs: its key, its `iss` and
-    /// `aud`, `typ: at+jwt`.
-    pub fn verifier(&self) -> JwtVerifier {
-        let i = &self.inner;
-        let mut key = JwtKey::new(i.key.decoding_key().clone(), &[i.key.algorithm()])
-            .expect("the signing key was checked when it was made");
-        if let Some(kid) = i.key.kid() {
-            key = key.with_kid(kid);
-        }
-        JwtVerifier::builder()
-            .key(key)
-            .issuer(i.issuer.clone())
-            .audience(i.audience.clone())
-            .typ("at+jwt")
-            .leeway(0)
-            .required_claims(["exp", "sub"])
-            .clock(ClockRef(i.clock.clone()))
-            .build()
-            .expect("the verifier has a key")
+    /// The verifier a service in this process uses: the issuer's JWTs (its key, `iss`, `aud`,
+    /// `typ: at+jwt`) and its opaque tokens, refusing revoked tokens and tokens of disabled
+    /// clients or users from the next request on.
+    pub fn verifier(&self) -> IssuerVerifier {
+        IssuerVerifier::new(self.clone())
+    }
+
+    /// A plain JWT verifier for this issuer's tokens (key, `iss`, `aud`, `typ`), without the
+    /// revocation and account checks: what a resource server holding only the key can do.
+    pub fn jwt_verifier(&self) -> JwtVerifier {
+        self.inner.jwt.clone()
+    }
+
+    /// The issuer's token memory (opaque tokens, revocations).
+    pub fn tokens(&self) -> &TokenState {
+        &self.inner.tokens
+    }
+
+    /// The signing key.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.inner.key
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    pub(crate) fn users(&self) -> Option<&UserRegistry> {
+        self.inner.users.as_ref()
+    }
+
+    pub(crate) fn audience(&self) -> &str {
+        &self.inner.audience
     }
 
     /// Signs a token for `client_id` with `scopes` (already checked against the client).
     pub fn issue(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let format = self
+            .inner
+            .clients
+            .token_format(client_id)
+            .unwrap_or(self.inner.format);
+        match format {
+            TokenFormat::Jwt => self.issue_jwt(client_id, scopes),
+            TokenFormat::Opaque => Ok(self.issue_opaque(client_id, scopes)),
+        }
+    }
+
+    fn issue_opaque(&self, client_id: &str, scopes: &[String]) -> IssuedToken {
+        let i = &self.inner;
+        let now = i.clock.unix_seconds();
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        let access_token = URL_SAFE_NO_PAD.encode(bytes);
+        let record = OpaqueToken {
+            client_id: client_id.to_owned(),
+            subject: client_id.to_owned(),
+            scopes: scopes.to_vec(),
+            issued_at: now,
+            expires_at: now + i.lifetime.as_secs(),
+            token_id: random_id(),
+        };
+        i.tokens
+            .store_opaque(crate::verify::digest(&access_token), record, now);
+        IssuedToken {
+            access_token,
+            token_type: "Bearer",
+            expires_in: i.lifetime.as_secs(),
+            scope: scopes.join(" "),
+        }
+    }
+
+    fn issue_jwt(
         &self,
         client_id: &str,
         scopes: &[String],
@@ -253,6 +342,29 @@ impl TokenIssuer {
     pub fn token_endpoint(&self) -> TokenEndpoint {
         TokenEndpoint::new(self.clone())
     }
+}
+
+fn jwt_verifier(
+    key: &SigningKey,
+    issuer: &str,
+    audience: &str,
+    clock: &SharedClock,
+) -> JwtVerifier {
+    let mut jwt_key = JwtKey::new(key.decoding_key().clone(), &[key.algorithm()])
+        .expect("the signing key was checked when it was made");
+    if let Some(kid) = key.kid() {
+        jwt_key = jwt_key.with_kid(kid);
+    }
+    JwtVerifier::builder()
+        .key(jwt_key)
+        .issuer(issuer)
+        .audience(audience)
+        .typ("at+jwt")
+        .leeway(0)
+        .required_claims(["exp", "sub"])
+        .clock(ClockRef(clock.clone()))
+        .build()
+        .expect("the verifier has a key")
 }
 
 /// Lets a shared clock be handed to builders that take `impl Clock`.

@@ -256,7 +256,11 @@ impl JwtVerifier {
             .build()
     }
 
-    fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<&JwtKey, VerifyError> {
+    pub(crate) fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<&JwtKey, VerifyError> {
         let keys = &self.config.keys;
         // A token's kid picks the key of that name; keys without a name stand for any kid,
         // as long as exactly one of them can check the token's algorithm.
@@ -387,7 +391,7 @@ fn media_type_eq(a: &str, b: &str) -> bool {
 }
 
 /// Whether `token` has the shape of a compact JWS: three non-empty base64url parts.
-pub(crate) fn looks_like_jwt(token: &str) -> bool {
+pub fn looks_like_jwt(token: &str) -> bool {
     let mut parts = token.split('.');
     let shape = (parts.next(), parts.next(), parts.next(), parts.next());
     matches!(shape, (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() && !s.is_empty())

@@ -37,10 +37,11 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
-pub use jwt::{JwtKey, JwtVerifier, JwtVerifierBuilder, KeyError};
+pub use jwt::{JwtKey, JwtVerifier, JwtVerifierBuilder, KeyError, looks_like_jwt};
 
 use crate::error::AuthError;
 use crate::extract::Credential;

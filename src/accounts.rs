@@ -1,0 +1,222 @@
+//! The provider's users, in one place: Basic login, the sudo/tenant directory, and the
+//! disabled flag that every credential of the user obeys.
+//!
+//! ```
+//! use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
+//!
+//! let users = UserRegistry::new();
+//! users.insert(UserAccount::new("1001", "alice").password("alice-password")).unwrap();
+//! assert!(!users.is_disabled("1001"));
+//! users.set_disabled("1001", true);
+//! assert!(users.is_disabled("1001"));
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::impersonate::{DirectoryUser, InMemoryDirectory};
+use crate::principal::Identity;
+use crate::verify::{BasicUsers, BasicVerifier};
+
+/// A user to create: the directory fields plus a password (hashed here) or a PHC hash.
+#[derive(Clone, Default)]
+pub struct UserAccount {
+    user: DirectoryUser,
+    password: Option<String>,
+    password_hash: Option<String>,
+}
+
+impl fmt::Debug for UserAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserAccount")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserAccount {
+    /// A user with a uid and a login name, no password (cannot log in with Basic).
+    pub fn new(uid: impl Into<String>, login_name: impl Into<String>) -> Self {
+        Self {
+            user: DirectoryUser::new(uid, login_name),
+            ..Self::default()
+        }
+    }
+    /// The password, hashed with argon2id when inserted.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+    /// An argon2 PHC hash computed elsewhere.
+    pub fn password_hash(mut self, phc: impl Into<String>) -> Self {
+        self.password_hash = Some(phc.into());
+        self
+    }
+    /// The e-mail address.
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.user.email = Some(email.into());
+        self
+    }
+    /// The mobile number.
+    pub fn mobile(mut self, mobile: impl Into<String>) -> Self {
+        self.user.mobile = Some(mobile.into());
+        self
+    }
+    /// The tenant ids the user belongs to.
+    pub fn tenants<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tenants: I) -> Self {
+        self.user.tenants = tenants.into_iter().map(Into::into).collect();
+        self
+    }
+    /// The user's scopes.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.user.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+    /// The user's roles.
+    pub fn roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {
+        self.user.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Creates the user disabled.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.user.disabled = disabled;
+        self
+    }
+}
+
+/// Why a user could not be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserError {
+    /// The uid or login name is empty.
+    Empty,
+    /// Another user already has this login name.
+    LoginNameTaken,
+    /// The password hash is not an argon2 PHC string, or hashing failed.
+    Password,
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "the uid and the login name must not be empty",
+            Self::LoginNameTaken => "another user has this login name",
+            Self::Password => "the password could not be stored",
+        })
+    }
+}
+
+impl std::error::Error for UserError {}
+
+/// The provider's users: keeps [`BasicUsers`] (login), an [`InMemoryDirectory`] (sudo and
+/// tenants) and a disabled set in step, so that disabling a user stops every way in at once.
+#[derive(Clone, Default)]
+pub struct UserRegistry {
+    basic: BasicUsers,
+    directory: InMemoryDirectory,
+    disabled: Arc<ArcSwap<HashSet<String>>>,
+}
+
+impl fmt::Debug for UserRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRegistry")
+            .field("directory", &self.directory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserRegistry {
+    /// No users.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates or replaces a user (by uid).
+    pub fn insert(&self, account: UserAccount) -> Result<(), UserError> {
+        let user = account.user;
+        if user.uid.is_empty() || user.login_name.is_empty() {
+            return Err(UserError::Empty);
+        }
+        let taken = crate::impersonate::UserDirectory::find_user(
+            &self.directory,
+            &crate::impersonate::UserSelector::LoginName(user.login_name.clone()),
+        );
+        if let crate::MaybeReady::Ready(Ok(Some(other))) = taken
+            && other.uid != user.uid
+        {
+            return Err(UserError::LoginNameTaken);
+        }
+        let identity = Identity::new(&user.uid)
+            .with_roles(&user.roles)
+            .with_scopes(&user.scopes);
+        match (&account.password, &account.password_hash) {
+            (Some(password), _) => self
+                .basic
+                .insert_password(&user.login_name, password, identity)
+                .map_err(|_| UserError::Password)?,
+            (None, Some(phc)) => self
+                .basic
+                .insert_hash(&user.login_name, phc, identity)
+                .map_err(|_| UserError::Password)?,
+            (None, None) => {}
+        }
+        self.basic.set_disabled(&user.login_name, user.disabled);
+        self.mark(&user.uid, user.disabled);
+        self.directory.insert_user(user);
+        Ok(())
+    }
+
+    fn mark(&self, uid: &str, disabled: bool) {
+        self.disabled.rcu(|set| {
+            let mut set = HashSet::clone(set);
+            if disabled {
+                set.insert(uid.to_owned());
+            } else {
+                set.remove(uid);
+            }
+            set
+        });
+    }
+
+    /// Disables or re-enables a user everywhere: Basic login, sudo target, tenant selection,
+    /// and (through [`is_disabled`](Self::is_disabled)) tokens naming the user. Returns whether
+    /// the user exists.
+    pub fn set_disabled(&self, uid: &str, disabled: bool) -> bool {
+        let Some(user) = self.directory.user(uid) else {
+            return false;
+        };
+        self.basic.set_disabled(&user.login_name, disabled);
+        self.directory.set_disabled(uid, disabled);
+        self.mark(uid, disabled);
+        true
+    }
+
+    /// Whether `uid` is a disabled user (unknown uids are not).
+    pub fn is_disabled(&self, uid: &str) -> bool {
+        !self.disabled.load().is_empty() && self.disabled.load().contains(uid)
+    }
+
+    /// Whether `uid` is a known user.
+    pub fn contains(&self, uid: &str) -> bool {
+        self.directory.user(uid).is_some()
+    }
+
+    /// The user with `uid`.
+    pub fn get(&self, uid: &str) -> Option<Arc<DirectoryUser>> {
+        self.directory.user(uid)
+    }
+
+    /// A verifier for Basic credentials of these users.
+    pub fn basic_verifier(&self) -> BasicVerifier {
+        BasicVerifier::new(self.basic.clone())
+    }
+
+    /// The directory for [`Impersonation`](crate::impersonate::Impersonation).
+    pub fn directory(&self) -> InMemoryDirectory {
+        self.directory.clone()
+    }
+}
