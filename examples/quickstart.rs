@@ -19,18 +19,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
 use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use tower_gatekeeper::extract::{CredentialSources, Scheme};
 use tower_gatekeeper::grant::{
     ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore, MatchedApi,
     parse_time,
 };
-use tower_gatekeeper::impersonate::{DirectoryUser, Impersonation, InMemoryDirectory};
-use tower_gatekeeper::issuer::{Client, ClientRegistry, SigningKey, TokenIssuer};
-use tower_gatekeeper::principal::{Identity, Tenant};
-use tower_gatekeeper::verify::{
-    ApiKeyStore, ApiKeyVerifier, BasicUsers, BasicVerifier, FirstMatch,
+use tower_gatekeeper::impersonate::Impersonation;
+use tower_gatekeeper::issuer::{
+    AccountAdmin, Client, ClientRegistry, SigningKey, TokenFormat, TokenIssuer,
 };
+use tower_gatekeeper::principal::{Identity, Tenant};
+use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch};
 use tower_gatekeeper::{GatekeeperLayer, Principal};
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +43,8 @@ struct Config {
     realm: String,
     #[serde(default = "default_lifetime")]
     token_lifetime_secs: u64,
+    /// "jwt" (default) or "opaque".
+    token_format: Option<FormatConfig>,
     signing_key: SigningKeyConfig,
     #[serde(default)]
     clients: Vec<ClientConfig>,
@@ -62,6 +65,23 @@ fn default_realm() -> String {
 }
 fn default_lifetime() -> u64 {
     3600
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FormatConfig {
+    #[default]
+    Jwt,
+    Opaque,
+}
+
+impl From<FormatConfig> for TokenFormat {
+    fn from(f: FormatConfig) -> Self {
+        match f {
+            FormatConfig::Jwt => TokenFormat::Jwt,
+            FormatConfig::Opaque => TokenFormat::Opaque,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -300,35 +320,13 @@ async fn build(
             )
             .map_err(|e| e.to_string())?;
     }
-    let issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
-        .issuer(&config.issuer)
-        .audience(&config.audience)
-        .lifetime(Duration::from_secs(config.token_lifetime_secs))
-        .clients(clients.clone())
-        .shared_clock(clock.clone())
-        .build();
-
-    let keys = ApiKeyStore::new();
-    for k in &config.api_keys {
-        keys.insert(&k.key, Identity::new(&k.owner).with_scopes(&k.scopes));
-    }
-    let users = BasicUsers::new();
-    for u in &config.users {
-        users
-            .insert_password(
-                &u.login_name,
-                &u.password,
-                Identity::new(&u.uid)
-                    .with_roles(&u.roles)
-                    .with_scopes(&u.scopes),
-            )
-            .map_err(|e| e.to_string())?;
-        users.set_disabled(&u.login_name, u.disabled);
-    }
-    // Users, tenants and memberships: the directory behind sudo and tenant selection.
-    let directory = InMemoryDirectory::new();
+    // Users, tenants and memberships: Basic login, the directory behind sudo and tenant
+    // selection, and the disabled flag, kept in step by the registry.
+    let users = UserRegistry::new();
     for t in &config.tenants {
-        directory.insert_tenant(Tenant::new(&t.id, Some(&t.code)));
+        users
+            .directory()
+            .insert_tenant(Tenant::new(&t.id, Some(&t.code)));
     }
     for u in &config.users {
         if let Some(t) = u
@@ -338,18 +336,37 @@ async fn build(
         {
             return Err(format!("user {} names unknown tenant {t}", u.uid));
         }
-        directory.insert_user(DirectoryUser {
-            uid: u.uid.clone(),
-            login_name: u.login_name.clone(),
-            email: u.email.clone(),
-            mobile: u.mobile.clone(),
-            tenants: u.tenants.clone(),
-            scopes: u.scopes.clone(),
-            roles: u.roles.clone(),
-            disabled: u.disabled,
-        });
+        let mut account = UserAccount::new(&u.uid, &u.login_name)
+            .password(&u.password)
+            .tenants(&u.tenants)
+            .scopes(&u.scopes)
+            .roles(&u.roles)
+            .disabled(u.disabled);
+        if let Some(email) = &u.email {
+            account = account.email(email);
+        }
+        if let Some(mobile) = &u.mobile {
+            account = account.mobile(mobile);
+        }
+        users
+            .insert(account)
+            .map_err(|e| format!("user {}: {e}", u.uid))?;
     }
-    let impersonation = Impersonation::new(directory);
+    let issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
+        .issuer(&config.issuer)
+        .audience(&config.audience)
+        .lifetime(Duration::from_secs(config.token_lifetime_secs))
+        .clients(clients.clone())
+        .users(users.clone())
+        .token_format(config.token_format.unwrap_or_default().into())
+        .shared_clock(clock.clone())
+        .build();
+
+    let keys = ApiKeyStore::new();
+    for k in &config.api_keys {
+        keys.insert(&k.key, Identity::new(&k.owner).with_scopes(&k.scopes));
+    }
+    let impersonation = Impersonation::new(users.directory());
 
     // Grants: who may call which API, until when.
     let mut table = ApiTable::new();
@@ -386,7 +403,7 @@ async fn build(
     let verifier = FirstMatch::new()
         .or(issuer.verifier())
         .or(ApiKeyVerifier::new(keys))
-        .or(BasicVerifier::new(users));
+        .or(users.basic_verifier());
     // The seed systems accept tokens in headers, the query and the body: so does the demo.
     let sources = CredentialSources::new()
         .basic(true)
@@ -421,12 +438,26 @@ async fn build(
         .route("/api/{*path}", any(api))
         .layer(gate(Some(grant_check)))
         .with_state(apis);
+    let accounts = AccountAdmin::new(clients, users).prefix("/admin");
     let mut app = Router::new()
         .route("/whoami", get(whoami).post(whoami))
         .nest_service("/admin/apis", GrantAdmin::new(grants))
+        .route_service("/admin/clients", accounts.clone())
+        .route_service("/admin/clients/{*rest}", accounts.clone())
+        .route_service("/admin/users", accounts.clone())
+        .route_service("/admin/users/{*rest}", accounts)
         .layer(gate(None))
         .merge(published)
-        .route_service("/oauth/token", issuer.token_endpoint());
+        // The token endpoint, and check / introspect / revoke beside it.
+        .route_service("/oauth/token", issuer.token_endpoint())
+        .route_service("/oauth/token/{op}", issuer.token_endpoint());
+    // Resource servers in other processes fetch the public key here (RS256 configs only).
+    if let Some(jwks) = issuer.jwks() {
+        app = app.route(
+            "/.well-known/jwks.json",
+            get(move || std::future::ready(Json(jwks.clone()))),
+        );
+    }
     if let Some(clock) = manual_clock {
         app = app.merge(
             Router::new()
@@ -469,6 +500,10 @@ fn print_next_steps(addr: SocketAddr) {
     println!(
         "  curl -H \"Authorization: Bearer $BI\" '{base}/whoami?sudo=loginName:alice&tenantCode=acme'"
     );
+    println!("Check, introspect and revoke a token:");
+    println!("  curl \"{base}/oauth/token/check?token=$TOKEN\"");
+    println!("  curl -u demo-app:demo-app-secret -d token=$TOKEN {base}/oauth/token/introspect");
+    println!("  curl \"{base}/oauth/token/revoke?token=$TOKEN\"");
     println!("Refusals: no credential, a bad token:");
     println!("  curl -i {base}/whoami");
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");

@@ -12,6 +12,8 @@ pub struct SigningKey {
     encoding: EncodingKey,
     decoding: DecodingKey,
     kid: Option<String>,
+    /// RSA modulus and exponent (big-endian), for the JWK of an RSA key.
+    rsa_public: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -40,6 +42,7 @@ impl SigningKey {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             kid: None,
+            rsa_public: None,
         })
     }
 
@@ -51,13 +54,31 @@ impl SigningKey {
         // jsonwebtoken keeps the PKCS#1 DER of the private key.
         let pair = RsaKeyPair::from_der(encoding.as_bytes())
             .map_err(|_| invalid("not an RSA private key"))?;
-        let decoding = DecodingKey::from_rsa_der(pair.public_key().as_ref());
+        let public = pair.public_key();
+        let decoding = DecodingKey::from_rsa_der(public.as_ref());
+        let n = public.modulus().big_endian_without_leading_zero().to_vec();
+        let e = public.exponent().big_endian_without_leading_zero().to_vec();
         Ok(Self {
             algorithm: Algorithm::RS256,
             encoding,
             decoding,
             kid: None,
+            rsa_public: Some((n, e)),
         })
+    }
+
+    /// The public key as a JWK (`kty`, `use: sig`, `alg`, `kid`, `n`, `e`); `None` for HMAC.
+    pub fn public_jwk(&self) -> Option<serde_json::Value> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (n, e) = self.rsa_public.as_ref()?;
+        let mut jwk = serde_json::json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "n": b64.encode(n), "e": b64.encode(e),
+        });
+        if let Some(kid) = &self.kid {
+            jwk["kid"] = kid.clone().into();
+        }
+        Some(jwk)
     }
 
     /// Names the key (`kid` in token headers).

@@ -20,6 +20,7 @@
 //!     .route_service("/oauth/token", issuer.token_endpoint());
 //! ```
 
+mod accounts_admin;
 mod clients;
 mod endpoint;
 mod key;
@@ -35,6 +36,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Header, encode};
 use serde::Serialize;
 
+pub use accounts_admin::AccountAdmin;
 pub use clients::{Client, ClientRegistry, RegisterError};
 pub use endpoint::TokenEndpoint;
 pub use key::SigningKey;
@@ -248,6 +250,15 @@ impl TokenIssuer {
     /// The issuer's token memory (opaque tokens, revocations).
     pub fn tokens(&self) -> &TokenState {
         &self.inner.tokens
+    }
+
+    /// The public keys as a JWK Set (RFC 7517), for `/.well-known/jwks.json`; `None` for an
+    /// HMAC key, which must never be published.
+    pub fn jwks(&self) -> Option<serde_json::Value> {
+        self.inner
+            .key
+            .public_jwk()
+            .map(|jwk| serde_json::json!({ "keys": [jwk] }))
     }
 
     /// The signing key.
