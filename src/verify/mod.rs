@@ -30,7 +30,11 @@
 
 mod api_key;
 mod basic;
+#[cfg(feature = "introspection")]
+mod introspection;
+mod jwks;
 mod jwt;
+mod remote;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -41,7 +45,13 @@ pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
+#[cfg(feature = "introspection")]
+pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
+pub use jwks::{JwksVerifier, JwksVerifierBuilder};
 pub use jwt::{JwtKey, JwtVerifier, JwtVerifierBuilder, KeyError, looks_like_jwt};
+#[cfg(feature = "reqwest")]
+pub use remote::ReqwestClient;
+pub use remote::{ClientAuth, FetchError, HttpClient, HttpResponse};
 
 use crate::error::AuthError;
 use crate::extract::Credential;
