@@ -532,3 +532,159 @@ async fn introspection_secret_stays_out_of_debug() {
     let v = introspector(&server, &ManualClock::at_unix(now()));
     assert!(!format!("{v:?}").contains("rs-secret"));
 }
+
+/// The real arrangement: the quickstart (RS256) as authorization server, the resource_server
+/// example as a separate process trusting it by JWKS and by introspection.
+mod two_processes {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    use super::*;
+
+    struct Process(Child);
+
+    impl Drop for Process {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn example(name: &str) -> std::path::PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(|p| p.parent()).unwrap();
+        dir.join("examples")
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    }
+
+    fn spawn(name: &str, args: &[&str]) -> (Process, String) {
+        let mut child = Command::new(example(name))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        (Process(child), url)
+    }
+
+    async fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .request(method.parse().unwrap(), url)
+            .body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn resource_server_trusts_the_quickstart_by_jwks_and_introspection() {
+        let (_as, as_url) = spawn(
+            "quickstart",
+            &[
+                "--addr",
+                "127.0.0.1:0",
+                "--config",
+                "examples/quickstart-rs256.toml",
+            ],
+        );
+        let (_rs, rs_url) = spawn(
+            "resource_server",
+            &["--addr", "127.0.0.1:0", "--authorization-server", &as_url],
+        );
+
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let (status, body) = http(
+            "POST",
+            &format!("{as_url}/oauth/token"),
+            &form,
+            "grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret",
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bearer = format!("Bearer {token}");
+
+        for route in ["jwks", "introspection"] {
+            let (status, body) = http(
+                "GET",
+                &format!("{rs_url}/{route}/whoami"),
+                &[("authorization", &bearer)],
+                "",
+            )
+            .await;
+            assert_eq!(status, 200, "{route}: {body}");
+            assert_eq!(
+                serde_json::from_str::<Value>(&body).unwrap()["subject"],
+                "demo-app"
+            );
+        }
+
+        // Revoke a token at the authorization server. Introspection answers are cached (up to
+        // 5 minutes for active tokens), so take one the resource server has not seen yet.
+        let (_, body) = http(
+            "POST",
+            &format!("{as_url}/oauth/token"),
+            &form,
+            "grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret",
+        )
+        .await;
+        let fresh = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _) = http(
+            "GET",
+            &format!("{as_url}/oauth/token/revoke?token={fresh}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        let fresh_bearer = format!("Bearer {fresh}");
+        let (status, _) = http(
+            "GET",
+            &format!("{rs_url}/introspection/whoami"),
+            &[("authorization", &fresh_bearer)],
+            "",
+        )
+        .await;
+        assert_eq!(status, 401, "introspection knows the token was revoked");
+        let (status, _) = http(
+            "GET",
+            &format!("{rs_url}/jwks/whoami"),
+            &[("authorization", &fresh_bearer)],
+            "",
+        )
+        .await;
+        assert_eq!(
+            status, 200,
+            "a JWT verified with the key alone stays valid until it expires"
+        );
+
+        // A forged token fails both ways.
+        let (status, _) = http(
+            "GET",
+            &format!("{rs_url}/jwks/whoami"),
+            &[("authorization", "Bearer a.b.c")],
+            "",
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+}
