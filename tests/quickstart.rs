@@ -632,3 +632,146 @@ async fn quickstart_sudo_by_each_selector_in_each_tenant_form() {
     assert_eq!(r.json()["api"], "orders");
     assert_eq!(r.json()["tenant"]["code"], "acme");
 }
+
+#[tokio::test]
+async fn quickstart_token_lifecycle_and_accounts() {
+    let qs = start(&[]);
+    let base = qs.base.as_str();
+    let admin = bearer_for(base, "admin-console", "admin-console-secret").await;
+    let demo = bearer_for(base, "demo-app", "demo-app-secret").await;
+    let token = demo.trim_start_matches("Bearer ").to_owned();
+    let whoami = format!("{base}/whoami");
+
+    // Check and introspect a live token.
+    let r = send(
+        Method::GET,
+        &format!("{base}/oauth/token/check?token={token}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["scope"], "orders:read orders:write");
+    assert!(r.json()["expires_in"].as_u64().unwrap() <= 3600);
+    let basic = "Basic b3JkZXJzLXJzOm9yZGVycy1ycy1zZWNyZXQ="; // orders-rs:orders-rs-secret
+    let introspect = format!("{base}/oauth/token/introspect");
+    let r = send(
+        Method::POST,
+        &introspect,
+        &[FORM, ("authorization", basic)],
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["active"], true);
+    assert_eq!(r.json()["client_id"], "demo-app");
+
+    // Disable the client through the admin service: refused on the next request; re-enabled: back.
+    let disable = format!("{base}/admin/clients/demo-app/disable");
+    let r = send(Method::POST, &disable, &[("authorization", &admin)], "").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        send(Method::GET, &whoami, &[("authorization", &demo)], "")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let enable = format!("{base}/admin/clients/demo-app/enable");
+    assert_eq!(
+        send(Method::POST, &enable, &[("authorization", &admin)], "")
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(Method::GET, &whoami, &[("authorization", &demo)], "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Revoke (RFC 7009, by its own client): refused on the next request, inactive when introspected.
+    let own = "Basic ZGVtby1hcHA6ZGVtby1hcHAtc2VjcmV0"; // demo-app:demo-app-secret
+    let r = send(
+        Method::POST,
+        &format!("{base}/oauth/token/revoke"),
+        &[FORM, ("authorization", own)],
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        send(Method::GET, &whoami, &[("authorization", &demo)], "")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = send(
+        Method::POST,
+        &introspect,
+        &[FORM, ("authorization", basic)],
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(r.json(), json!({"active": false}));
+
+    // Create a client and a user through the admin service; both can then authenticate.
+    let r = send(
+        Method::POST,
+        &format!("{base}/admin/clients"),
+        &[
+            ("authorization", &admin),
+            ("content-type", "application/json"),
+        ],
+        &json!({"client_id": "new-app", "scopes": ["orders:read"], "token_format": "opaque"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let secret = r.json()["client_secret"].as_str().unwrap().to_owned();
+    let fresh = bearer_for(base, "new-app", &secret).await;
+    assert!(!fresh.contains('.'), "the new client gets opaque tokens");
+    let r = send(Method::GET, &whoami, &[("authorization", &fresh)], "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["client_id"], "new-app");
+
+    let r = send(
+        Method::POST,
+        &format!("{base}/admin/users"),
+        &[("authorization", &admin), ("content-type", "application/json")],
+        &json!({"uid": "2001", "login_name": "dave", "password": "dave-password", "tenants": ["t-100"]}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let dave = "Basic ZGF2ZTpkYXZlLXBhc3N3b3Jk"; // dave:dave-password
+    assert_eq!(
+        send(Method::GET, &whoami, &[("authorization", dave)], "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = send(
+        Method::POST,
+        &format!("{base}/admin/users/2001/disable"),
+        &[("authorization", &admin)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(Method::GET, &whoami, &[("authorization", dave)], "")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Only an account administrator may do this.
+    let r = send(
+        Method::POST,
+        &format!("{base}/admin/users/2001/enable"),
+        &[("authorization", &fresh)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
