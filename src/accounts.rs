@@ -98,6 +98,8 @@ pub enum UserError {
     LoginNameTaken,
     /// The password hash is not an argon2 PHC string, or hashing failed.
     Password,
+    /// A user with this uid exists (from [`UserRegistry::create`]).
+    Exists,
 }
 
 impl fmt::Display for UserError {
@@ -106,6 +108,7 @@ impl fmt::Display for UserError {
             Self::Empty => "the uid and the login name must not be empty",
             Self::LoginNameTaken => "another user has this login name",
             Self::Password => "the password could not be stored",
+            Self::Exists => "the user already exists",
         })
     }
 }
@@ -119,6 +122,8 @@ pub struct UserRegistry {
     basic: BasicUsers,
     directory: InMemoryDirectory,
     disabled: Arc<ArcSwap<HashSet<String>>>,
+    /// Serialises writers; readers never take it.
+    writer: Arc<std::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for UserRegistry {
@@ -135,8 +140,27 @@ impl UserRegistry {
         Self::default()
     }
 
-    /// Creates or replaces a user (by uid).
+    /// Creates or replaces a user (by uid). A replaced user's old login name stops working,
+    /// and so does its password when the new account has none.
     pub fn insert(&self, account: UserAccount) -> Result<(), UserError> {
+        self.store(account, false)
+    }
+
+    /// Creates a new user; [`UserError::Exists`] if the uid is taken, decided atomically.
+    pub fn create(&self, account: UserAccount) -> Result<(), UserError> {
+        self.store(account, true)
+    }
+
+    fn store(&self, account: UserAccount, only_new: bool) -> Result<(), UserError> {
+        // Hash before taking the lock: it is slow on purpose.
+        let phc = match (&account.password, &account.password_hash) {
+            (Some(password), _) => {
+                Some(crate::verify::hash_password(password).map_err(|_| UserError::Password)?)
+            }
+            (None, Some(phc)) => Some(phc.clone()),
+            (None, None) => None,
+        };
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let user = account.user;
         if user.uid.is_empty() || user.login_name.is_empty() {
             return Err(UserError::Empty);
@@ -150,19 +174,23 @@ impl UserRegistry {
         {
             return Err(UserError::LoginNameTaken);
         }
+        let previous = self.directory.user(&user.uid);
+        if only_new && previous.is_some() {
+            return Err(UserError::Exists);
+        }
         let identity = Identity::new(&user.uid)
             .with_roles(&user.roles)
             .with_scopes(&user.scopes);
-        match (&account.password, &account.password_hash) {
-            (Some(password), _) => self
-                .basic
-                .insert_password(&user.login_name, password, identity)
-                .map_err(|_| UserError::Password)?,
-            (None, Some(phc)) => self
-                .basic
+        if let Some(phc) = &phc {
+            self.basic
                 .insert_hash(&user.login_name, phc, identity)
-                .map_err(|_| UserError::Password)?,
-            (None, None) => {}
+                .map_err(|_| UserError::Password)?;
+        }
+        // A replaced user's old login stops working; so does its password if none is given.
+        if let Some(old) = previous
+            && (old.login_name != user.login_name || phc.is_none())
+        {
+            self.basic.remove(&old.login_name);
         }
         self.basic.set_disabled(&user.login_name, user.disabled);
         self.mark(&user.uid, user.disabled);

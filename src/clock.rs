@@ -85,6 +85,12 @@ impl Clock for ManualClock {
     }
 }
 
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
 /// A shared, dynamically typed clock.
 pub type SharedClock = Arc<dyn Clock>;
 

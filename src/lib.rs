@@ -11,6 +11,7 @@ pub mod impersonate;
 pub mod layer;
 mod maybe_ready;
 pub mod principal;
+mod service_util;
 pub mod verify;
 
 #[cfg(feature = "axum")]

@@ -254,6 +254,18 @@ pub(crate) fn string_list(value: &Value) -> Vec<String> {
     }
 }
 
+/// Whether an `aud` claim (a string or an array of strings) names one of `audiences`.
+pub(crate) fn audience_matches(claim: Option<&Value>, audiences: &[String]) -> bool {
+    match claim {
+        Some(Value::String(aud)) => audiences.contains(aud),
+        Some(Value::Array(auds)) => auds
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|aud| audiences.iter().any(|a| a == aud)),
+        _ => false,
+    }
+}
+
 /// Reads a NumericDate (RFC 7519 §2): a non-negative number of seconds, fractions floored.
 pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
     if let Some(n) = value.as_u64() {

@@ -1,24 +1,21 @@
 //! The grant admin surface: a tower service speaking Huawei DataArts' "API authorize action".
 
 use std::borrow::Cow;
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::CONTENT_LENGTH;
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 use serde::Deserialize;
-use tower_service::Service;
 
 use super::model::{Grant, GrantAction, GrantError};
 use super::{GrantManager, format_time, parse_time};
 use crate::extract::read_limited;
-use crate::maybe_ready::BoxFuture;
 use crate::principal::Principal;
+use crate::service_util::{json_response, no_content};
 
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -100,23 +97,9 @@ impl From<GrantError> for Failure {
     }
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(
-        serde_json::to_vec(value).unwrap_or_default(),
-    )));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 impl Failure {
     fn into_response(self) -> Response<Full<Bytes>> {
-        json(
+        json_response(
             self.status,
             &serde_json::json!({"error_code": self.code, "error_msg": self.message}),
         )
@@ -182,6 +165,16 @@ impl GrantAdmin {
         caller.client_id().unwrap_or(caller.subject()) == app_id
     }
 
+    async fn respond<B>(self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.handle(request)
+            .await
+            .unwrap_or_else(Failure::into_response)
+    }
+
     async fn handle<B>(self, request: Request<B>) -> Result<Response<Full<Bytes>>, Failure>
     where
         B: Body<Data = Bytes>,
@@ -229,7 +222,10 @@ impl GrantAdmin {
                 };
                 let now = self.manager.clock().unix_seconds();
                 let list: Vec<_> = grants.iter().map(|g| grant_json(g, now)).collect();
-                Ok(json(StatusCode::OK, &serde_json::json!({ "grants": list })))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({ "grants": list }),
+                ))
             }
             (Method::POST, "/authorize/action" | "/authorize/approve" | "/authorize/reject") => {
                 let kind = route.1;
@@ -279,9 +275,7 @@ impl GrantAdmin {
                     }));
                 }
                 self.manager.perform(&api_id, &app_id, action).await?;
-                let mut response = Response::new(Full::new(Bytes::new()));
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                Ok(response)
+                Ok(no_content())
             }
             _ => Err(Failure {
                 status: StatusCode::NOT_FOUND,
@@ -292,26 +286,4 @@ impl GrantAdmin {
     }
 }
 
-impl<B> Service<Request<B>> for GrantAdmin
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Response<Full<Bytes>>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            Ok(this
-                .handle(request)
-                .await
-                .unwrap_or_else(Failure::into_response))
-        })
-    }
-}
+crate::service_util::json_service!(GrantAdmin);

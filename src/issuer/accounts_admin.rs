@@ -1,23 +1,20 @@
 //! The account admin surface: clients and users, managed by the provider (no self-registration).
 
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::CONTENT_LENGTH;
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 use serde::Deserialize;
-use tower_service::Service;
 
-use super::{Client, ClientRegistry, TokenFormat, random_secret};
-use crate::accounts::{UserAccount, UserRegistry};
+use super::{Client, ClientRegistry, RegisterError, TokenFormat, random_secret};
+use crate::accounts::{UserAccount, UserError, UserRegistry};
 use crate::extract::read_limited;
-use crate::maybe_ready::BoxFuture;
 use crate::principal::Principal;
+use crate::service_util::{json_response, no_content};
 
 /// Manages clients and users over HTTP, for a principal holding the admin scope
 /// (`accounts:admin` by default). Mount it behind a [`GatekeeperLayer`](crate::GatekeeperLayer).
@@ -85,31 +82,19 @@ struct NewUser {
     roles: Vec<String>,
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(
-        serde_json::to_vec(value).unwrap_or_default(),
-    )));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 fn error(status: StatusCode, code: &str, description: impl fmt::Display) -> Response<Full<Bytes>> {
-    json(
+    json_response(
         status,
         &serde_json::json!({"error": code, "error_description": description.to_string()}),
     )
 }
 
-fn no_content() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
+/// Runs slow work (password hashing) off the async executor when there is a runtime.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.spawn_blocking(work).await.ok(),
+        Err(_) => Some(work()),
+    }
 }
 
 impl AccountAdmin {
@@ -135,7 +120,7 @@ impl AccountAdmin {
         self
     }
 
-    async fn handle<B>(self, request: Request<B>) -> Response<Full<Bytes>>
+    async fn respond<B>(self, request: Request<B>) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -167,7 +152,21 @@ impl AccountAdmin {
             .strip_prefix(&*self.prefix)
             .filter(|p| p.starts_with('/'))
             .unwrap_or(path);
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // Account ids may hold any character: segments are percent-decoded (once).
+        let Some(segments) = path
+            .trim_matches('/')
+            .split('/')
+            .map(|seg| {
+                percent_encoding::percent_decode_str(seg)
+                    .decode_utf8()
+                    .ok()
+                    .map(|c| c.into_owned())
+            })
+            .collect::<Option<Vec<String>>>()
+        else {
+            return error(StatusCode::NOT_FOUND, "not_found", "no such operation");
+        };
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let length = parts
             .headers
             .get(CONTENT_LENGTH)
@@ -185,13 +184,6 @@ impl AccountAdmin {
                         "the body is not a valid client",
                     );
                 };
-                if self.clients.contains(&new.client_id) {
-                    return error(
-                        StatusCode::CONFLICT,
-                        "invalid_request",
-                        "the client already exists",
-                    );
-                }
                 let format = match new.token_format.as_deref() {
                     None => None,
                     Some("jwt") => Some(TokenFormat::Jwt),
@@ -212,21 +204,38 @@ impl AccountAdmin {
                 if let Some(format) = format {
                     client = client.token_format(format);
                 }
-                match self.clients.register(client) {
-                    Ok(()) => json(
+                let clients = self.clients.clone();
+                match blocking(move || clients.create(client)).await {
+                    Some(Ok(())) => json_response(
                         StatusCode::CREATED,
                         &serde_json::json!({"client_id": new.client_id, "client_secret": secret}),
                     ),
-                    Err(e) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
+                    Some(Err(RegisterError::Exists)) => error(
+                        StatusCode::CONFLICT,
+                        "invalid_request",
+                        "the client already exists",
+                    ),
+                    Some(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
+                    None => error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "try again",
+                    ),
                 }
             }
             ["clients", id, action] => {
+                let id = id.to_string();
                 let done = match *action {
-                    "disable" => self.clients.set_disabled(id, true),
-                    "enable" => self.clients.set_disabled(id, false),
+                    "disable" => self.clients.set_disabled(&id, true),
+                    "enable" => self.clients.set_disabled(&id, false),
                     "rotate-secret" => {
-                        return match self.clients.rotate_secret(id) {
-                            Some(secret) => json(
+                        let clients = self.clients.clone();
+                        let target = id.clone();
+                        return match blocking(move || clients.rotate_secret(&target))
+                            .await
+                            .flatten()
+                        {
+                            Some(secret) => json_response(
                                 StatusCode::OK,
                                 &serde_json::json!({"client_id": id, "client_secret": secret}),
                             ),
@@ -253,13 +262,6 @@ impl AccountAdmin {
                         "the body is not a valid user",
                     );
                 };
-                if self.users.contains(&new.uid) {
-                    return error(
-                        StatusCode::CONFLICT,
-                        "invalid_request",
-                        "the user already exists",
-                    );
-                }
                 let mut account = UserAccount::new(new.uid, new.login_name)
                     .tenants(new.tenants)
                     .scopes(new.scopes)
@@ -274,16 +276,21 @@ impl AccountAdmin {
                     account = account.mobile(m);
                 }
                 let users = self.users.clone();
-                let created = match tokio::runtime::Handle::try_current() {
-                    Ok(handle) => handle
-                        .spawn_blocking(move || users.insert(account))
-                        .await
-                        .unwrap_or(Err(crate::accounts::UserError::Password)),
-                    Err(_) => users.insert(account),
-                };
-                match created {
-                    Ok(()) => json(StatusCode::CREATED, &serde_json::json!({"created": true})),
-                    Err(e) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
+                match blocking(move || users.create(account)).await {
+                    Some(Ok(())) => {
+                        json_response(StatusCode::CREATED, &serde_json::json!({"created": true}))
+                    }
+                    Some(Err(UserError::Exists)) => error(
+                        StatusCode::CONFLICT,
+                        "invalid_request",
+                        "the user already exists",
+                    ),
+                    Some(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
+                    None => error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "try again",
+                    ),
                 }
             }
             ["users", uid, action @ ("disable" | "enable")] => {
@@ -298,21 +305,4 @@ impl AccountAdmin {
     }
 }
 
-impl<B> Service<Request<B>> for AccountAdmin
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Response<Full<Bytes>>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(request).await) })
-    }
-}
+crate::service_util::json_service!(AccountAdmin);

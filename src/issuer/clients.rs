@@ -80,6 +80,8 @@ pub enum RegisterError {
     DefaultScopeNotAllowed(String),
     /// The secret could not be hashed.
     Hashing,
+    /// A client with this id exists (from [`ClientRegistry::create`]).
+    Exists,
 }
 
 impl fmt::Display for RegisterError {
@@ -91,6 +93,7 @@ impl fmt::Display for RegisterError {
                 write!(f, "default scope {s:?} is not an allowed scope")
             }
             Self::Hashing => f.write_str("the client secret could not be hashed"),
+            Self::Exists => f.write_str("the client already exists"),
         }
     }
 }
@@ -118,6 +121,8 @@ pub(crate) struct ClientRecord {
 struct Registry {
     by_id: ArcSwap<HashMap<String, Arc<ClientRecord>>>,
     decoy: String,
+    /// Serialises writers (readers never take it), so a read-modify-write loses no update.
+    writer: std::sync::Mutex<()>,
 }
 
 /// The registered clients; secrets are kept as argon2 hashes only.
@@ -160,12 +165,23 @@ impl ClientRegistry {
             inner: Arc::new(Registry {
                 by_id: ArcSwap::default(),
                 decoy: hash_password("decoy client secret").unwrap_or_default(),
+                writer: std::sync::Mutex::new(()),
             }),
         }
     }
 
     /// Registers (or replaces) a client, hashing its secret.
     pub fn register(&self, client: Client) -> Result<(), RegisterError> {
+        self.store(client, false)
+    }
+
+    /// Registers a new client; [`RegisterError::Exists`] if the id is taken, decided atomically
+    /// (of two concurrent creations of one id, exactly one succeeds).
+    pub fn create(&self, client: Client) -> Result<(), RegisterError> {
+        self.store(client, true)
+    }
+
+    fn store(&self, client: Client, only_new: bool) -> Result<(), RegisterError> {
         let scopes = client
             .allowed_scopes
             .iter()
@@ -196,26 +212,29 @@ impl ClientRegistry {
             disabled: client.disabled,
             token_format: client.token_format,
         });
-        self.inner.by_id.rcu(|map| {
-            let mut map = HashMap::clone(map);
-            map.insert(client.id.clone(), record.clone());
-            map
-        });
+        let _writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.inner.by_id.load_full();
+        if only_new && current.contains_key(&client.id) {
+            return Err(RegisterError::Exists);
+        }
+        let mut map = HashMap::clone(&current);
+        map.insert(client.id.clone(), record);
+        self.inner.by_id.store(Arc::new(map));
         Ok(())
     }
 
+    /// Changes one client under the writer lock: concurrent changes apply one after the other.
     fn replace(&self, id: &str, change: impl Fn(&mut ClientRecord)) -> bool {
-        let Some(old) = self.inner.by_id.load().get(id).cloned() else {
+        let _writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.inner.by_id.load_full();
+        let Some(old) = current.get(id) else {
             return false;
         };
-        let mut record = ClientRecord::clone(&old);
+        let mut record = ClientRecord::clone(old);
         change(&mut record);
-        let record = Arc::new(record);
-        self.inner.by_id.rcu(|map| {
-            let mut map = HashMap::clone(map);
-            map.insert(id.to_owned(), record.clone());
-            map
-        });
+        let mut map = HashMap::clone(&current);
+        map.insert(id.to_owned(), Arc::new(record));
+        self.inner.by_id.store(Arc::new(map));
         true
     }
 

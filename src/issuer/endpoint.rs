@@ -1,23 +1,18 @@
 use std::borrow::Cow;
-use std::convert::Infallible;
 use std::fmt;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE,
-};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
-use tower_service::Service;
 
 use std::sync::Arc;
 
 use super::TokenIssuer;
 use super::clients::ClientRecord;
 use crate::extract::read_limited;
-use crate::maybe_ready::BoxFuture;
+use crate::service_util::json_response;
 use crate::verify::VerifyError;
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -71,18 +66,6 @@ impl OAuthError {
     fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new("invalid_request", description)
     }
-}
-
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(
-        serde_json::to_vec(value).unwrap_or_default(),
-    )));
-    *response.status_mut() = status;
-    let h = response.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
 impl OAuthError {
@@ -178,7 +161,7 @@ impl TokenEndpoint {
         self
     }
 
-    async fn handle<B>(self, request: Request<B>) -> Response<Full<Bytes>>
+    async fn respond<B>(self, request: Request<B>) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -321,6 +304,17 @@ impl TokenEndpoint {
             }
         }
         let client = self.authenticate(&parts, &params).await?;
+        // A client that is also a disabled user gets nothing: its token would be refused anyway.
+        if self
+            .issuer
+            .users()
+            .is_some_and(|u| u.is_disabled(&client.id))
+        {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "client authentication failed",
+            ));
+        }
         let scopes: Vec<String> = match params.get("scope") {
             None => client.default_scopes.clone(),
             Some(requested) => {
@@ -484,21 +478,4 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     e.into_response()
 }
 
-impl<B> Service<Request<B>> for TokenEndpoint
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Response<Full<Bytes>>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(request).await) })
-    }
-}
+crate::service_util::json_service!(TokenEndpoint);

@@ -373,16 +373,7 @@ fn jwt_verifier(
         .typ("at+jwt")
         .leeway(0)
         .required_claims(["exp", "sub"])
-        .clock(ClockRef(clock.clone()))
+        .clock(clock.clone())
         .build()
         .expect("the verifier has a key")
-}
-
-/// Lets a shared clock be handed to builders that take `impl Clock`.
-struct ClockRef(SharedClock);
-
-impl Clock for ClockRef {
-    fn now(&self) -> std::time::SystemTime {
-        self.0.now()
-    }
 }

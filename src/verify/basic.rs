@@ -150,6 +150,17 @@ impl BasicUsers {
         true
     }
 
+    /// Removes `name`; returns whether it was there.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut removed = false;
+        self.inner.by_name.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            removed = map.remove(name).is_some();
+            map
+        });
+        removed
+    }
+
     /// Whether `name` is known.
     pub fn contains(&self, name: &str) -> bool {
         self.inner.by_name.load().contains_key(name)

@@ -236,14 +236,7 @@ impl IntrospectionVerifier {
             }
         }
         if !inner.audiences.is_empty() {
-            let ok = match claims.get("aud") {
-                Some(Value::String(aud)) => inner.audiences.contains(aud),
-                Some(Value::Array(auds)) => auds
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .any(|aud| inner.audiences.iter().any(|a| a == aud)),
-                _ => false,
-            };
+            let ok = crate::principal::audience_matches(claims.get("aud"), &inner.audiences);
             if !ok {
                 return Ok(inactive);
             }

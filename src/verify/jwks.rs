@@ -304,7 +304,7 @@ impl JwksVerifier {
             builder = builder.key(key);
         }
         let verifier = builder
-            .clock(ClockRef(inner.clock.clone()))
+            .clock(inner.clock.clone())
             .build()
             .map_err(|e| FetchError(format!("the JWKS holds no usable key: {e}")))?;
         inner.keys.store(Some(Arc::new(KeySet {
@@ -352,14 +352,6 @@ impl KeySet {
             Some(kid) => self.kids.contains(kid) || self.unnamed,
             None => true,
         }
-    }
-}
-
-struct ClockRef(SharedClock);
-
-impl Clock for ClockRef {
-    fn now(&self) -> std::time::SystemTime {
-        self.0.now()
     }
 }
 

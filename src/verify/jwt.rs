@@ -360,14 +360,7 @@ impl JwtVerifier {
             }
         }
         if !c.audiences.is_empty() {
-            let ok = match claims.get("aud") {
-                Some(Value::String(aud)) => c.audiences.iter().any(|a| a == aud),
-                Some(Value::Array(auds)) => auds
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .any(|aud| c.audiences.iter().any(|a| a == aud)),
-                _ => false,
-            };
+            let ok = crate::principal::audience_matches(claims.get("aud"), &c.audiences);
             if !ok {
                 return Err(VerifyError::invalid(
                     "the token is not meant for this audience",

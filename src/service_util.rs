@@ -1,0 +1,59 @@
+//! Pieces shared by the JSON services (token endpoint, grant and account admin).
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+/// A JSON answer that no cache may keep (RFC 6749 §5.1 asks this of token responses; admin
+/// answers are no different).
+pub(crate) fn json_response(
+    status: StatusCode,
+    value: &serde_json::Value,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(value).unwrap_or_default(),
+    )));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An empty 204.
+pub(crate) fn no_content() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// Implements `tower::Service` for a cloneable type with
+/// `async fn respond(self, Request<B>) -> Response<Full<Bytes>>`: always ready, never an error.
+macro_rules! json_service {
+    ($ty:ty) => {
+        impl<B> tower_service::Service<http::Request<B>> for $ty
+        where
+            B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+            B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        {
+            type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
+            type Error = std::convert::Infallible;
+            type Future = $crate::maybe_ready::BoxFuture<Result<Self::Response, Self::Error>>;
+
+            fn poll_ready(
+                &mut self,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, request: http::Request<B>) -> Self::Future {
+                let this = self.clone();
+                Box::pin(async move { Ok(this.respond(request).await) })
+            }
+        }
+    };
+}
+pub(crate) use json_service;
