@@ -136,67 +136,68 @@ fn bench(c: &mut Criterion) {
     let form = format!("access_token={token}");
 
     let mut group = c.benchmark_group("request_path");
-    group.bench_function("bare", |b| {
-        b.to_async(&rt).iter(|| {
-            let req = Request::get("/orders")
-                .header("authorization", &bearer)
+    // Each case: a router and how to build its request (built inside the timed loop for all).
+    let header_get = |name: &'static str, value: &str| {
+        let value = value.to_owned();
+        move || {
+            Request::get("/orders")
+                .header(name, value.as_str())
                 .body(Body::empty())
-                .unwrap();
-            let app = bare.clone();
-            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
-        })
-    });
-    group.bench_function("bare_form_body", |b| {
-        b.to_async(&rt).iter(|| {
-            let req = Request::post("/orders")
+                .unwrap()
+        }
+    };
+    let form_post = || {
+        let form = form.clone();
+        move || {
+            Request::post("/orders")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(Body::from(form.clone()))
-                .unwrap();
-            let app = bare.clone();
-            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
-        })
-    });
-    group.bench_function("jwt_hs256_header", |b| {
-        b.to_async(&rt).iter(|| {
-            let req = Request::get("/orders")
-                .header("authorization", &bearer)
-                .body(Body::empty())
-                .unwrap();
-            let app = guarded.clone();
-            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
-        })
-    });
-    group.bench_function("jwt_hs256_form_body", |b| {
-        b.to_async(&rt).iter(|| {
-            let req = Request::post("/orders")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(form.clone()))
-                .unwrap();
-            let app = guarded.clone();
-            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
-        })
-    });
-    group.bench_function("api_key_header", |b| {
-        b.to_async(&rt).iter(|| {
-            let req = Request::get("/orders")
-                .header("x-api-key", API_KEY)
-                .body(Body::empty())
-                .unwrap();
-            let app = guarded.clone();
-            async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
-        })
-    });
-    for (name, app) in [
-        ("jwt_hs256_header_noop_stage", guarded_with_noop_stage()),
-        ("jwt_hs256_header_grant_for_api", guarded_with_grants(false)),
-        ("jwt_hs256_header_grant_by_table", guarded_with_grants(true)),
-    ] {
-        group.bench_function(name, |b| {
+                .unwrap()
+        }
+    };
+    type MakeRequest = Box<dyn Fn() -> Request<Body>>;
+    let cases: Vec<(&str, Router, MakeRequest)> = vec![
+        (
+            "bare",
+            bare.clone(),
+            Box::new(header_get("authorization", &bearer)),
+        ),
+        ("bare_form_body", bare, Box::new(form_post())),
+        (
+            "jwt_hs256_header",
+            guarded.clone(),
+            Box::new(header_get("authorization", &bearer)),
+        ),
+        (
+            "jwt_hs256_form_body",
+            guarded.clone(),
+            Box::new(form_post()),
+        ),
+        (
+            "api_key_header",
+            guarded,
+            Box::new(header_get("x-api-key", API_KEY)),
+        ),
+        (
+            "jwt_hs256_header_noop_stage",
+            guarded_with_noop_stage(),
+            Box::new(header_get("authorization", &bearer)),
+        ),
+        (
+            "jwt_hs256_header_grant_for_api",
+            guarded_with_grants(false),
+            Box::new(header_get("authorization", &bearer)),
+        ),
+        (
+            "jwt_hs256_header_grant_by_table",
+            guarded_with_grants(true),
+            Box::new(header_get("authorization", &bearer)),
+        ),
+    ];
+    for (name, app, make_request) in &cases {
+        group.bench_function(*name, |b| {
             b.to_async(&rt).iter(|| {
-                let req = Request::get("/orders")
-                    .header("authorization", &bearer)
-                    .body(Body::empty())
-                    .unwrap();
+                let req = make_request();
                 let app = app.clone();
                 async move { assert!(app.oneshot(req).await.unwrap().status().is_success()) }
             })

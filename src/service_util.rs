@@ -22,6 +22,14 @@ pub(crate) fn json_response(
     response
 }
 
+/// `path` without a mount `prefix` (as given to `route_service`); unchanged when the prefix
+/// was already stripped (`nest_service`) or is absent.
+pub(crate) fn relative_path<'a>(path: &'a str, prefix: &str) -> &'a str {
+    path.strip_prefix(prefix)
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(path)
+}
+
 /// An empty 204.
 pub(crate) fn no_content() -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));

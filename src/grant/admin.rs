@@ -15,7 +15,7 @@ use super::model::{Grant, GrantAction, GrantError};
 use super::{GrantManager, format_time, parse_time};
 use crate::extract::read_limited;
 use crate::principal::Principal;
-use crate::service_util::{json_response, no_content};
+use crate::service_util::{json_response, no_content, relative_path};
 
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -188,11 +188,7 @@ impl GrantAdmin {
                 message: "authentication is required".into(),
             });
         };
-        let path = parts.uri.path();
-        let path = path
-            .strip_prefix(&*self.prefix)
-            .filter(|p| p.starts_with('/'))
-            .unwrap_or(path);
+        let path = relative_path(parts.uri.path(), &self.prefix);
         let route = (parts.method.clone(), path.trim_end_matches('/'));
         match route {
             (Method::GET, "/grants") => {

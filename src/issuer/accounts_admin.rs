@@ -14,7 +14,7 @@ use super::{Client, ClientRegistry, RegisterError, TokenFormat, random_secret};
 use crate::accounts::{UserAccount, UserError, UserRegistry};
 use crate::extract::read_limited;
 use crate::principal::Principal;
-use crate::service_util::{json_response, no_content};
+use crate::service_util::{json_response, no_content, relative_path};
 
 /// Manages clients and users over HTTP, for a principal holding the admin scope
 /// (`accounts:admin` by default). Mount it behind a [`GatekeeperLayer`](crate::GatekeeperLayer).
@@ -147,11 +147,7 @@ impl AccountAdmin {
                 "use POST",
             );
         }
-        let path = parts.uri.path();
-        let path = path
-            .strip_prefix(&*self.prefix)
-            .filter(|p| p.starts_with('/'))
-            .unwrap_or(path);
+        let path = relative_path(parts.uri.path(), &self.prefix);
         // Account ids may hold any character: segments are percent-decoded (once).
         let Some(segments) = path
             .trim_matches('/')
