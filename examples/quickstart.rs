@@ -272,11 +272,10 @@ async fn api(
             "no API is published at this path",
         );
     };
-    let scheme = principal
-        .credential()
-        .map(|c| scheme_name(c.scheme))
-        .unwrap_or("bearer");
-    if !api.auth.iter().any(|a| a == scheme) {
+    // What verified the credential, not what carried it: an API key sent as a bearer token
+    // is an API key. (For one fixed list per layer, `layer::RequireScheme` does this check.)
+    let scheme = principal.credential().map(|c| scheme_name(c.scheme));
+    if !scheme.is_some_and(|scheme| api.auth.iter().any(|a| a == scheme)) {
         return error(
             StatusCode::FORBIDDEN,
             "access_denied",
@@ -402,6 +401,8 @@ async fn build(
 
     let verifier = FirstMatch::new()
         .or(issuer.verifier())
+        // API keys come in `X-API-Key` only: keys carried as bearer tokens are opt-in
+        // (`.accept_bearer(true)`), and would still count as API keys.
         .or(ApiKeyVerifier::new(keys))
         .or(users.basic_verifier());
     // The seed systems accept tokens in headers, the query and the body: so does the demo.

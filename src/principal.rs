@@ -327,10 +327,12 @@ impl Actor {
     }
 }
 
-/// How the credential reached the service.
+/// What kind of credential was verified, and where it reached the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CredentialInfo {
-    /// The credential's scheme.
+    /// The kind of credential its verifier verified: an API key is [`Scheme::ApiKey`] even
+    /// when it was carried as `Authorization: Bearer`. Verifiers that do not say are taken
+    /// to have verified what the source carries.
     pub scheme: Scheme,
     /// Where in the request it was found.
     pub source: Source,
@@ -361,7 +363,9 @@ impl Principal {
         }
     }
 
-    /// Records how the credential was presented (set by the layer).
+    /// Records the credential: a verifier sets the kind it verified (`scheme`) when that may
+    /// differ from what carried it; the layer keeps that kind and sets `source` to where the
+    /// credential was found.
     pub fn with_credential(mut self, credential: CredentialInfo) -> Self {
         self.credential = Some(credential);
         self
@@ -438,7 +442,8 @@ impl Principal {
             .or_else(|| self.caller.as_ref().and_then(|c| c.tenant()))
     }
 
-    /// How the credential was presented.
+    /// What kind of credential was verified and where it was found (set by the layer on
+    /// every principal it admits).
     pub fn credential(&self) -> Option<CredentialInfo> {
         self.credential
     }

@@ -222,7 +222,7 @@ async fn quickstart_refusals() {
     let bearer = format!("Bearer {tok}");
     let whoami = format!("{base}/whoami");
 
-    // No credential: a bare challenge for each scheme.
+    // No credential: a bare challenge for each scheme (API keys name their header).
     let r = send(Method::GET, &whoami, &[], "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let challenges: Vec<_> = r
@@ -235,7 +235,8 @@ async fn quickstart_refusals() {
         challenges,
         [
             "Bearer realm=\"quickstart\"",
-            "Basic realm=\"quickstart\", charset=\"UTF-8\""
+            "Basic realm=\"quickstart\", charset=\"UTF-8\"",
+            "ApiKey realm=\"quickstart\", header=\"x-api-key\""
         ]
     );
     assert_eq!(r.headers["cache-control"], "no-store");

@@ -41,8 +41,13 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+#[cfg_attr(
+    not(any(feature = "issuer", feature = "introspection")),
+    allow(unused_imports)
+)]
 pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
+#[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
 #[cfg(feature = "introspection")]
