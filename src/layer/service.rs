@@ -112,8 +112,14 @@ where
         Err(error) => return MaybeReady::Ready(Err(error)),
         Ok(head) => head,
     };
-    let format = shared.sources.body_format(&parts.method, &parts.headers);
-    let too_long = content_length(&parts).is_some_and(|len| len > limit(shared));
+    // A body that is already over (an empty POST) holds nothing to look for.
+    let format = shared
+        .sources
+        .body_format(&parts.method, &parts.headers)
+        .filter(|_| !body.is_end_stream());
+    // Only a body some source reads is measured.
+    let too_long =
+        format.is_some() && content_length(&parts).is_some_and(|len| len > limit(shared));
     match (head, format) {
         // The common case: the credential is in the head and no body source reads this body.
         (Some((credential, origin)), None) => {

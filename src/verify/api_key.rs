@@ -103,14 +103,18 @@ impl ApiKeyStore {
 /// let keys = ApiKeyStore::new();
 /// keys.insert("k-123", Identity::new("svc"));
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # let check = |v: &ApiKeyVerifier, c: &Credential<'_>| {
+/// #     let answer = v.verify(c);
+/// #     rt.block_on(async { answer.await })
+/// # };
 /// // By default a key is taken from API key sources only.
 /// let verifier = ApiKeyVerifier::new(keys.clone());
 /// let as_bearer = Credential::bearer("k-123", Source::Header);
-/// assert_eq!(rt.block_on(verifier.verify(&as_bearer)).unwrap_err(), VerifyError::NotApplicable);
+/// assert_eq!(check(&verifier, &as_bearer).unwrap_err(), VerifyError::NotApplicable);
 ///
 /// // Opted in, a key carried as a bearer token is still an API key.
 /// let verifier = ApiKeyVerifier::new(keys).accept_bearer(true);
-/// let p = rt.block_on(verifier.verify(&as_bearer)).unwrap();
+/// let p = check(&verifier, &as_bearer).unwrap();
 /// assert_eq!(p.credential().unwrap().scheme, Scheme::ApiKey);
 /// ```
 #[derive(Debug, Clone)]

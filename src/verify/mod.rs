@@ -5,7 +5,8 @@
 //! verifiers:
 //!
 //! - [`JwtVerifier`]: JWTs through `jsonwebtoken`, with per-key algorithm allow-lists;
-//! - [`ApiKeyVerifier`]: API keys and opaque tokens kept as SHA-256 digests;
+//! - [`ApiKeyVerifier`]: API keys kept as SHA-256 digests (from bearer carriers too, opt-in;
+//!   they verify as API keys all the same);
 //! - [`BasicVerifier`]: user names and argon2 password hashes;
 //! - [`FirstMatch`]: the first verifier that recognises the credential decides.
 //!
@@ -125,6 +126,11 @@ impl From<VerifyError> for AuthError {
 pub type Verification = MaybeReady<Result<Principal, VerifyError>>;
 
 /// Turns a credential into a principal.
+///
+/// A verifier that takes a credential as another kind than what carried it (an API key sent
+/// as a bearer token) says so with [`Principal::with_credential`]: the layer keeps the
+/// verifier's [`scheme`](crate::principal::CredentialInfo::scheme) and sets the source. One
+/// that says nothing is taken to have verified what the source carries.
 ///
 /// Answer [`MaybeReady::Ready`] when the answer is at hand (a signature check, a map lookup):
 /// the layer then runs without allocating a future. Answer [`MaybeReady::Pending`] when it
