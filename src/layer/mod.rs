@@ -66,6 +66,11 @@ impl LayerContext {
 /// Authenticates (and authorizes) every request before the inner service sees it.
 ///
 /// Cheap to clone: the configuration is shared.
+///
+/// With a body source on ([`CredentialSources::form_body`] / [`json_body`](CredentialSources::json_body)),
+/// body reads run under a `tokio::time` deadline, so the layer must run on a tokio runtime
+/// with its timer enabled (`#[tokio::main]`, `#[tokio::test]`, or a builder with
+/// `enable_time()` / `enable_all()`), as tower-http's timeouts need too.
 #[derive(Clone)]
 pub struct GatekeeperLayer {
     shared: Arc<Shared>,
