@@ -23,7 +23,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_gatekeeper::extract::CredentialSources;
-use tower_gatekeeper::grant::{GrantCheck, GrantManager, GrantStore, InMemoryGrantStore};
+use tower_gatekeeper::grant::{GrantCheck, GrantManager, GrantStore, Grantee, InMemoryGrantStore};
 use tower_gatekeeper::impersonate::{
     AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, DirectoryError, DirectoryUser,
     Impersonation, InMemoryDirectory, Lookup, TenantSelector, UserDirectory, UserSelector,
@@ -1392,11 +1392,11 @@ async fn tracing_audit_emits_events_at_the_audit_target() {
 // Grants under sudo
 // ---------------------------------------------------------------------------------------------
 
-async fn granted_app(grantee: &str) -> Router {
+async fn granted_app(grantee: Grantee<'_>) -> Router {
     let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
     GrantManager::builder_shared(store.clone())
         .apis(["orders"])
-        .grantees(["admin-app", "1001"])
+        .grantees([Grantee::client("admin-app"), Grantee::user("1001")])
         .build()
         .authorize("orders", grantee, now() + DAY)
         .await
@@ -1412,7 +1412,7 @@ async fn granted_app(grantee: &str) -> Router {
 #[tokio::test]
 async fn under_sudo_the_callers_grant_counts() {
     // The app holds the grant: it may call as itself and as alice.
-    let app = granted_app("admin-app").await;
+    let app = granted_app(Grantee::client("admin-app")).await;
     let r = call(&app, "/me", &bearer(&admin()), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = call(
@@ -1426,7 +1426,7 @@ async fn under_sudo_the_callers_grant_counts() {
     assert_eq!(r.json(), as_alice(acme()));
 
     // Only alice holds a grant: the app may not call, not even as her.
-    let app = granted_app("1001").await;
+    let app = granted_app(Grantee::user("1001")).await;
     for uri in [
         "/me",
         "/me?sudo=uid:1001",
