@@ -51,7 +51,8 @@ const OPAQUE_SECRET: &str = "opaque-app test secret 33c2";
 /// The account administrator.
 const ADMIN: &str = "admin-console";
 const ADMIN_SECRET: &str = "admin-console test secret 9a0f";
-/// A client whose id is also a user's uid, so that its tokens name that user.
+/// A client whose id equals a user's uid (registered in code, which the admin would refuse):
+/// its tokens are still the client's, never user 1001's (separate namespaces).
 const UID: &str = "1001";
 const UID_SECRET: &str = "client-1001 test secret 51aa";
 /// The user `1001`.
