@@ -78,7 +78,11 @@ fn guarded_with_grants(by_table: bool) -> Router {
     rt.block_on(async {
         for i in 0..1000 {
             manager
-                .authorize("orders", Grantee::client(&format!("app-{i}")), 4_000_000_000)
+                .authorize(
+                    "orders",
+                    Grantee::client(&format!("app-{i}")),
+                    4_000_000_000,
+                )
                 .await
                 .unwrap();
         }
@@ -219,7 +223,11 @@ fn bench(c: &mut Criterion) {
     rt.block_on(async {
         for i in 0..1000 {
             manager
-                .authorize("orders", Grantee::client(&format!("app-{i}")), 4_000_000_000)
+                .authorize(
+                    "orders",
+                    Grantee::client(&format!("app-{i}")),
+                    4_000_000_000,
+                )
                 .await
                 .unwrap();
         }

@@ -24,8 +24,7 @@ use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use tower_gatekeeper::extract::{CredentialSources, Scheme};
 use tower_gatekeeper::grant::{
     ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, Grantee, InMemoryGrantStore,
-    MatchedApi,
-    parse_time,
+    MatchedApi, parse_time,
 };
 use tower_gatekeeper::impersonate::Impersonation;
 use tower_gatekeeper::issuer::{

@@ -38,8 +38,9 @@ pub fn canonical_password(password: &str) -> Cow<'_, str> {
     }
     let spaced = password.chars().map(|c| match c {
         // The Zs (space separator) characters other than U+0020 (RFC 8265 §4.2.1).
-        '\u{A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}'
-        | '\u{3000}' => ' ',
+        '\u{A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
+            ' '
+        }
         c => c,
     });
     Cow::Owned(spaced.nfc().collect())

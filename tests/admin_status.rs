@@ -64,7 +64,12 @@ fn world() -> World {
 fn admin() -> String {
     let claims = json!({"sub": "root", "client_id": "root", "scope": "grants:admin accounts:admin",
                         "exp": 4_000_000_000u64});
-    let t = encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+    let t = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
     format!("Bearer {t}")
 }
 
@@ -116,14 +121,22 @@ async fn oversized_bodies_are_413() {
     let w = world();
     let auth = admin();
     let big = format!(r#"{{"api_id":"{}"}}"#, "x".repeat(70 * 1024));
-    for uri in GRANT_POSTS.iter().chain(&["/admin/clients", "/admin/users"]) {
+    for uri in GRANT_POSTS
+        .iter()
+        .chain(&["/admin/clients", "/admin/users"])
+    {
         // Announced by Content-Length, and streamed without one.
         let r = send(&w.gated, req(Method::POST, uri, Some(&auth), big.clone())).await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{uri}: {}", r.body);
         let mut request = req(Method::POST, uri, Some(&auth), chunked(&big));
         request.headers_mut().remove(CONTENT_LENGTH);
         let r = send(&w.gated, request).await;
-        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{uri} streamed: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{uri} streamed: {}",
+            r.body
+        );
     }
 }
 
@@ -157,17 +170,44 @@ async fn a_wrong_method_is_405_with_allow() {
     for uri in GRANT_POSTS.iter().chain(&ACCOUNT_POSTS) {
         for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
             let r = send(&w.gated, req(method.clone(), uri, Some(&auth), "")).await;
-            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}: {}", r.body);
-            assert_eq!(r.headers.get(ALLOW).unwrap(), "POST, OPTIONS", "{method} {uri}");
+            assert_eq!(
+                r.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {uri}: {}",
+                r.body
+            );
+            assert_eq!(
+                r.headers.get(ALLOW).unwrap(),
+                "POST, OPTIONS",
+                "{method} {uri}"
+            );
         }
     }
     for method in [Method::POST, Method::DELETE] {
-        let r = send(&w.gated, req(method.clone(), "/admin/apis/grants?api_id=orders", Some(&auth), "")).await;
-        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}: {}", r.body);
+        let r = send(
+            &w.gated,
+            req(
+                method.clone(),
+                "/admin/apis/grants?api_id=orders",
+                Some(&auth),
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}: {}",
+            r.body
+        );
         assert_eq!(r.headers.get(ALLOW).unwrap(), "GET, OPTIONS");
     }
     // An unknown path is a 404, not a 405.
-    let r = send(&w.gated, req(Method::GET, "/admin/apis/nothing", Some(&auth), "")).await;
+    let r = send(
+        &w.gated,
+        req(Method::GET, "/admin/apis/nothing", Some(&auth), ""),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.headers.get(ALLOW).is_none());
 }
@@ -212,7 +252,12 @@ async fn every_401_carries_a_challenge() {
         .chain([(Method::GET, "/admin/apis/grants?api_id=orders")])
     {
         let r = send(&w.open, req(method.clone(), uri, Some(&admin()), "{}")).await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {uri}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {uri}: {}",
+            r.body
+        );
         assert_eq!(
             r.headers.get(WWW_AUTHENTICATE).unwrap(),
             r#"Bearer realm="admin-realm""#,
@@ -258,7 +303,12 @@ async fn the_huawei_path_and_instance_id_are_accepted() {
     renew["time"] = json!("2097-01-01T00:00:00Z");
     let r = send(
         &w.gated,
-        req(Method::POST, "/admin/apis/authorize/action", Some(&admin()), renew.to_string()),
+        req(
+            Method::POST,
+            "/admin/apis/authorize/action",
+            Some(&admin()),
+            renew.to_string(),
+        ),
     )
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
@@ -267,7 +317,11 @@ async fn the_huawei_path_and_instance_id_are_accepted() {
         "/v1//service/apis/authorize/action",
         "/v1/p/service/apis/authorize/action/x",
     ] {
-        let r = send(&w.gated, req(Method::POST, uri, Some(&admin()), body.to_string())).await;
+        let r = send(
+            &w.gated,
+            req(Method::POST, uri, Some(&admin()), body.to_string()),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}: {}", r.body);
     }
 }

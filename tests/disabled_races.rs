@@ -48,7 +48,9 @@ fn basic_users_set_disabled_never_puts_back_a_replaced_password() {
             thread::spawn(move || {
                 for i in 0..200 {
                     let h = &hashes[1 + i % 2];
-                    users.insert_hash("alice", h, Identity::new("1001")).unwrap();
+                    users
+                        .insert_hash("alice", h, Identity::new("1001"))
+                        .unwrap();
                 }
                 users
                     .insert_hash("alice", &hashes[3], Identity::new("1001"))
@@ -73,7 +75,10 @@ fn basic_users_set_disabled_never_puts_back_a_replaced_password() {
             "round {round}: the last password change was lost"
         );
         for old in &PASSWORDS[..3] {
-            assert!(login(&verifier, "alice", old).is_err(), "round {round}: {old}");
+            assert!(
+                login(&verifier, "alice", old).is_err(),
+                "round {round}: {old}"
+            );
         }
     }
 }

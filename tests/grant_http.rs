@@ -171,14 +171,8 @@ async fn each_refusal_has_its_own_description() {
 async fn grant_of_another_app_or_api_does_not_count() {
     let w = world();
     let app = table_app(&w);
-    w.manager
-        .authorize("public", APP2, T0 + DAY)
-        .await
-        .unwrap();
-    w.manager
-        .authorize("secret", APP1, T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("public", APP2, T0 + DAY).await.unwrap();
+    w.manager.authorize("secret", APP1, T0 + DAY).await.unwrap();
     let (s, _) = call(&app, "GET", "/api/public", Some(&token("app-1", "")), None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, v) = call(
@@ -196,10 +190,7 @@ async fn grant_of_another_app_or_api_does_not_count() {
 async fn unmapped_routes_are_denied_and_methods_do_not_fall_through() {
     let w = world();
     let app = table_app(&w);
-    w.manager
-        .authorize("orders", APP1, T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("orders", APP1, T0 + DAY).await.unwrap();
     let t = token("app-1", "");
     assert_eq!(
         call(&app, "GET", "/api/orders/1", Some(&t), None).await.0,
@@ -224,10 +215,7 @@ async fn path_tricks_never_reach_another_mapping() {
     let w = world();
     let app = table_app(&w);
     // app-1 may call "public" only.
-    w.manager
-        .authorize("public", APP1, T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("public", APP1, T0 + DAY).await.unwrap();
     let t = token("app-1", "");
     for tricky in [
         "/api/public/../secret",
@@ -535,10 +523,7 @@ async fn admin_surface_refusals() {
     let admin = token("admin", "grants:admin");
     let app1 = token("app-1", "");
     let app2 = token("app-2", "");
-    w.manager
-        .authorize("orders", APP1, T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("orders", APP1, T0 + DAY).await.unwrap();
     let before = w.manager.list_by_api("orders").await.unwrap();
 
     let bad = |kind: &str, time: Option<u64>| action("orders", "app-1", kind, time);

@@ -176,9 +176,7 @@ async fn provider_revoke_sooner_than_notice_is_refused() {
     assert_eq!(g.revoke_at, Some(T0 + 5 * DAY));
     // Revoking twice is a wrong-state error.
     assert!(matches!(
-        m.provider_revoke("orders", APP1, None)
-            .await
-            .unwrap_err(),
+        m.provider_revoke("orders", APP1, None).await.unwrap_err(),
         GrantError::WrongState {
             state: GrantState::Revoking,
             ..
@@ -299,24 +297,17 @@ async fn an_application_whose_end_passed_cannot_be_approved() {
 async fn apply_renew_waits_for_approval_and_never_shortens() {
     let (m, store, _) = setup();
     assert_eq!(
-        m.apply_renew("orders", APP1, T0 + DAY)
-            .await
-            .unwrap_err(),
+        m.apply_renew("orders", APP1, T0 + DAY).await.unwrap_err(),
         GrantError::NoGrant
     );
     m.authorize("orders", APP1, T0 + DAY).await.unwrap();
     assert_eq!(
-        m.apply_renew("orders", APP1, T0 + DAY)
-            .await
-            .unwrap_err(),
+        m.apply_renew("orders", APP1, T0 + DAY).await.unwrap_err(),
         GrantError::RenewMustExtend {
             current_end: T0 + DAY
         }
     );
-    let g = m
-        .apply_renew("orders", APP1, T0 + 3 * DAY)
-        .await
-        .unwrap();
+    let g = m.apply_renew("orders", APP1, T0 + 3 * DAY).await.unwrap();
     assert_eq!(g.ends_at, T0 + DAY, "nothing changes before approval");
     assert_eq!(g.renewal, Some(T0 + 3 * DAY));
     assert_eq!(
@@ -330,9 +321,7 @@ async fn apply_renew_waits_for_approval_and_never_shortens() {
     assert_eq!(g.renewal, None);
 
     // A rejected renewal keeps the grant as it was.
-    m.apply_renew("orders", APP1, T0 + 5 * DAY)
-        .await
-        .unwrap();
+    m.apply_renew("orders", APP1, T0 + 5 * DAY).await.unwrap();
     let g = m.reject("orders", APP1).await.unwrap();
     assert_eq!(
         (g.ends_at, g.renewal, g.state),
@@ -340,9 +329,7 @@ async fn apply_renew_waits_for_approval_and_never_shortens() {
     );
 
     // A renewal overtaken by a longer provider renewal can no longer shorten the grant.
-    m.apply_renew("orders", APP1, T0 + 6 * DAY)
-        .await
-        .unwrap();
+    m.apply_renew("orders", APP1, T0 + 6 * DAY).await.unwrap();
     m.authorize("orders", APP1, T0 + 7 * DAY).await.unwrap();
     assert_eq!(
         snapshot(&store).unwrap().renewal,
@@ -407,8 +394,7 @@ fn concurrent_checks_never_see_a_torn_grant() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rt.block_on(m.authorize("orders", APP1, T0 + 10))
-        .unwrap();
+    rt.block_on(m.authorize("orders", APP1, T0 + 10)).unwrap();
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..3)
@@ -447,10 +433,7 @@ fn concurrent_checks_never_see_a_torn_grant() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(reads > 0);
-    assert_eq!(
-        store.get_now("orders", APP1).unwrap().ends_at,
-        T0 + 20_000
-    );
+    assert_eq!(store.get_now("orders", APP1).unwrap().ends_at, T0 + 20_000);
 }
 
 /// Concurrent writers are serialised: of many racing renewals to the same end, exactly one wins.
@@ -466,8 +449,7 @@ fn concurrent_renewals_to_the_same_end_admit_exactly_one() {
         .worker_threads(2)
         .build()
         .unwrap();
-    rt.block_on(m.authorize("orders", APP1, T0 + 10))
-        .unwrap();
+    rt.block_on(m.authorize("orders", APP1, T0 + 10)).unwrap();
     let wins: usize = rt.block_on(async {
         let tasks: Vec<_> = (0..64)
             .map(|_| {

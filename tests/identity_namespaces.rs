@@ -87,10 +87,11 @@ async fn world() -> World {
                 .tenants(["t-1"]),
         )
         .unwrap();
-    let issuer = TokenIssuer::builder(SigningKey::hs256(b"namespaces signing secret 0123456789").unwrap())
-        .clients(clients.clone())
-        .users(users.clone())
-        .build();
+    let issuer =
+        TokenIssuer::builder(SigningKey::hs256(b"namespaces signing secret 0123456789").unwrap())
+            .clients(clients.clone())
+            .users(users.clone())
+            .build();
 
     let keys = ApiKeyStore::new();
     keys.insert("key-reporting", Identity::new("reporting-service"));
@@ -186,7 +187,9 @@ impl World {
     }
 
     async fn token(&self, client: &str) -> String {
-        let body = format!("grant_type=client_credentials&client_id={client}&client_secret={client}%20secret");
+        let body = format!(
+            "grant_type=client_credentials&client_id={client}&client_secret={client}%20secret"
+        );
         let r = self
             .send(
                 Request::post("/oauth/token")
@@ -247,9 +250,15 @@ async fn client_1001_is_not_alice() {
     let r = w.get("/whoami?tenantId=t-1", &alice).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.json()["tenant"]["id"], "t-1");
-    let outsider = w.get("/whoami?tenantId=t-1", &w.token("other-app").await).await;
+    let outsider = w
+        .get("/whoami?tenantId=t-1", &w.token("other-app").await)
+        .await;
     assert_eq!(outsider.status, StatusCode::FORBIDDEN);
-    for query in ["tenantId=t-1", "tenantCode=acme", "tenantId=t-1&tenantCode=acme"] {
+    for query in [
+        "tenantId=t-1",
+        "tenantCode=acme",
+        "tenantId=t-1&tenantCode=acme",
+    ] {
         let r = w.get(&format!("/whoami?{query}"), &client).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{query}: {}", r.body);
         assert_eq!(r.body, outsider.body, "{query}");
@@ -265,11 +274,17 @@ async fn client_1001_is_not_alice() {
     // Disabling one leaves the other alone, both ways.
     assert!(w.users.set_disabled("1001", true));
     assert_eq!(w.get("/whoami", &client).await.status, StatusCode::OK);
-    assert_eq!(w.get("/whoami", &alice).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        w.get("/whoami", &alice).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert!(w.users.set_disabled("1001", false));
     assert!(w.clients.set_disabled("1001", true));
     assert_eq!(w.get("/whoami", &alice).await.status, StatusCode::OK);
-    assert_eq!(w.get("/whoami", &client).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        w.get("/whoami", &client).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -290,7 +305,11 @@ async fn user_demo_app_is_not_the_demo_app_client() {
     // client's own credential).
     for kind in ["APPLY_TYPE_APP_CANCEL_AUTHORIZE", "APPLY_TYPE_RENEW"] {
         let r = w
-            .post_json("/admin/apis/authorize/action", &user, action(kind, "app_id", "demo-app"))
+            .post_json(
+                "/admin/apis/authorize/action",
+                &user,
+                action(kind, "app_id", "demo-app"),
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{kind}: {}", r.body);
     }
@@ -319,7 +338,10 @@ async fn user_demo_app_is_not_the_demo_app_client() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    assert_eq!(w.get("/api/orders", &app).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.get("/api/orders", &app).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -331,14 +353,22 @@ async fn grant_admin_app_side_actions_need_the_right_kind() {
 
     // Client 1001 cannot revoke user 1001's grant, nor list it.
     let r = w
-        .post_json("/admin/apis/authorize/action", &client_1001, action(cancel, "user_id", "1001"))
+        .post_json(
+            "/admin/apis/authorize/action",
+            &client_1001,
+            action(cancel, "user_id", "1001"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let r = w.get("/admin/apis/grants?user_id=1001", &client_1001).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     // Alice cannot act on client 1001's (absent) grant as if it were hers.
     let r = w
-        .post_json("/admin/apis/authorize/action", &alice, action(cancel, "app_id", "1001"))
+        .post_json(
+            "/admin/apis/authorize/action",
+            &alice,
+            action(cancel, "app_id", "1001"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     assert_eq!(w.get("/api/orders", &alice).await.status, StatusCode::OK);
@@ -346,18 +376,29 @@ async fn grant_admin_app_side_actions_need_the_right_kind() {
     // Naming more than one grantee, or none, is a 400.
     let mut both = action(cancel, "user_id", "1001");
     both["app_id"] = json!("1001");
-    let r = w.post_json("/admin/apis/authorize/action", &alice, both).await;
+    let r = w
+        .post_json("/admin/apis/authorize/action", &alice, both)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let none = json!({"api_id": "orders", "apply_type": cancel});
-    let r = w.post_json("/admin/apis/authorize/action", &alice, none).await;
+    let r = w
+        .post_json("/admin/apis/authorize/action", &alice, none)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 
     // Alice revokes her own grant, as a user.
     let r = w
-        .post_json("/admin/apis/authorize/action", &alice, action(cancel, "user_id", "1001"))
+        .post_json(
+            "/admin/apis/authorize/action",
+            &alice,
+            action(cancel, "user_id", "1001"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    assert_eq!(w.get("/api/orders", &alice).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.get("/api/orders", &alice).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // The provider grants client 1001 by app_id: the user's grant does not come back with it.
     let admin = w.token("admin-console").await;
@@ -369,8 +410,14 @@ async fn grant_admin_app_side_actions_need_the_right_kind() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    assert_eq!(w.get("/api/orders", &client_1001).await.status, StatusCode::OK);
-    assert_eq!(w.get("/api/orders", &alice).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.get("/api/orders", &client_1001).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.get("/api/orders", &alice).await.status,
+        StatusCode::FORBIDDEN
+    );
     // A grantee unknown as that kind is refused: there is no key owner `1001`.
     let r = w
         .post_json(
@@ -420,9 +467,7 @@ async fn the_account_admin_keeps_the_namespaces_apart() {
         .post_json("/admin/clients", &admin, json!({"client_id": "1001x"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    w.users
-        .insert(UserAccount::new("2002", "bob"))
-        .unwrap();
+    w.users.insert(UserAccount::new("2002", "bob")).unwrap();
     let r = w
         .post_json("/admin/clients", &admin, json!({"client_id": "2002"}))
         .await;
@@ -475,10 +520,7 @@ async fn concurrent_creation_of_a_client_and_a_user_with_one_id_admits_one() {
             })
         };
         let (c, u) = (client.await.unwrap(), user.await.unwrap());
-        let created = [c, u]
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count();
+        let created = [c, u].iter().filter(|s| **s == StatusCode::CREATED).count();
         assert_eq!(created, 1, "{id}: client {c}, user {u}");
         assert!([c, u].contains(&StatusCode::CONFLICT), "{id}: {c} {u}");
         assert_ne!(w.clients.contains(&id), w.users.contains(&id), "{id}");
@@ -506,7 +548,10 @@ fn each_verifier_sets_the_kind() {
     let keys = ApiKeyStore::new();
     keys.insert("k1", Identity::new("svc"));
     keys.insert("k2", Identity::new("1001").with_kind(PrincipalKind::User));
-    assert_eq!(keys.lookup("k1").unwrap().kind(), PrincipalKind::ApiKeyOwner);
+    assert_eq!(
+        keys.lookup("k1").unwrap().kind(),
+        PrincipalKind::ApiKeyOwner
+    );
     assert_eq!(keys.lookup("k2").unwrap().kind(), PrincipalKind::User);
     // Grantee::of follows the kind.
     let client = Identity::new("1001").with_client_id("1001");
@@ -525,7 +570,11 @@ async fn basic_users_and_sudo_targets_are_users() {
     // Sudo never resolves a client: there is no user `other-app`.
     let users = UserRegistry::new();
     users
-        .insert(UserAccount::new("9", "root").roles(["sudo"]).password_hash(cheap_hash("root pw")))
+        .insert(
+            UserAccount::new("9", "root")
+                .roles(["sudo"])
+                .password_hash(cheap_hash("root pw")),
+        )
         .unwrap();
     let app: Router = Router::new().route("/me", get(whoami)).layer(
         GatekeeperLayer::builder(users.basic_verifier())
@@ -547,7 +596,10 @@ async fn basic_users_and_sudo_targets_are_users() {
                 .unwrap();
             let status = response.status();
             let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
         }
     };
     let (status, body) = send("/me?sudo=uid:1001").await;

@@ -62,7 +62,10 @@ async fn call(app: &Router, uri: &str, auth: &str) -> (StatusCode, Value) {
         .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[test]
@@ -71,14 +74,31 @@ fn nfc_nfd_width_and_case_are_one_login() {
     assert_eq!(canonical_login(JOSE_NFC), canonical_login(JOSE_NFD));
     assert_eq!(canonical_login("JOSE\u{301}"), canonical_login(JOSE_NFC));
     // Fullwidth and halfwidth forms (RFC 8265 §3.4.1 step 1).
-    assert_eq!(canonical_login("\u{FF41}\u{FF4C}\u{FF29}\u{FF43}\u{FF45}"), "alice");
+    assert_eq!(
+        canonical_login("\u{FF41}\u{FF4C}\u{FF29}\u{FF43}\u{FF45}"),
+        "alice"
+    );
     assert_eq!(canonical_login("\u{FF76}"), "\u{30AB}"); // halfwidth katakana KA
     // Compatibility characters other than width are not folded, and cannot be registered.
     assert_ne!(canonical_login("\u{FB01}le"), "file");
-    for bad in ["\u{FB01}le", "\u{210C}ans", "x\u{00B2}", "\u{2460}", "a\u{7}b", ""] {
+    for bad in [
+        "\u{FB01}le",
+        "\u{210C}ans",
+        "x\u{00B2}",
+        "\u{2460}",
+        "a\u{7}b",
+        "",
+    ] {
         assert!(!is_valid_login(bad), "{bad:?}");
     }
-    for good in [JOSE_NFC, JOSE_NFD, "\u{FF41}lice", "Åsa", "dr.who", "王小明"] {
+    for good in [
+        JOSE_NFC,
+        JOSE_NFD,
+        "\u{FF41}lice",
+        "Åsa",
+        "dr.who",
+        "王小明",
+    ] {
         assert!(is_valid_login(good), "{good:?}");
     }
 }
@@ -126,7 +146,12 @@ async fn basic_login_and_sudo_accept_every_spelling() {
         )
         .unwrap();
     let app = app(&users);
-    for login in [JOSE_NFC, JOSE_NFD, "JOSE\u{301}", "\u{FF4A}\u{FF4F}\u{FF53}\u{e9}"] {
+    for login in [
+        JOSE_NFC,
+        JOSE_NFD,
+        "JOSE\u{301}",
+        "\u{FF4A}\u{FF4F}\u{FF53}\u{e9}",
+    ] {
         let (status, body) = call(&app, "/me", &basic(login, "pw one")).await;
         assert_eq!(status, StatusCode::OK, "{login:?}: {body}");
         assert_eq!(body["subject"], "1");
@@ -155,7 +180,12 @@ async fn passwords_are_nfc_before_hashing_and_before_verifying() {
         .insert(UserAccount::new("1", "anna").password(nfc))
         .unwrap();
     let app = app(&users);
-    for typed in [nfc, "pa\u{308}ss\u{A0}word", "pa\u{308}ss word", "p\u{e4}ss\u{2003}word"] {
+    for typed in [
+        nfc,
+        "pa\u{308}ss\u{A0}word",
+        "pa\u{308}ss word",
+        "p\u{e4}ss\u{2003}word",
+    ] {
         let (status, body) = call(&app, "/me", &basic("anna", typed)).await;
         assert_eq!(status, StatusCode::OK, "{typed:?}: {body}");
     }

@@ -81,7 +81,12 @@ fn app() -> Router {
 fn token() -> String {
     // A user's token (a user may select its tenants without sudo), with the sudo scope.
     let claims = json!({"sub": "ops", "scope": "sudo", "exp": 4_000_000_000u64});
-    let t = encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+    let t = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
     format!("Bearer {t}")
 }
 
@@ -98,7 +103,10 @@ async fn call(app: &Router, auth: &str, query: &str) -> (StatusCode, Value) {
         .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// Checks one answer: accepted means axum read the same (single) values.
@@ -121,10 +129,15 @@ fn agree(status: StatusCode, body: &Value, query: &str) -> Result<(), String> {
         };
         let uid = value.as_str().unwrap().strip_prefix("uid:");
         if uid != body["subject"].as_str() {
-            return Err(format!("{query}: gatekeeper {}, axum {value}", body["subject"]));
+            return Err(format!(
+                "{query}: gatekeeper {}, axum {value}",
+                body["subject"]
+            ));
         }
     } else if !sudo.is_empty() {
-        return Err(format!("{query}: no sudo for the gatekeeper, axum read {sudo:?}"));
+        return Err(format!(
+            "{query}: no sudo for the gatekeeper, axum read {sudo:?}"
+        ));
     }
     let ids = body["query_tenant_id"].as_array().unwrap();
     let codes = body["query_tenant_code"].as_array().unwrap();
@@ -132,7 +145,9 @@ fn agree(status: StatusCode, body: &Value, query: &str) -> Result<(), String> {
         (Value::Null, [], []) => Ok(()),
         (Value::String(id), [q], []) if q == id => Ok(()),
         (Value::String(_), [], [q]) if *q == body["tenant_code"] => Ok(()),
-        _ => Err(format!("{query}: gatekeeper tenant {body}, axum {ids:?} {codes:?}")),
+        _ => Err(format!(
+            "{query}: gatekeeper tenant {body}, axum {ids:?} {codes:?}"
+        )),
     }
 }
 
@@ -150,7 +165,12 @@ async fn plus_is_a_space_and_percent_2b_a_plus() {
     assert_eq!(body["subject"], "a+b");
     assert_eq!(body["tenant_id"], "t 1");
     // Strict: malformed escapes and invalid UTF-8 are refused, never half-read.
-    for bad in ["sudo=uid:a%ZZ", "sudo=uid:%FF", "tenantId=%E9", "sudo=uid:a%2"] {
+    for bad in [
+        "sudo=uid:a%ZZ",
+        "sudo=uid:%FF",
+        "tenantId=%E9",
+        "sudo=uid:a%2",
+    ] {
         let (status, _) = call(&app, &auth, bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
@@ -168,18 +188,29 @@ fn piece() -> impl Strategy<Value = &'static str> {
 
 fn name() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        "sudo", "su%64o", "sudo+", "+sudo", "tenantId", "tenant%49d", "tenantCode",
-        "tenantCod%65", "tenant+Id", "other", "x",
+        "sudo",
+        "su%64o",
+        "sudo+",
+        "+sudo",
+        "tenantId",
+        "tenant%49d",
+        "tenantCode",
+        "tenantCod%65",
+        "tenant+Id",
+        "other",
+        "x",
     ])
 }
 
 fn pair() -> impl Strategy<Value = String> {
-    (name(), any::<bool>(), prop::collection::vec(piece(), 0..6)).prop_map(
-        |(name, uid, value)| {
-            let prefix = if uid && name.contains("su") { "uid:" } else { "" };
-            format!("{name}={prefix}{}", value.concat())
-        },
-    )
+    (name(), any::<bool>(), prop::collection::vec(piece(), 0..6)).prop_map(|(name, uid, value)| {
+        let prefix = if uid && name.contains("su") {
+            "uid:"
+        } else {
+            ""
+        };
+        format!("{name}={prefix}{}", value.concat())
+    })
 }
 
 proptest! {

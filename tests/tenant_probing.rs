@@ -52,7 +52,12 @@ fn app() -> Router {
 fn token(claims: Value) -> String {
     let mut claims = claims;
     claims["exp"] = json!(4_000_000_000u64);
-    let t = encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+    let t = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
     format!("Bearer {t}")
 }
 
@@ -76,7 +81,13 @@ async fn call(app: &Router, auth: &str, query: &str) -> Reply {
         .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     Reply {
         status,
         headers,
@@ -103,8 +114,16 @@ async fn every_combination_gives_a_non_member_the_one_identical_403() {
     let app = app();
     // (name, credential, tenants it belongs to)
     let callers: Vec<(&str, String, Vec<&str>)> = vec![
-        ("member of both", token(json!({"sub": "1001"})), vec!["t-100", "t-200"]),
-        ("member of one", token(json!({"sub": "1002"})), vec!["t-100"]),
+        (
+            "member of both",
+            token(json!({"sub": "1001"})),
+            vec!["t-100", "t-200"],
+        ),
+        (
+            "member of one",
+            token(json!({"sub": "1002"})),
+            vec!["t-100"],
+        ),
         ("member of none", token(json!({"sub": "1003"})), vec![]),
         ("unknown user", token(json!({"sub": "9999"})), vec![]),
         // A client whose id is the uid of the member of both: not that user.
@@ -184,9 +203,19 @@ async fn the_seed_pairs_look_alike_to_a_non_member() {
     assert_eq!(agreeing, unknown);
     // Under sudo, the target's memberships count the same way.
     let admin = token(json!({"sub": "ops", "client_id": "ops", "scope": "sudo"}));
-    let r = call(&app, &admin, "sudo=uid:1001&tenantId=t-100&tenantCode=globex").await;
+    let r = call(
+        &app,
+        &admin,
+        "sudo=uid:1001&tenantId=t-100&tenantCode=globex",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = call(&app, &admin, "sudo=uid:1002&tenantId=t-100&tenantCode=globex").await;
+    let r = call(
+        &app,
+        &admin,
+        "sudo=uid:1002&tenantId=t-100&tenantCode=globex",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.body, agreeing.body);
 }

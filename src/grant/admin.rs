@@ -382,11 +382,9 @@ impl GrantAdmin {
                     .get(CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok()?.parse().ok());
                 // Too large is 413 (RFC 9110 §15.5.14), too slow 408, as the layer answers.
-                let (bytes, _) = read_limited(body, BODY_LIMIT, length)
-                    .await
-                    .map_err(|e| {
-                        Failure::new(e.status(), "INVALID_REQUEST", e.description().to_owned())
-                    })?;
+                let (bytes, _) = read_limited(body, BODY_LIMIT, length).await.map_err(|e| {
+                    Failure::new(e.status(), "INVALID_REQUEST", e.description().to_owned())
+                })?;
                 let body: ActionBody = serde_json::from_slice(&bytes)
                     .map_err(|_| Failure::bad("the body must be a JSON object"))?;
                 let api_id = required(body.api_id, "api_id")?;

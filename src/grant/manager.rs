@@ -210,7 +210,11 @@ impl GrantManager {
     }
 
     /// App: revoke its own grant, at once.
-    pub async fn app_revoke(&self, api_id: &str, grantee: Grantee<'_>) -> Result<Arc<Grant>, GrantError> {
+    pub async fn app_revoke(
+        &self,
+        api_id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::AppRevoke).await
     }
 
@@ -237,12 +241,20 @@ impl GrantManager {
     }
 
     /// Provider: approve the pending application or renewal.
-    pub async fn approve(&self, api_id: &str, grantee: Grantee<'_>) -> Result<Arc<Grant>, GrantError> {
+    pub async fn approve(
+        &self,
+        api_id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::Approve).await
     }
 
     /// Provider: reject the pending application or renewal.
-    pub async fn reject(&self, api_id: &str, grantee: Grantee<'_>) -> Result<Arc<Grant>, GrantError> {
+    pub async fn reject(
+        &self,
+        api_id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::Reject).await
     }
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::model::{Access, Grant, GrantError, Grantee};
-use crate::principal::PrincipalKind;
 use crate::maybe_ready::{BoxFuture, MaybeReady};
+use crate::principal::PrincipalKind;
 
 /// A change to one grant, computed from the current one: `Err` leaves the store unchanged.
 pub type GrantUpdate = Arc<dyn Fn(Option<&Grant>) -> Result<Grant, GrantError> + Send + Sync>;

@@ -12,7 +12,10 @@
 //! | `username:<name>` | deprecated alias of `loginName`: answered with a `Warning` header |
 //!
 //! Selectors are case-sensitive (`UID:42` is an unknown selector: 400). `tenantId=<id>` or
-//! `tenantCode=<code>` selects the tenant the request operates in. Both come from the query
+//! `tenantCode=<code>` selects the tenant the request operates in; only a *user* (see
+//! [`PrincipalKind`](crate::principal::PrincipalKind)) can be a member, and sudo targets are
+//! always users. Given both, only a caller who belongs to both named tenants learns that they
+//! disagree (400); anyone else gets the one identical 403, so tenant pairs cannot be probed. Both come from the query
 //! (`sudo`, `tenantId`, `tenantCode`) or from headers (`x-sudo`, `x-tenant-id`,
 //! `x-tenant-code`), for gRPC and for clients that cannot add query parameters — never both.
 //!
@@ -546,7 +549,10 @@ impl Impersonation {
                 );
             }
             (true, true, _, _) => {
-                return deny("tenantId and tenantCode do not name one tenant", not_member());
+                return deny(
+                    "tenantId and tenantCode do not name one tenant",
+                    not_member(),
+                );
             }
             (_, _, Some(t), None) | (_, _, None, Some(t)) => t,
             // Unknown tenant: the same answer as a tenant the user is not in.

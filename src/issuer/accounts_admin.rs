@@ -170,7 +170,11 @@ impl AccountAdmin {
             return error(StatusCode::NOT_FOUND, "not_found", "no such operation");
         };
         let known = matches!(
-            segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+            segments
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
             ["clients"]
                 | ["users"]
                 | ["clients", _, "disable" | "enable" | "rotate-secret"]

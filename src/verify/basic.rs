@@ -9,8 +9,8 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use super::{Verification, Verifier, VerifyError};
-use crate::extract::{Credential, Scheme};
 use crate::accounts::canonical_password;
+use crate::extract::{Credential, Scheme};
 use crate::impersonate::canonical_login;
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{Identity, Principal, PrincipalKind};
@@ -206,7 +206,12 @@ impl BasicUsers {
     fn check(&self, name: &str, password: &str) -> Result<Arc<Identity>, VerifyError> {
         // RFC 7617 §2.1 / RFC 8265: the prepared forms are compared, not the octets sent.
         let password = &*canonical_password(password);
-        let user = self.inner.by_name.load().get(&canonical_login(name)).cloned();
+        let user = self
+            .inner
+            .by_name
+            .load()
+            .get(&canonical_login(name))
+            .cloned();
         let bad = || VerifyError::invalid("invalid user name or password");
         match user {
             None => {
