@@ -121,8 +121,7 @@ impl UserAccount {
 pub enum UserError {
     /// The uid or login name is empty.
     Empty,
-    /// Another user already has this login name (compared after
-    /// [`canonical_login`](crate::impersonate::canonical_login)).
+    /// Another user already has this login name (compared after [`canonical_login`]).
     LoginNameTaken,
     /// The login name holds control or compatibility characters
     /// ([`is_valid_login`](crate::impersonate::is_valid_login)).

@@ -558,6 +558,8 @@ impl Principal {
         self
     }
 
+    // Read by the `MatchedApi` extractor (feature `axum`).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn api_arc(&self) -> Option<&Arc<str>> {
         self.api.as_ref()
     }
