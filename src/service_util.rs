@@ -1,6 +1,9 @@
 //! Pieces shared by the JSON services (token endpoint, grant and account admin).
 // Every user of these pieces is behind the `issuer` feature.
-#![cfg_attr(not(feature = "issuer"), allow(dead_code, unused_macros, unused_imports))]
+#![cfg_attr(
+    not(feature = "issuer"),
+    allow(dead_code, unused_macros, unused_imports)
+)]
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
