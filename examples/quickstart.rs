@@ -23,8 +23,8 @@ use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
 use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use tower_gatekeeper::extract::{CredentialSources, Scheme};
 use tower_gatekeeper::grant::{
-    ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore, MatchedApi,
-    parse_time,
+    ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, Grantee, InMemoryGrantStore,
+    MatchedApi, parse_time,
 };
 use tower_gatekeeper::impersonate::Impersonation;
 use tower_gatekeeper::issuer::{
@@ -147,9 +147,27 @@ fn all_schemes() -> Vec<String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GrantConfig {
-    grantee: String,
+    /// Exactly one of `client`, `user`, `api_key_owner`: client ids, uids and key owners are
+    /// separate namespaces, so a grant names its grantee's kind.
+    client: Option<String>,
+    user: Option<String>,
+    api_key_owner: Option<String>,
     api: String,
     expires_at: String,
+}
+
+impl GrantConfig {
+    fn grantee(&self) -> Result<Grantee<'_>, String> {
+        match (&self.client, &self.user, &self.api_key_owner) {
+            (Some(id), None, None) => Ok(Grantee::client(id)),
+            (None, Some(id), None) => Ok(Grantee::user(id)),
+            (None, None, Some(id)) => Ok(Grantee::api_key_owner(id)),
+            _ => Err(format!(
+                "grant for api {}: give exactly one of client, user and api_key_owner",
+                self.api
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -351,6 +369,15 @@ async fn build(
             .insert(account)
             .map_err(|e| format!("user {}: {e}", u.uid))?;
     }
+    // Client ids and uids are separate namespaces that must not overlap: client `1001` would
+    // otherwise look like user `1001` to whoever reads only the id.
+    if let Some(c) = config
+        .clients
+        .iter()
+        .find(|c| config.users.iter().any(|u| u.uid == c.client_id))
+    {
+        return Err(format!("client {} has the uid of a user", c.client_id));
+    }
     let issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
         .issuer(&config.issuer)
         .audience(&config.audience)
@@ -380,10 +407,19 @@ async fn build(
             .collect::<Result<Vec<_>, _>>()?;
         table = table.api(&api.id, api.path.clone(), methods);
     }
-    let mut grantees: HashSet<String> =
-        config.clients.iter().map(|c| c.client_id.clone()).collect();
-    grantees.extend(config.users.iter().map(|u| u.uid.clone()));
-    grantees.extend(config.api_keys.iter().map(|k| k.owner.clone()));
+    // Each grantee is known as what it is: a client, a user or an API key's owner.
+    let grantees: HashSet<Grantee<'_>> = config
+        .clients
+        .iter()
+        .map(|c| Grantee::client(&c.client_id))
+        .chain(config.users.iter().map(|u| Grantee::user(&u.uid)))
+        .chain(
+            config
+                .api_keys
+                .iter()
+                .map(|k| Grantee::api_key_owner(&k.owner)),
+        )
+        .collect();
     let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
     let grants = GrantManager::builder_shared(store.clone())
         .apis(config.apis.iter().map(|a| a.id.as_str()))
@@ -391,12 +427,13 @@ async fn build(
         .shared_clock(clock.clone())
         .build();
     for g in &config.grants {
+        let grantee = g.grantee()?;
         let ends_at = parse_time(&g.expires_at)
-            .ok_or_else(|| format!("grant {}/{}: bad expires_at", g.api, g.grantee))?;
+            .ok_or_else(|| format!("grant {}/{grantee}: bad expires_at", g.api))?;
         grants
-            .authorize(&g.api, &g.grantee, ends_at)
+            .authorize(&g.api, grantee, ends_at)
             .await
-            .map_err(|e| format!("grant {}/{}: {e}", g.api, g.grantee))?;
+            .map_err(|e| format!("grant {}/{grantee}: {e}", g.api))?;
     }
 
     let verifier = FirstMatch::new()
@@ -439,10 +476,18 @@ async fn build(
         .route("/api/{*path}", any(api))
         .layer(gate(Some(grant_check)))
         .with_state(apis);
-    let accounts = AccountAdmin::new(clients, users).prefix("/admin");
+    let accounts = AccountAdmin::new(clients, users)
+        .prefix("/admin")
+        .realm(&config.realm);
+    let grant_admin = GrantAdmin::new(grants).realm(&config.realm);
     let mut app = Router::new()
         .route("/whoami", get(whoami).post(whoami))
-        .nest_service("/admin/apis", GrantAdmin::new(grants))
+        .nest_service("/admin/apis", grant_admin.clone())
+        // Huawei DataArts' own path for the authorize action (seed 002), behind the same gate.
+        .route_service(
+            "/v1/{project_id}/service/apis/authorize/action",
+            grant_admin,
+        )
         .route_service("/admin/clients", accounts.clone())
         .route_service("/admin/clients/{*rest}", accounts.clone())
         .route_service("/admin/users", accounts.clone())

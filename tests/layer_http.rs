@@ -645,7 +645,7 @@ async fn basic_password_containing_colons_works() {
     assert_eq!(
         r.json(),
         json!({
-            "subject": "u-alice", "client_id": null, "scopes": ["orders:read"],
+            "subject": "u-alice", "kind": "user", "client_id": null, "scopes": ["orders:read"],
             "actor": null, "tenant": null,
             "credential": {"scheme": "basic", "source": "header"}
         })
@@ -2774,7 +2774,7 @@ async fn async_verifier_path() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.text(),
-        r#"{"subject":"async-user","client_id":"async-app","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"bearer","source":"header"}}"#
+        r#"{"subject":"async-user","kind":"user","client_id":"async-app","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"bearer","source":"header"}}"#
     );
 
     // Query: the cache mark is set on the asynchronous path too.
@@ -2958,7 +2958,7 @@ async fn principal_json_shape_for_every_scheme_and_source() {
     let t = token();
     let bearer_json = |source: &str| {
         format!(
-            r#"{{"subject":"app-1","client_id":"app-1","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{{"scheme":"bearer","source":"{source}"}}}}"#
+            r#"{{"subject":"app-1","kind":"client","client_id":"app-1","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{{"scheme":"bearer","source":"{source}"}}}}"#
         )
     };
     let cases: Vec<(Request<Body>, String)> = vec![
@@ -3001,14 +3001,14 @@ async fn principal_json_shape_for_every_scheme_and_source() {
                 .header("x-api-key", "key-123")
                 .body(empty())
                 .unwrap(),
-            r#"{"subject":"svc-reporting","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"api_key","source":"header"}}"#.to_owned(),
+            r#"{"subject":"svc-reporting","kind":"api_key_owner","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"api_key","source":"header"}}"#.to_owned(),
         ),
         (
             get_req("/whoami")
                 .header(AUTHORIZATION, basic("alice", ALICE_PASSWORD))
                 .body(empty())
                 .unwrap(),
-            r#"{"subject":"u-alice","client_id":null,"scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"basic","source":"header"}}"#.to_owned(),
+            r#"{"subject":"u-alice","kind":"user","client_id":null,"scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"basic","source":"header"}}"#.to_owned(),
         ),
         // An API key carried as a bearer token (opted in): still an API key.
         (
@@ -3016,7 +3016,7 @@ async fn principal_json_shape_for_every_scheme_and_source() {
                 .header(AUTHORIZATION, "Bearer key-123")
                 .body(empty())
                 .unwrap(),
-            r#"{"subject":"svc-reporting","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"api_key","source":"header"}}"#.to_owned(),
+            r#"{"subject":"svc-reporting","kind":"api_key_owner","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"api_key","source":"header"}}"#.to_owned(),
         ),
     ];
     for (request, expected) in cases {
@@ -3050,6 +3050,6 @@ async fn principal_json_with_actor_and_tenant() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.text(),
-        r#"{"subject":"u-9","client_id":"app-9","scopes":["a","b"],"actor":{"subject":"admin","client_id":"ops"},"tenant":{"id":"t-1","code":"acme"},"credential":{"scheme":"bearer","source":"header"}}"#
+        r#"{"subject":"u-9","kind":"user","client_id":"app-9","scopes":["a","b"],"actor":{"subject":"admin","client_id":"ops"},"tenant":{"id":"t-1","code":"acme"},"credential":{"scheme":"bearer","source":"header"}}"#
     );
 }

@@ -258,12 +258,20 @@ async fn wrong_password_and_unknown_user_give_the_same_error() {
     assert_eq!(wrong, others_password);
     assert_eq!(wrong, empty);
     assert_eq!(wrong.to_string(), unknown.to_string());
-    // User names are case-sensitive.
+    // User names are compared after canonical_login (RFC 8265: lower case, NFC), so "Alice"
+    // is alice — with alice's password only.
     assert_eq!(
-        basic(&verifier, "Alice", "correct horse battery")
+        basic(&verifier, "Alice", "not the password")
             .await
             .unwrap_err(),
         wrong
+    );
+    assert_eq!(
+        basic(&verifier, "ALICE", "correct horse battery")
+            .await
+            .unwrap()
+            .subject(),
+        "u-alice"
     );
     // Nothing of the credential is echoed.
     assert!(!wrong.to_string().contains("alice"));

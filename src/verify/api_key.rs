@@ -58,7 +58,14 @@ impl ApiKeyStore {
     }
 
     /// Stores a digest computed elsewhere (so plain keys never reach this process).
-    pub fn insert_digest(&self, digest: [u8; 32], owner: Identity) {
+    ///
+    /// The owner is an [`ApiKeyOwner`](crate::principal::PrincipalKind::ApiKeyOwner) unless its
+    /// identity names another kind with [`Identity::with_kind`] (a key that belongs to a client
+    /// or a user).
+    pub fn insert_digest(&self, digest: [u8; 32], mut owner: Identity) {
+        if !owner.has_explicit_kind() {
+            owner = owner.with_kind(crate::principal::PrincipalKind::ApiKeyOwner);
+        }
         let owner = Arc::new(owner);
         self.keys.rcu(|map| {
             let mut map = HashMap::clone(map);

@@ -9,9 +9,11 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use super::{Verification, Verifier, VerifyError};
+use crate::accounts::canonical_password;
 use crate::extract::{Credential, Scheme};
+use crate::impersonate::canonical_login;
 use crate::maybe_ready::MaybeReady;
-use crate::principal::{Identity, Principal};
+use crate::principal::{Identity, Principal, PrincipalKind};
 
 /// Hashes `password` with argon2id (default parameters, random salt) into a PHC string.
 ///
@@ -44,12 +46,19 @@ struct User {
 }
 
 struct Users {
+    /// Keyed by [`canonical_login`]: `Alice`, `alice` and `ａｌｉｃｅ` are one login.
     by_name: ArcSwap<HashMap<String, Arc<User>>>,
     /// Checked for unknown user names, so they cost what a wrong password costs.
     decoy: String,
 }
 
 /// Users who may authenticate with Basic credentials.
+///
+/// User names are compared after [`canonical_login`] (RFC 8265 UsernameCaseMapped: width
+/// mapping, lower case, NFC), and passwords are prepared with [`canonical_password`] (RFC 8265
+/// OpaqueString: non-ASCII spaces to U+0020, NFC) before hashing and before verifying, so the
+/// NFC and NFD spellings of one name or password are the same (RFC 7617 §2.1). Every identity
+/// stored here is a [`PrincipalKind::User`].
 ///
 /// ```
 /// use tower_gatekeeper::verify::BasicUsers;
@@ -95,16 +104,29 @@ impl BasicUsers {
         password: &str,
         identity: Identity,
     ) -> Result<(), argon2::password_hash::Error> {
-        let phc = hash_password(password)?;
+        let phc = hash_password(&canonical_password(password))?;
         self.insert_hash(name, &phc, identity)
     }
 
-    /// Adds (or replaces) `name` with an argon2 PHC hash computed elsewhere.
+    /// Adds (or replaces) `name` with an argon2 PHC hash computed elsewhere, of the password
+    /// prepared with [`canonical_password`].
     pub fn insert_hash(
         &self,
         name: &str,
         phc: &str,
         identity: Identity,
+    ) -> Result<(), argon2::password_hash::Error> {
+        self.insert_hash_disabled(name, phc, identity, false)
+    }
+
+    /// Like [`insert_hash`](Self::insert_hash), stored disabled or not in one step: a user
+    /// inserted disabled is never visible enabled.
+    pub fn insert_hash_disabled(
+        &self,
+        name: &str,
+        phc: &str,
+        identity: Identity,
+        disabled: bool,
     ) -> Result<(), argon2::password_hash::Error> {
         let hash = PasswordHash::new(phc)?;
         let argon2 = ["argon2id", "argon2i", "argon2d"].contains(&hash.algorithm.as_str());
@@ -114,48 +136,60 @@ impl BasicUsers {
         if hash.hash.is_none() {
             return Err(argon2::password_hash::Error::PhcStringField);
         }
-        self.store(
-            name,
-            User {
-                phc: phc.to_owned(),
-                identity: Arc::new(identity),
-                disabled: false,
-            },
-        );
+        let user = Arc::new(User {
+            phc: phc.to_owned(),
+            identity: Arc::new(identity.with_kind(PrincipalKind::User)),
+            disabled,
+        });
+        let key = canonical_login(name);
+        self.inner.by_name.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(key.clone(), user.clone());
+            map
+        });
         Ok(())
     }
 
-    fn store(&self, name: &str, user: User) {
-        let user = Arc::new(user);
+    /// Disables or re-enables `name`; returns whether the user exists.
+    ///
+    /// One compare-and-swap step: the flag is applied to the user as stored at that moment,
+    /// so a password changed meanwhile is never put back.
+    pub fn set_disabled(&self, name: &str, disabled: bool) -> bool {
+        let key = canonical_login(name);
+        let mut found = false;
         self.inner.by_name.rcu(|map| {
             let mut map = HashMap::clone(map);
-            map.insert(name.to_owned(), user.clone());
+            found = match map.get_mut(&key) {
+                Some(user) => {
+                    if user.disabled != disabled {
+                        *user = Arc::new(User {
+                            phc: user.phc.clone(),
+                            identity: user.identity.clone(),
+                            disabled,
+                        });
+                    }
+                    true
+                }
+                None => false,
+            };
             map
         });
+        found
     }
 
-    /// Disables or re-enables `name`; returns whether the user exists.
-    pub fn set_disabled(&self, name: &str, disabled: bool) -> bool {
-        let Some(user) = self.inner.by_name.load().get(name).cloned() else {
-            return false;
-        };
-        self.store(
-            name,
-            User {
-                phc: user.phc.clone(),
-                identity: user.identity.clone(),
-                disabled,
-            },
-        );
-        true
+    /// Whether `name` is disabled; `None` when it is not known.
+    pub fn is_disabled(&self, name: &str) -> Option<bool> {
+        let key = canonical_login(name);
+        self.inner.by_name.load().get(&key).map(|u| u.disabled)
     }
 
     /// Removes `name`; returns whether it was there.
     pub fn remove(&self, name: &str) -> bool {
+        let key = canonical_login(name);
         let mut removed = false;
         self.inner.by_name.rcu(|map| {
             let mut map = HashMap::clone(map);
-            removed = map.remove(name).is_some();
+            removed = map.remove(&key).is_some();
             map
         });
         removed
@@ -163,11 +197,21 @@ impl BasicUsers {
 
     /// Whether `name` is known.
     pub fn contains(&self, name: &str) -> bool {
-        self.inner.by_name.load().contains_key(name)
+        self.inner
+            .by_name
+            .load()
+            .contains_key(&canonical_login(name))
     }
 
     fn check(&self, name: &str, password: &str) -> Result<Arc<Identity>, VerifyError> {
-        let user = self.inner.by_name.load().get(name).cloned();
+        // RFC 7617 §2.1 / RFC 8265: the prepared forms are compared, not the octets sent.
+        let password = &*canonical_password(password);
+        let user = self
+            .inner
+            .by_name
+            .load()
+            .get(&canonical_login(name))
+            .cloned();
         let bad = || VerifyError::invalid("invalid user name or password");
         match user {
             None => {
