@@ -193,7 +193,8 @@ impl AccountAdmin {
                     }
                 };
                 let secret = random_secret();
-                let mut client = Client::new(&new.client_id, &secret).allowed_scopes(new.scopes);
+                let mut client = Client::with_generated_secret(&new.client_id, &secret)
+                    .allowed_scopes(new.scopes);
                 if let Some(defaults) = new.default_scopes {
                     client = client.default_scopes(defaults);
                 }

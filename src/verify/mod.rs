@@ -6,7 +6,8 @@
 //!
 //! - [`JwtVerifier`]: JWTs through `jsonwebtoken`, with per-key algorithm allow-lists;
 //! - [`ApiKeyVerifier`]: API keys and opaque tokens kept as SHA-256 digests;
-//! - [`BasicVerifier`]: user names and argon2 password hashes;
+//! - [`BasicVerifier`]: user names and argon2 password hashes, checked under a
+//!   [`HashingPool`] (a bound on concurrent argon2 work);
 //! - [`FirstMatch`]: the first verifier that recognises the credential decides.
 //!
 //! Closures are verifiers too:
@@ -30,6 +31,7 @@
 
 mod api_key;
 mod basic;
+mod hashing;
 #[cfg(feature = "introspection")]
 mod introspection;
 mod jwks;
@@ -45,6 +47,8 @@ pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
+pub(crate) use hashing::with_deadline;
+pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
 #[cfg(feature = "introspection")]
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{JwksVerifier, JwksVerifierBuilder};
