@@ -544,7 +544,9 @@ fn print_next_steps(addr: SocketAddr) {
     println!("  curl \"{base}/oauth/token/check?token=$TOKEN\"");
     println!("  curl -u demo-app:demo-app-secret -d token=$TOKEN {base}/oauth/token/introspect");
     println!("  curl \"{base}/oauth/token/revoke?token=$TOKEN\"");
-    println!("The seed systems' literal requests work too (HENGSHI BI's GET forms, Azure AD's POST):");
+    println!(
+        "The seed systems' literal requests work too (HENGSHI BI's GET forms, Azure AD's POST):"
+    );
     println!(
         "  curl '{base}/api/oauth2/server/tokens?grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret'"
     );

@@ -411,7 +411,10 @@ async fn get_with_query_parameters_works_when_allowed() {
 async fn get_is_refused_unless_allowed() {
     let env = env();
     // Off by default, and when switched off explicitly.
-    for app in [env.app(), router(env.issuer.token_endpoint().allow_get(false))] {
+    for app in [
+        env.app(),
+        router(env.issuer.token_endpoint().allow_get(false)),
+    ] {
         let reply = send(&app, get_query(&cc_body(APP, APP_SECRET))).await;
         assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(reply.header(ALLOW), Some("POST"));

@@ -203,6 +203,11 @@ impl HashingPool {
         self.inner.semaphore.available_permits()
     }
 
+    /// How many callers are waiting for a permit now.
+    pub fn waiting(&self) -> usize {
+        self.inner.waiting.load(Ordering::Acquire)
+    }
+
     async fn acquire(&self) -> Result<OwnedSemaphorePermit, HashingBusy> {
         let inner = &self.inner;
         if let Ok(permit) = inner.semaphore.clone().try_acquire_owned() {
