@@ -456,13 +456,19 @@ async fn with_digest_secrets_only_unknown_ids_need_no_argon2() {
     let reply = send(&app, token_request("nobody", &secret)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
     assert_eq!(reply.json()["error"], "invalid_client");
-    // Registering one argon2 client changes that at once.
+    // Registering one argon2 client changes that at once ...
     clients
         .register(Client::new(PERSON, PERSON_SECRET))
         .unwrap();
     send(&app, token_request("nobody", &secret))
         .await
         .assert_busy();
+    // ... and rotating its secret (to a digest) changes it back.
+    let rotated = clients.rotate_secret(PERSON).unwrap();
+    let reply = send(&app, token_request("nobody", &secret)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    let reply = send(&app, token_request(PERSON, &rotated)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     hold.release().await;
 }
 
