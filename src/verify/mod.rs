@@ -43,10 +43,13 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+#[cfg(feature = "issuer")]
 pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
+#[cfg(feature = "issuer")]
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
+#[cfg(feature = "issuer")]
 pub(crate) use hashing::with_deadline;
 pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
 #[cfg(feature = "introspection")]
