@@ -276,10 +276,10 @@ impl HashingPool {
     /// ```
     pub async fn verify_password(
         &self,
-        phc: impl Into<Arc<str>>,
+        phc: impl AsRef<str>,
         password: impl Into<String>,
     ) -> Result<bool, HashingBusy> {
-        let (phc, password) = (phc.into(), password.into());
+        let (phc, password): (Arc<str>, String) = (Arc::from(phc.as_ref()), password.into());
         self.run(move || super::basic::password_matches(&phc, &password))
             .await
     }
