@@ -116,6 +116,8 @@ fn a_precomputed_hash_must_be_argon2() {
         "not a hash",
         "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
         "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0",
+        // A valid PHC that asks for 4 GiB per check: over the bound.
+        "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
     ] {
         assert_eq!(
             clients.register(Client::with_secret_hash("bad", bad)),

@@ -262,12 +262,15 @@ async fn password_checks_agree_with_the_argon2_crate() {
     }
     // Strings that are not argon2 PHC hashes match nothing.
     let tampered = hashes[1].replace("$m=4096", "$m=4097");
+    // Over the memory bound of one check (4 GiB): never computed, never a match.
+    let huge = hashes[1].replace("$m=4096", "$m=4194304");
     for phc in [
         "",
         "plain text",
         "$argon2id$v=19$m=4096,t=1,p=1$c2l4dGVlbiBieXRlIHNsdA",
         "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaA",
         tampered.as_str(),
+        huge.as_str(),
     ] {
         assert_eq!(
             pool.verify_password(phc, "pw-custom").await,

@@ -56,12 +56,15 @@ impl StoredSecret {
     }
 }
 
-/// An argon2 PHC string with a hash in it.
+/// An argon2 PHC string with a salt and a hash, whose parameters parse and stay within the
+/// memory bound of one check (256 MiB).
 fn is_argon2_phc(phc: &str) -> bool {
     argon2::password_hash::PasswordHash::new(phc).is_ok_and(|hash| {
         ["argon2id", "argon2i", "argon2d"].contains(&hash.algorithm.as_str())
             && hash.hash.is_some()
             && hash.salt.is_some()
+            && argon2::Params::try_from(&hash)
+                .is_ok_and(|p| p.block_count() <= crate::verify::MAX_ARGON2_BLOCKS)
     })
 }
 
@@ -187,7 +190,8 @@ pub enum RegisterError {
     /// A secret given to [`Client::with_generated_secret`] is shorter than 32 bytes: too short
     /// to carry 256 random bits.
     WeakGeneratedSecret,
-    /// A hash given to [`Client::with_secret_hash`] is not an argon2 PHC string.
+    /// A hash given to [`Client::with_secret_hash`] is not an argon2 PHC string (with salt
+    /// and hash, parameters that parse, and at most 256 MiB of memory).
     InvalidSecretHash,
 }
 

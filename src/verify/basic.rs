@@ -33,6 +33,7 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 ///
 /// The same computation as `argon2`'s `PasswordVerifier`, with the argon2 memory taken from
 /// the reusable stash of [`hashing`](super::hashing) and the outputs compared in constant time.
+/// A hash that asks for more than 256 MiB of memory never matches.
 /// Slow on purpose: run it under a [`HashingPool`](super::HashingPool).
 pub(crate) fn password_matches(phc: &str, password: &str) -> bool {
     use argon2::{Algorithm, Params, Version};
@@ -63,6 +64,9 @@ pub(crate) fn password_matches(phc: &str, password: &str) -> bool {
         return false;
     };
     let blocks = params.block_count();
+    if blocks > super::hashing::MAX_ARGON2_BLOCKS {
+        return false;
+    }
     let argon2 = Argon2::new(algorithm, version, params);
     let hashed = super::hashing::with_argon2_memory(blocks, |memory| {
         argon2

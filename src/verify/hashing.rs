@@ -294,6 +294,10 @@ pub(crate) async fn with_deadline<F: Future>(future: F, deadline: Duration) -> O
     }
 }
 
+/// The most memory one argon2 check may take: 256 MiB (argon2's default takes 19 MiB). A PHC
+/// string asking for more never matches, so no stored hash can make one check exhaust memory.
+pub(crate) const MAX_ARGON2_BLOCKS: usize = 256 * 1024;
+
 /// Reusable argon2 memory: at most this many buffers are kept between checks.
 fn stash_limit() -> usize {
     static LIMIT: OnceLock<usize> = OnceLock::new();

@@ -49,9 +49,9 @@ pub use api_key::{ApiKeyStore, ApiKeyVerifier};
 #[cfg(feature = "issuer")]
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
-#[cfg(feature = "issuer")]
-pub(crate) use hashing::with_deadline;
 pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
+#[cfg(feature = "issuer")]
+pub(crate) use hashing::{MAX_ARGON2_BLOCKS, with_deadline};
 #[cfg(feature = "introspection")]
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{JwksVerifier, JwksVerifierBuilder};

@@ -56,7 +56,8 @@ impl IntrospectionEndpoint {
         self
     }
 
-    /// How long the body may take to arrive (default 10 s); past it, 408.
+    /// How long the body may take to arrive (default 10 s); past it, 408. The deadline runs on
+    /// tokio's timer (every usual runtime has one); outside a tokio runtime there is none.
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.body.timeout = timeout;
         self
