@@ -4,7 +4,8 @@
 //! cargo run --example quickstart [-- --config examples/quickstart.toml --addr 127.0.0.1:3000]
 //! ```
 //!
-//! It mounts the client-credentials endpoint at `/oauth/token`, protects `/whoami` and
+//! It mounts the client-credentials endpoint at `/oauth/token` (with check, introspect and
+//! revoke beside it, and the seed systems' literal paths as aliases), protects `/whoami` and
 //! `/api/*`, and prints the curl commands to try next.
 
 use std::collections::{HashMap, HashSet};
@@ -58,6 +59,22 @@ struct Config {
     grants: Vec<GrantConfig>,
     #[serde(default)]
     api_keys: Vec<ApiKeyConfig>,
+    /// Another name of the API audience, for `scope=<resource_id>/.default` (Azure).
+    resource_id: Option<String>,
+    #[serde(default)]
+    compat: CompatConfig,
+}
+
+/// The seed systems' request forms that put secrets in URLs: off unless the config says so.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompatConfig {
+    /// `GET` token requests with the client secret in the query (HENGSHI, Tencent).
+    #[serde(default)]
+    get_token_requests: bool,
+    /// `GET …/revoke?token=…`: revocation by whoever holds the token (HENGSHI).
+    #[serde(default)]
+    get_revoke_by_possession: bool,
 }
 
 fn default_realm() -> String {
@@ -378,7 +395,7 @@ async fn build(
     {
         return Err(format!("client {} has the uid of a user", c.client_id));
     }
-    let issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
+    let mut issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
         .issuer(&config.issuer)
         .audience(&config.audience)
         .lifetime(Duration::from_secs(config.token_lifetime_secs))
@@ -386,7 +403,11 @@ async fn build(
         .users(users.clone())
         .token_format(config.token_format.unwrap_or_default().into())
         .shared_clock(clock.clone())
-        .build();
+        .realm(&config.realm);
+    if let Some(resource) = &config.resource_id {
+        issuer = issuer.resource_id(resource);
+    }
+    let issuer = issuer.build();
 
     let keys = ApiKeyStore::new();
     for k in &config.api_keys {
@@ -480,7 +501,7 @@ async fn build(
         .prefix("/admin")
         .realm(&config.realm);
     let grant_admin = GrantAdmin::new(grants).realm(&config.realm);
-    let mut app = Router::new()
+    let mut app: Router = Router::new()
         .route("/whoami", get(whoami).post(whoami))
         .nest_service("/admin/apis", grant_admin.clone())
         // Huawei DataArts' own path for the authorize action (seed 002), behind the same gate.
@@ -493,10 +514,29 @@ async fn build(
         .route_service("/admin/users", accounts.clone())
         .route_service("/admin/users/{*rest}", accounts)
         .layer(gate(None))
-        .merge(published)
-        // The token endpoint, and check / introspect / revoke beside it.
-        .route_service("/oauth/token", issuer.token_endpoint())
-        .route_service("/oauth/token/{op}", issuer.token_endpoint());
+        .merge(published);
+    // The token endpoint, and check / introspect / revoke beside it, outside the gatekeeper.
+    // Each service answers on exactly the paths it is mounted at; other paths are 404.
+    let token = issuer
+        .token_endpoint()
+        .allow_get(config.compat.get_token_requests);
+    let check = issuer.check_endpoint();
+    let revoke = issuer
+        .revocation_endpoint()
+        .allow_get_by_possession(config.compat.get_revoke_by_possession);
+    app = app
+        .route_service("/oauth/token", token.clone())
+        .route_service("/oauth/token/check", check.clone())
+        .route_service("/oauth/token/introspect", issuer.introspection_endpoint())
+        .route_service("/oauth/token/revoke", revoke.clone())
+        // The seeds' literal paths, for clients written against them. These exact routes win
+        // over `/api/{*path}` and are not behind the gatekeeper.
+        // HENGSHI BI: GET /api/oauth2/server/tokens?grant_type=…, …/check?token=…, …/revoke?token=…
+        .route_service("/api/oauth2/server/tokens", token.clone())
+        .route_service("/api/oauth2/server/tokens/check", check)
+        .route_service("/api/oauth2/server/tokens/revoke", revoke)
+        // Azure (China) AD: POST /{tenant}/oauth2/v2.0/token, any tenant segment.
+        .route_service("/{tenant}/oauth2/v2.0/token", token);
     // Resource servers in other processes fetch the public key here (RS256 configs only).
     if let Some(jwks) = issuer.jwks() {
         app = app.route(
@@ -550,6 +590,16 @@ fn print_next_steps(addr: SocketAddr) {
     println!("  curl \"{base}/oauth/token/check?token=$TOKEN\"");
     println!("  curl -u demo-app:demo-app-secret -d token=$TOKEN {base}/oauth/token/introspect");
     println!("  curl \"{base}/oauth/token/revoke?token=$TOKEN\"");
+    println!(
+        "The seed systems' literal requests work too (HENGSHI BI's GET forms, Azure AD's POST):"
+    );
+    println!(
+        "  curl '{base}/api/oauth2/server/tokens?grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret'"
+    );
+    println!("  curl \"{base}/api/oauth2/server/tokens/check?token=$TOKEN\"");
+    println!(
+        "  curl -d grant_type=client_credentials -d client_id=demo-app -d client_secret=demo-app-secret -d scope=d6b7c858-55fa-4d04-85a6-131af690abd4/.default {base}/387c56a8-cf86-45de-b9f5-b4de88cac054/oauth2/v2.0/token"
+    );
     println!("Refusals: no credential, a bad token:");
     println!("  curl -i {base}/whoami");
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");

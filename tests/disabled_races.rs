@@ -13,7 +13,7 @@ use tower_gatekeeper::MaybeReady;
 use tower_gatekeeper::accounts::{UserAccount, UserRegistry, canonical_password};
 use tower_gatekeeper::extract::{Credential, Source};
 use tower_gatekeeper::principal::Identity;
-use tower_gatekeeper::verify::{BasicUsers, BasicVerifier, Verifier, VerifyError};
+use tower_gatekeeper::verify::{BasicUsers, BasicVerifier, HashingPool, Verifier, VerifyError};
 
 fn cheap_hash(password: &str) -> String {
     use argon2::password_hash::{PasswordHasher, SaltString};
@@ -68,7 +68,8 @@ fn basic_users_set_disabled_never_puts_back_a_replaced_password() {
         changer.join().unwrap();
         toggler.join().unwrap();
         users.set_disabled("alice", false);
-        let verifier = BasicVerifier::new(users);
+        // Its own bound: the other tests of this binary hash at the same time.
+        let verifier = BasicVerifier::new(users).hashing(HashingPool::builder().permits(1).build());
         assert_eq!(
             login(&verifier, "alice", "final pw").as_deref(),
             Ok("1001"),
@@ -87,7 +88,9 @@ fn basic_users_set_disabled_never_puts_back_a_replaced_password() {
 fn a_user_created_disabled_is_never_visible_enabled() {
     let hash = cheap_hash("pw");
     let users = UserRegistry::new();
-    let verifier = users.basic_verifier();
+    let verifier = users
+        .basic_verifier()
+        .hashing(HashingPool::builder().permits(1).build());
     let done = Arc::new(AtomicBool::new(false));
     const N: usize = 300;
     let readers: Vec<_> = (0..3)
@@ -167,7 +170,9 @@ fn registry_set_disabled_never_undoes_a_password_change() {
         changer.join().unwrap();
         toggler.join().unwrap();
         assert!(users.set_disabled("1001", false));
-        let verifier = users.basic_verifier();
+        let verifier = users
+            .basic_verifier()
+            .hashing(HashingPool::builder().permits(1).build());
         assert_eq!(
             login(&verifier, "alice", "final pw").as_deref(),
             Ok("1001"),

@@ -337,6 +337,8 @@ async fn quickstart_get_token_endpoint_and_custom_config() {
 issuer = "custom-issuer"
 audience = "custom-api"
 token_lifetime_secs = 120
+[compat]
+get_token_requests = true
 [signing_key]
 algorithm = "HS256"
 secret = "custom-secret-of-at-least-32-bytes-long"

@@ -3,7 +3,7 @@
 //! and the account admin service.
 //!
 //! Everything goes through one axum `Router` mounted like the quickstart (token endpoint and
-//! `/oauth/token/{op}` beside it, `/whoami` and `/admin/...` behind a `GatekeeperLayer`), driven
+//! check / introspect / revoke beside it, HENGSHI's GET revoke switched on, `/whoami` and `/admin/...` behind a `GatekeeperLayer`), driven
 //! with `tower::ServiceExt::oneshot`; a `ManualClock` shared with the issuer moves time.
 //!
 //! Every test also checks, when its `Env` is dropped, that no secret (client secret, user
@@ -146,7 +146,12 @@ fn router(issuer: &TokenIssuer, clients: &ClientRegistry, users: &UserRegistry) 
         .route_service("/admin/users/{*rest}", accounts)
         .layer(gate)
         .route_service("/oauth/token", issuer.token_endpoint())
-        .route_service("/oauth/token/{op}", issuer.token_endpoint())
+        .route_service("/oauth/token/check", issuer.check_endpoint())
+        .route_service("/oauth/token/introspect", issuer.introspection_endpoint())
+        .route_service(
+            "/oauth/token/revoke",
+            issuer.revocation_endpoint().allow_get_by_possession(true),
+        )
 }
 
 struct Logged {
@@ -679,7 +684,7 @@ async fn introspection_requires_client_authentication() {
         .await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
 
-    // A wrong secret, in the header (with a Basic challenge) or in the body.
+    // A wrong secret, in the header or in the body: a Basic challenge either way.
     let reply = env.introspect(OTHER, "wrong secret", &token).await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
     assert!(
@@ -702,7 +707,14 @@ async fn introspection_requires_client_authentication() {
         ))
         .await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    assert_eq!(reply.header(WWW_AUTHENTICATE), None);
+    // Every 401 carries a challenge (RFC 9110 §11.6.1), whatever the client used.
+    assert!(
+        reply
+            .header(WWW_AUTHENTICATE)
+            .is_some_and(|v| v.starts_with("Basic")),
+        "{:?}",
+        reply.headers
+    );
 
     // An unknown client; a disabled one.
     env.introspect("nobody", OTHER_SECRET, &token)

@@ -111,11 +111,10 @@ fn error(status: StatusCode, code: &str, description: impl fmt::Display) -> Resp
 }
 
 /// Runs slow work (password hashing) off the async executor when there is a runtime.
+/// Runs slow work (password hashing) under the process-wide bound on argon2 work, off the
+/// async executor; `None` when the bound refuses it (the caller answers 503).
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.spawn_blocking(work).await.ok(),
-        Err(_) => Some(work()),
-    }
+    crate::verify::HashingPool::shared().run(work).await.ok()
 }
 
 impl AccountAdmin {
@@ -244,7 +243,8 @@ impl AccountAdmin {
                     }
                 };
                 let secret = random_secret();
-                let mut client = Client::new(&new.client_id, &secret).allowed_scopes(new.scopes);
+                let mut client = Client::with_generated_secret(&new.client_id, &secret)
+                    .allowed_scopes(new.scopes);
                 if let Some(defaults) = new.default_scopes {
                     client = client.default_scopes(defaults);
                 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 
+use super::hashing::{HashingBusy, HashingPool};
 use super::{Verification, Verifier, VerifyError};
 use crate::accounts::canonical_password;
 use crate::extract::{Credential, Scheme};
@@ -31,12 +32,50 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 }
 
 /// Checks `password` against a PHC string; any parse error is a mismatch.
+///
+/// The same computation as `argon2`'s `PasswordVerifier`, with the argon2 memory taken from
+/// the reusable stash of [`hashing`](super::hashing) and the outputs compared in constant time.
+/// A hash that asks for more than 256 MiB of memory never matches.
+/// Slow on purpose: run it under a [`HashingPool`](super::HashingPool).
 pub(crate) fn password_matches(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
+    use argon2::{Algorithm, Params, Version};
+    use subtle::ConstantTimeEq as _;
+
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut computed = [0u8; argon2::password_hash::Output::MAX_LENGTH];
+    let Some(computed) = computed.get_mut(..expected.len()) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > super::hashing::MAX_ARGON2_BLOCKS {
+        return false;
+    }
+    let argon2 = Argon2::new(algorithm, version, params);
+    let hashed = super::hashing::with_argon2_memory(blocks, |memory| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, computed, memory)
             .is_ok()
-    })
+    });
+    hashed && bool::from(computed.ct_eq(expected.as_bytes()))
 }
 
 struct User {
@@ -235,16 +274,44 @@ impl BasicUsers {
 /// Verifies Basic credentials against [`BasicUsers`].
 ///
 /// Hashing is deliberately slow, so it runs on tokio's blocking pool when a runtime is present
-/// and never stalls the request executor.
+/// and never stalls the request executor, under a [`HashingPool`] (by default the
+/// process-wide [`HashingPool::shared`]): when the pool is saturated the answer is
+/// [`VerifyError::Unavailable`], which the layer renders as 503, so a flood of unknown user
+/// names cannot grow memory or threads without bound.
+///
+/// ```
+/// use tower_gatekeeper::verify::{BasicUsers, BasicVerifier, HashingPool};
+///
+/// let verifier = BasicVerifier::new(BasicUsers::new())
+///     .hashing(HashingPool::builder().permits(2).build());
+/// # let _ = verifier;
+/// ```
 #[derive(Debug, Clone)]
 pub struct BasicVerifier {
     users: BasicUsers,
+    hashing: HashingPool,
 }
 
 impl BasicVerifier {
-    /// A verifier for `users`.
+    /// A verifier for `users`, bounded by the process-wide [`HashingPool::shared`].
     pub fn new(users: BasicUsers) -> Self {
-        Self { users }
+        Self {
+            users,
+            hashing: HashingPool::shared(),
+        }
+    }
+
+    /// Bounds password checks with `pool` instead of the process-wide pool.
+    pub fn hashing(mut self, pool: HashingPool) -> Self {
+        self.hashing = pool;
+        self
+    }
+}
+
+fn busy(refused: HashingBusy) -> VerifyError {
+    match refused {
+        HashingBusy::Failed => VerifyError::unavailable("the password check failed"),
+        _ => VerifyError::unavailable("too many password checks at once; try again shortly"),
     }
 }
 
@@ -258,14 +325,15 @@ impl Verifier for BasicVerifier {
         let users = self.users.clone();
         let (name, password) = (name.to_owned(), password.to_owned());
         let run = move || users.check(&name, &password).map(Principal::new);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => MaybeReady::pending(async move {
-                handle
-                    .spawn_blocking(run)
-                    .await
-                    .unwrap_or_else(|_| Err(VerifyError::unavailable("password check failed")))
-            }),
-            Err(_) => MaybeReady::Ready(run()),
+        if tokio::runtime::Handle::try_current().is_err() {
+            // No runtime to wait on: run here if a permit is free, else refuse.
+            return MaybeReady::Ready(
+                self.hashing
+                    .try_run_now(run)
+                    .unwrap_or_else(|e| Err(busy(e))),
+            );
         }
+        let pool = self.hashing.clone();
+        MaybeReady::pending(async move { pool.run(run).await.unwrap_or_else(|e| Err(busy(e))) })
     }
 }

@@ -7,7 +7,8 @@
 //! - [`JwtVerifier`]: JWTs through `jsonwebtoken`, with per-key algorithm allow-lists;
 //! - [`ApiKeyVerifier`]: API keys kept as SHA-256 digests (from bearer carriers too, opt-in;
 //!   they verify as API keys all the same);
-//! - [`BasicVerifier`]: user names and argon2 password hashes;
+//! - [`BasicVerifier`]: user names and argon2 password hashes, checked under a
+//!   [`HashingPool`] (a bound on concurrent argon2 work);
 //! - [`FirstMatch`]: the first verifier that recognises the credential decides.
 //!
 //! Closures are verifiers too:
@@ -31,6 +32,7 @@
 
 mod api_key;
 mod basic;
+mod hashing;
 #[cfg(feature = "introspection")]
 mod introspection;
 mod jwks;
@@ -51,6 +53,9 @@ pub use api_key::{ApiKeyStore, ApiKeyVerifier};
 #[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
+pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
+#[cfg(feature = "issuer")]
+pub(crate) use hashing::{MAX_ARGON2_BLOCKS, with_deadline};
 #[cfg(feature = "introspection")]
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{JwksVerifier, JwksVerifierBuilder};
