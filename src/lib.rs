@@ -5,6 +5,7 @@
 #[cfg(feature = "basic")]
 pub mod accounts;
 pub mod clock;
+pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod grant;

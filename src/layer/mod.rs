@@ -99,6 +99,7 @@ impl GatekeeperLayer {
             optional: false,
             cors_preflight: false,
             stages: Vec::new(),
+            resource_metadata: None,
         }
     }
 }
@@ -121,6 +122,7 @@ pub struct GatekeeperBuilder {
     optional: bool,
     cors_preflight: bool,
     stages: Vec<Arc<dyn Authorize>>,
+    resource_metadata: Option<String>,
 }
 
 impl fmt::Debug for GatekeeperBuilder {
@@ -176,9 +178,21 @@ impl GatekeeperBuilder {
         self
     }
 
+    /// Names the resource's RFC 9728 metadata in every `Bearer` challenge
+    /// (`resource_metadata="<url>"`, RFC 9728 §5.1), so that a client refused for want of a
+    /// token can discover where to get one. See
+    /// [`ProtectedResourceMetadata`](crate::discovery::ProtectedResourceMetadata).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> GatekeeperLayer {
-        let challenge = Challenge::for_sources(self.realm, &self.sources);
+        let mut challenge = Challenge::for_sources(self.realm, &self.sources);
+        if let Some(url) = self.resource_metadata {
+            challenge = challenge.resource_metadata(url);
+        }
         GatekeeperLayer {
             shared: Arc::new(Shared {
                 sources: self.sources,
