@@ -138,6 +138,7 @@ impl IdentifierUrl {
 
     /// `path` under this URL (`https://h/t1` + `/oauth/token` → `https://h/t1/oauth/token`),
     /// or `path` itself when it is already an absolute URL.
+    #[cfg_attr(not(feature = "issuer"), allow(dead_code))]
     pub(crate) fn join(&self, path: &str) -> String {
         let lower = path.get(..8).unwrap_or(path).to_ascii_lowercase();
         if lower.starts_with("https://") || lower.starts_with("http://") {

@@ -13,7 +13,7 @@
 //! | [`TokenIssuer::revocation_endpoint`] | `POST` (`GET` by possession opt-in) | `/oauth/token/revoke` |
 //! | [`TokenIssuer::metadata_endpoint`] (RFC 8414) | `GET` | [`MetadataEndpoint::well_known_path`]: `/.well-known/oauth-authorization-server` |
 //!
-//! Client secrets are checked under a [`HashingPool`](crate::verify::HashingPool) (argon2
+//! Client secrets are checked under a [`HashingPool`] (argon2
 //! work is bounded: past the bound, 503 with `Retry-After`); secrets the issuer generated are
 //! SHA-256 digests and need no argon2 at all (see [`SecretKind`]).
 //!
