@@ -15,7 +15,7 @@
 //! sets none, the address the server listens on (`http://127.0.0.1:3000` by default).
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -373,8 +373,14 @@ async fn build(
     manual_clock: Option<ManualClock>,
     addr: SocketAddr,
 ) -> Result<Router, String> {
-    // Unless the config names one, the issuer is where this server is reached.
-    let here = format!("http://{addr}");
+    // Unless the config names one, the issuer is where this server is reached (over loopback
+    // when it listens on every interface: `0.0.0.0` is no address to send a client to).
+    let reachable = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    };
+    let here = format!("http://{reachable}");
     let issuer_name = config.issuer.clone().unwrap_or_else(|| here.clone());
     let clock: SharedClock = match &manual_clock {
         Some(c) => Arc::new(c.clone()),
