@@ -124,11 +124,16 @@ impl HttpClient for FakeServer {
 }
 
 fn verifier(server: &FakeServer, bound: usize) -> IntrospectionVerifier {
-    IntrospectionVerifier::builder("http://as.invalid/introspect", "rs", "rs-secret", server.clone())
-        .max_concurrent_calls(bound)
-        .queue_timeout(Duration::from_millis(100))
-        .call_timeout(Duration::from_secs(2))
-        .build()
+    IntrospectionVerifier::builder(
+        "http://as.invalid/introspect",
+        "rs",
+        "rs-secret",
+        server.clone(),
+    )
+    .max_concurrent_calls(bound)
+    .queue_timeout(Duration::from_millis(100))
+    .call_timeout(Duration::from_secs(2))
+    .build()
 }
 
 async fn verify(v: &IntrospectionVerifier, token: &str) -> Result<Principal, VerifyError> {
@@ -224,7 +229,11 @@ async fn a_stalled_server_gives_503_after_the_deadline_and_is_not_cached() {
     // Paused time moves only through timers: the call deadline (2 s) is what ended the wait.
     assert!(started.elapsed() >= Duration::from_secs(2));
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(server.in_flight.load(Ordering::SeqCst), 0, "the call was dropped");
+    assert_eq!(
+        server.in_flight.load(Ordering::SeqCst),
+        0,
+        "the call was dropped"
+    );
 
     // The failure was not cached: once the server answers, the token works.
     server.set(Behaviour::Answer);
@@ -265,7 +274,11 @@ async fn positive_entries_survive_a_junk_flood() {
     for token in &good {
         assert_eq!(verify(&v, token).await.unwrap().subject(), "real-user");
     }
-    assert_eq!(server.calls(), before, "the flood evicted a real token's answer");
+    assert_eq!(
+        server.calls(),
+        before,
+        "the flood evicted a real token's answer"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -278,7 +291,11 @@ async fn inactive_answers_are_cached_but_briefly() {
         .build();
     assert!(verify(&v, "unknown-token").await.is_err());
     assert!(verify(&v, "unknown-token").await.is_err());
-    assert_eq!(server.calls(), 1, "the second answer came from the negative cache");
+    assert_eq!(
+        server.calls(),
+        1,
+        "the second answer came from the negative cache"
+    );
     // Activated meanwhile at the server: within the negative TTL it is still refused...
     server.activate("unknown-token");
     assert!(verify(&v, "unknown-token").await.is_err());
@@ -321,13 +338,11 @@ async fn tokens_that_cannot_be_valid_cost_no_call() {
 
     // Through the layer: a token from the query that is not a b64token gets 401 with a
     // challenge, and no call.
-    let app = Router::new()
-        .route("/me", get(|| async { "in" }))
-        .layer(
-            GatekeeperLayer::builder(v)
-                .sources(tower_gatekeeper::extract::CredentialSources::new().query("access_token"))
-                .build(),
-        );
+    let app = Router::new().route("/me", get(|| async { "in" })).layer(
+        GatekeeperLayer::builder(v)
+            .sources(tower_gatekeeper::extract::CredentialSources::new().query("access_token"))
+            .build(),
+    );
     let req = Request::get("/me?access_token=a%2Cb")
         .body(Body::empty())
         .unwrap();
@@ -345,7 +360,11 @@ async fn concurrent_requests_for_one_token_share_one_slot() {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let v = v.clone();
-            tokio::spawn(async move { verify(&v, "shared-token").await.map(|p| p.subject().to_owned()) })
+            tokio::spawn(async move {
+                verify(&v, "shared-token")
+                    .await
+                    .map(|p| p.subject().to_owned())
+            })
         })
         .collect();
     for t in tasks {
@@ -366,9 +385,7 @@ async fn a_stalled_jwks_server_gives_503_after_the_fetch_deadline() {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let v = v.clone();
-            tokio::spawn(async move {
-                v.verify(&Credential::bearer(token, Source::Header)).await
-            })
+            tokio::spawn(async move { v.verify(&Credential::bearer(token, Source::Header)).await })
         })
         .collect();
     for t in tasks {

@@ -93,7 +93,11 @@ async fn exchange(stream: &mut TcpStream, request: &str) -> String {
     tokio::time::timeout(BOUND, async {
         loop {
             let n = stream.read(&mut buf).await.unwrap();
-            assert!(n > 0, "closed before the answer: {:?}", String::from_utf8_lossy(&got));
+            assert!(
+                n > 0,
+                "closed before the answer: {:?}",
+                String::from_utf8_lossy(&got)
+            );
             got.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&got);
             if let Some(end) = text.find("\r\n\r\n") {
@@ -150,7 +154,10 @@ async fn connections_that_send_nothing_are_closed() {
         .map(|mut s| tokio::spawn(async move { read_until_closed(&mut s).await }))
         .collect();
     for t in tasks {
-        let got = t.await.unwrap().expect("a silent connection is still open after 30 s");
+        let got = t
+            .await
+            .unwrap()
+            .expect("a silent connection is still open after 30 s");
         assert!(got.is_empty() || got.starts_with("HTTP/1.1 4"), "{got:?}");
     }
 }
@@ -181,7 +188,10 @@ async fn stalled_body(addr: &str, path: &str) -> String {
         }
     })
     .await;
-    assert!(done.is_ok(), "{path}: a stalled body is still waited for after 30 s");
+    assert!(
+        done.is_ok(),
+        "{path}: a stalled body is still waited for after 30 s"
+    );
     String::from_utf8_lossy(&got).into_owned()
 }
 

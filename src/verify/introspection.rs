@@ -316,8 +316,7 @@ impl IntrospectionVerifier {
     /// Takes a call slot (waiting at most the queue timeout), asks the server within the call
     /// deadline, and files an inactive answer in the negative cache.
     async fn call(inner: &Inner, key: [u8; 32], token: &str) -> Result<Answer, NoAnswer> {
-        let permit = match tokio::time::timeout(inner.queue_timeout, inner.calls.acquire()).await
-        {
+        let permit = match tokio::time::timeout(inner.queue_timeout, inner.calls.acquire()).await {
             Ok(Ok(permit)) => permit,
             _ => return Err(NoAnswer::Busy),
         };
