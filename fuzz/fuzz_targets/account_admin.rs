@@ -44,9 +44,13 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
 
 fn principal(pick: u8) -> Option<Principal> {
     match pick % 3 {
-        0 => Some(Principal::new(Identity::new("ops").with_scopes(["accounts:admin"]))),
+        0 => Some(Principal::new(
+            Identity::new("ops").with_scopes(["accounts:admin"]),
+        )),
         1 => Some(Principal::new(
-            Identity::new("existing-app").with_client_id("existing-app").with_scopes(["grants:admin"]),
+            Identity::new("existing-app")
+                .with_client_id("existing-app")
+                .with_scopes(["grants:admin"]),
         )),
         _ => None,
     }
@@ -104,12 +108,16 @@ fuzz_target!(|data: &[u8]| {
     if !is_admin {
         assert!(!status.is_success(), "{status} for a non-admin: {raw:?}");
         assert_eq!(setup.clients.is_active("existing-app"), existing_active);
-        assert_eq!(setup.users.is_disabled("u-existing"), existing_user_disabled);
+        assert_eq!(
+            setup.users.is_disabled("u-existing"),
+            existing_user_disabled
+        );
         return;
     }
     if status.is_success()
         && let Some(json) = answer.json()
-        && let (Some(id), Some(secret)) = (json["client_id"].as_str(), json["client_secret"].as_str())
+        && let (Some(id), Some(secret)) =
+            (json["client_id"].as_str(), json["client_secret"].as_str())
     {
         assert!(
             setup.clients.authenticate(id, secret).is_some() || !setup.clients.is_active(id),

@@ -45,7 +45,9 @@ enum Expected {
 }
 
 fn visible(token: &str) -> bool {
-    !token.is_empty() && token.len() <= MAX_CREDENTIAL_LEN && token.bytes().all(|b| b.is_ascii_graphic())
+    !token.is_empty()
+        && token.len() <= MAX_CREDENTIAL_LEN
+        && token.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn oracle_basic(encoded: &str) -> Option<(String, String)> {
@@ -97,7 +99,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(query) = uri.query() {
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             if key == "access_token" {
-                places.push(Expected::Query(Some(value.into_owned()).filter(|v| visible(v))));
+                places.push(Expected::Query(
+                    Some(value.into_owned()).filter(|v| visible(v)),
+                ));
             }
         }
     }
@@ -121,17 +125,27 @@ fuzz_target!(|data: &[u8]| {
     }
 
     match places.as_slice() {
-        [] => assert!(matches!(found, Ok(None)), "no credential, got {found:?} for {raw:?}"),
+        [] => assert!(
+            matches!(found, Ok(None)),
+            "no credential, got {found:?} for {raw:?}"
+        ),
         [one] => {
             let expected = match one {
                 Expected::Bearer(t) if is_b64token(t) && t.len() <= MAX_CREDENTIAL_LEN => {
                     Some((Scheme::Bearer, Source::Header, Some(t.clone()), None))
                 }
-                Expected::Basic(Some((u, p))) => {
-                    Some((Scheme::Basic, Source::Header, None, Some((u.clone(), p.clone()))))
+                Expected::Basic(Some((u, p))) => Some((
+                    Scheme::Basic,
+                    Source::Header,
+                    None,
+                    Some((u.clone(), p.clone())),
+                )),
+                Expected::Named(scheme, Some(t)) => {
+                    Some((*scheme, Source::Header, Some(t.clone()), None))
                 }
-                Expected::Named(scheme, Some(t)) => Some((*scheme, Source::Header, Some(t.clone()), None)),
-                Expected::Query(Some(t)) => Some((Scheme::Bearer, Source::Query, Some(t.clone()), None)),
+                Expected::Query(Some(t)) => {
+                    Some((Scheme::Bearer, Source::Query, Some(t.clone()), None))
+                }
                 _ => None,
             };
             match (expected, &found) {
@@ -158,6 +172,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(is_b64token(c.token().unwrap_or_default()));
             }
         }
-        _ => assert!(found.is_err(), "{} places, got {found:?} for {raw:?}", places.len()),
+        _ => assert!(
+            found.is_err(),
+            "{} places, got {found:?} for {raw:?}",
+            places.len()
+        ),
     }
 });

@@ -26,7 +26,11 @@ const APPS: [&str; 3] = ["app-a", "app-b", "app-c"];
 async fn snapshot(manager: &GrantManager) -> Vec<String> {
     let mut all = Vec::new();
     for app in APPS {
-        for grant in manager.list_by_grantee(app).await.expect("the store answers") {
+        for grant in manager
+            .list_by_grantee(app)
+            .await
+            .expect("the store answers")
+        {
             all.push(format!("{grant:?}"));
         }
     }
@@ -37,10 +41,16 @@ async fn snapshot(manager: &GrantManager) -> Vec<String> {
 fn principal(pick: u8) -> Option<Principal> {
     match pick % 4 {
         0 => Some(Principal::new(
-            Identity::new("console").with_client_id("console").with_scopes(["grants:admin"]),
+            Identity::new("console")
+                .with_client_id("console")
+                .with_scopes(["grants:admin"]),
         )),
-        1 => Some(Principal::new(Identity::new("app-a").with_client_id("app-a"))),
-        2 => Some(Principal::new(Identity::new("app-b").with_scopes(["orders:read"]))),
+        1 => Some(Principal::new(
+            Identity::new("app-a").with_client_id("app-a"),
+        )),
+        2 => Some(Principal::new(
+            Identity::new("app-b").with_scopes(["orders:read"]),
+        )),
         _ => None,
     }
 }
@@ -59,9 +69,18 @@ fuzz_target!(|data: &[u8]| {
             .grantees(APPS)
             .clock(tower_gatekeeper::clock::ManualClock::at_unix(1_800_000_000))
             .build();
-        manager.authorize("orders", "app-a", 1_900_000_000).await.expect("a grant");
-        manager.authorize("orders", "app-b", 1_900_000_000).await.expect("a grant");
-        manager.apply("reports", "app-c", 1_900_000_000).await.expect("an application");
+        manager
+            .authorize("orders", "app-a", 1_900_000_000)
+            .await
+            .expect("a grant");
+        manager
+            .authorize("orders", "app-b", 1_900_000_000)
+            .await
+            .expect("a grant");
+        manager
+            .apply("reports", "app-c", 1_900_000_000)
+            .await
+            .expect("an application");
         let before = snapshot(&manager).await;
         let answer = call(GrantAdmin::new(manager.clone()), request).await;
         let status = answer.parts.status;
@@ -87,12 +106,20 @@ fuzz_target!(|data: &[u8]| {
                 .cloned()
                 .collect::<Vec<_>>()
         };
-        assert_eq!(others(&before), others(&after), "{me} changed another app's grant: {raw:?}");
+        assert_eq!(
+            others(&before),
+            others(&after),
+            "{me} changed another app's grant: {raw:?}"
+        );
         if status == StatusCode::OK
             && let Some(grants) = answer.json().and_then(|j| j.get("grants").cloned())
         {
             for grant in grants.as_array().into_iter().flatten() {
-                assert_eq!(grant["app_id"].as_str(), Some(me.as_str()), "{me} saw {grant}: {raw:?}");
+                assert_eq!(
+                    grant["app_id"].as_str(),
+                    Some(me.as_str()),
+                    "{me} saw {grant}: {raw:?}"
+                );
             }
         }
     });

@@ -30,13 +30,19 @@ const LEEWAY: u64 = 30;
 /// Headers the first byte picks from; `true` where the verifier may accept the token.
 const HEADERS: [(&str, bool); 8] = [
     (r#"{"alg":"HS256","typ":"at+jwt"}"#, true),
-    (r#"{"alg":"HS256","typ":"application/AT+JWT","kid":"any"}"#, true),
+    (
+        r#"{"alg":"HS256","typ":"application/AT+JWT","kid":"any"}"#,
+        true,
+    ),
     (r#"{"alg":"HS256","typ":"JWT"}"#, false),
     (r#"{"alg":"HS256"}"#, false),
     (r#"{"alg":"HS256","typ":"at+jwt","crit":["exp"]}"#, false),
     (r#"{"alg":"HS384","typ":"at+jwt"}"#, false),
     (r#"{"alg":"none","typ":"at+jwt"}"#, false),
-    (r#"{"typ":"at+jwt","alg":"HS256","jku":"https://evil.example/jwks"}"#, true),
+    (
+        r#"{"typ":"at+jwt","alg":"HS256","jku":"https://evil.example/jwks"}"#,
+        true,
+    ),
 ];
 
 static VERIFIER: LazyLock<JwtVerifier> = LazyLock::new(|| {
@@ -57,7 +63,11 @@ fn sign(header: &str, payload: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(payload)
     );
-    let alg = if header.contains("HS384") { Algorithm::HS384 } else { Algorithm::HS256 };
+    let alg = if header.contains("HS384") {
+        Algorithm::HS384
+    } else {
+        Algorithm::HS256
+    };
     let signature = if header.contains("\"none\"") {
         String::new()
     } else {
@@ -94,8 +104,14 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(identity) = &answer {
         assert!(may_pass, "accepted with header {header}");
-        let claims = claims.as_ref().expect("accepted a payload that is not a JSON object");
-        assert_eq!(claims.get("iss").and_then(Value::as_str), Some(ISSUER), "{claims:?}");
+        let claims = claims
+            .as_ref()
+            .expect("accepted a payload that is not a JSON object");
+        assert_eq!(
+            claims.get("iss").and_then(Value::as_str),
+            Some(ISSUER),
+            "{claims:?}"
+        );
         assert!(aud_names(claims.get("aud")), "{claims:?}");
         let exp = claims.get("exp").and_then(numeric).expect("a numeric exp");
         assert!(exp.saturating_add(LEEWAY) > NOW, "expired: {claims:?}");
@@ -124,7 +140,10 @@ fuzz_target!(|data: &[u8]| {
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty());
         if exp_ok && nbf_ok && iss_ok && aud_ok && sub_ok {
-            assert!(answer.is_ok(), "refused a well-formed token ({answer:?}): {claims:?}");
+            assert!(
+                answer.is_ok(),
+                "refused a well-formed token ({answer:?}): {claims:?}"
+            );
         }
     }
 });

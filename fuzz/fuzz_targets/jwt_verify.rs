@@ -28,13 +28,21 @@ const LEEWAY: u64 = 30;
 
 static VERIFIER: LazyLock<JwtVerifier> = LazyLock::new(|| {
     JwtVerifier::builder()
-        .key(JwtKey::hmac(HMAC_SECRET, &[Algorithm::HS256]).unwrap().with_kid("hs"))
+        .key(
+            JwtKey::hmac(HMAC_SECRET, &[Algorithm::HS256])
+                .unwrap()
+                .with_kid("hs"),
+        )
         .key(
             JwtKey::rsa_pem(RSA_PUBLIC, &[Algorithm::RS256, Algorithm::PS256])
                 .unwrap()
                 .with_kid("rs"),
         )
-        .key(JwtKey::ec_pem(EC_PUBLIC, &[Algorithm::ES256]).unwrap().with_kid("es"))
+        .key(
+            JwtKey::ec_pem(EC_PUBLIC, &[Algorithm::ES256])
+                .unwrap()
+                .with_kid("es"),
+        )
         .leeway(LEEWAY)
         .clock(ManualClock::at_unix(NOW))
         .build()
@@ -43,12 +51,18 @@ static VERIFIER: LazyLock<JwtVerifier> = LazyLock::new(|| {
 
 static KEYS: LazyLock<Vec<(DecodingKey, Vec<Algorithm>)>> = LazyLock::new(|| {
     vec![
-        (DecodingKey::from_secret(HMAC_SECRET), vec![Algorithm::HS256]),
+        (
+            DecodingKey::from_secret(HMAC_SECRET),
+            vec![Algorithm::HS256],
+        ),
         (
             DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap(),
             vec![Algorithm::RS256, Algorithm::PS256],
         ),
-        (DecodingKey::from_ec_pem(EC_PUBLIC).unwrap(), vec![Algorithm::ES256]),
+        (
+            DecodingKey::from_ec_pem(EC_PUBLIC).unwrap(),
+            vec![Algorithm::ES256],
+        ),
     ]
 });
 
@@ -78,9 +92,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "{token:?}");
-    let header: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("a base64url header"))
-            .expect("a JSON header");
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(parts[0])
+            .expect("a base64url header"),
+    )
+    .expect("a JSON header");
     let alg: Algorithm = header["alg"]
         .as_str()
         .and_then(|a| a.parse().ok())
@@ -93,8 +110,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(verified, "accepted without a valid signature: {token:?}");
 
     let payload: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("base64url")).expect("an object");
-    let exp = payload.get("exp").and_then(numeric).expect("a numeric exp is required");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("base64url"))
+            .expect("an object");
+    let exp = payload
+        .get("exp")
+        .and_then(numeric)
+        .expect("a numeric exp is required");
     assert!(exp.saturating_add(LEEWAY) > NOW, "expired: {payload:?}");
     if let Some(nbf) = payload.get("nbf") {
         let nbf = numeric(nbf).expect("a numeric nbf");

@@ -177,7 +177,12 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     }
 });
 
-fn check_admitted(seen: &Seen, raw: &RawRequest, request_parts: &http::request::Parts, granted: bool) {
+fn check_admitted(
+    seen: &Seen,
+    raw: &RawRequest,
+    request_parts: &http::request::Parts,
+    granted: bool,
+) {
     let setup = &*SETUP;
     // The body the inner service reads is the one that was sent (unless the fuzzer's own
     // Content-Length disagrees with it, which a real server's framing would not allow).
@@ -186,7 +191,10 @@ fn check_admitted(seen: &Seen, raw: &RawRequest, request_parts: &http::request::
         .get(http::header::CONTENT_LENGTH)
         .is_none_or(|v| v.to_str().ok() == Some(&raw.body.len().to_string()));
     if framed {
-        assert_eq!(seen.body, raw.body, "the body changed on the way in: {raw:?}");
+        assert_eq!(
+            seen.body, raw.body,
+            "the body changed on the way in: {raw:?}"
+        );
     }
     let Some(principal) = &seen.principal else {
         // Only a CORS preflight passes without a principal.
@@ -207,19 +215,39 @@ fn check_admitted(seen: &Seen, raw: &RawRequest, request_parts: &http::request::
     );
     let sudoer = SUDO_CALLERS.contains(&caller.subject());
     if principal.subject() != caller.subject() {
-        assert!(sudoer, "{} acts as {} without the sudo privilege: {raw:?}", caller.subject(), principal.subject());
+        assert!(
+            sudoer,
+            "{} acts as {} without the sudo privilege: {raw:?}",
+            caller.subject(),
+            principal.subject()
+        );
         let user = USERS.iter().find(|(uid, _, _)| *uid == principal.subject());
-        assert!(user.is_some(), "sudo to a non-user {}: {raw:?}", principal.subject());
+        assert!(
+            user.is_some(),
+            "sudo to a non-user {}: {raw:?}",
+            principal.subject()
+        );
         for scope in principal.scopes() {
-            assert!(scope != "sudo", "the sudo privilege was carried on: {raw:?}");
-            assert!(caller.has_scope(scope), "scope {scope} beyond the caller's: {raw:?}");
+            assert!(
+                scope != "sudo",
+                "the sudo privilege was carried on: {raw:?}"
+            );
+            assert!(
+                caller.has_scope(scope),
+                "scope {scope} beyond the caller's: {raw:?}"
+            );
         }
     }
     if let Some(tenant) = principal.tenant() {
-        let member = USERS
-            .iter()
-            .any(|(uid, _, tenants)| *uid == principal.subject() && tenants.contains(&tenant.id.as_str()));
-        assert!(member, "{} operates in {} without belonging to it: {raw:?}", principal.subject(), tenant.id);
+        let member = USERS.iter().any(|(uid, _, tenants)| {
+            *uid == principal.subject() && tenants.contains(&tenant.id.as_str())
+        });
+        assert!(
+            member,
+            "{} operates in {} without belonging to it: {raw:?}",
+            principal.subject(),
+            tenant.id
+        );
     }
     if granted {
         let path = request_parts.uri.path();
@@ -248,12 +276,20 @@ fn check_admitted(seen: &Seen, raw: &RawRequest, request_parts: &http::request::
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        assert!(scheme != "bearer" && scheme != "basic", "authorization left in: {raw:?}");
+        assert!(
+            scheme != "bearer" && scheme != "basic",
+            "authorization left in: {raw:?}"
+        );
     }
     if principal.credential().map(|c| c.source) == Some(Source::Query) {
         let query = seen.uri.query().unwrap_or("");
-        let names: HashSet<_> = form_urlencoded::parse(query.as_bytes()).map(|(k, _)| k).collect();
-        assert!(!names.contains("access_token"), "query token left in {query:?}: {raw:?}");
+        let names: HashSet<_> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            !names.contains("access_token"),
+            "query token left in {query:?}: {raw:?}"
+        );
     }
 }
 
@@ -265,7 +301,11 @@ fuzz_target!(|data: &[u8]| {
     let (request_parts, body) = request.into_parts();
     let request = Request::from_parts(request_parts.clone(), body);
     *setup.seen.lock().unwrap() = None;
-    let service = if granted { setup.granted.clone() } else { setup.plain.clone() };
+    let service = if granted {
+        setup.granted.clone()
+    } else {
+        setup.plain.clone()
+    };
     let answer = block_on(call(service, request));
     check_common(&answer, &raw);
     let seen = setup.seen.lock().unwrap().take();

@@ -29,8 +29,18 @@ const TOLERATE_KNOWN_ISSUES: bool = true;
 
 /// (id, secret, allowed scopes, format). The seeds use these.
 const CLIENTS: [(&str, &str, &[&str], TokenFormat); 2] = [
-    ("fuzz-app", "fuzz-app-secret-7f3a", &["orders:read", "orders:write"], TokenFormat::Jwt),
-    ("fuzz-opaque", "fuzz-opaque-secret-91c2", &["reports:read"], TokenFormat::Opaque),
+    (
+        "fuzz-app",
+        "fuzz-app-secret-7f3a",
+        &["orders:read", "orders:write"],
+        TokenFormat::Jwt,
+    ),
+    (
+        "fuzz-opaque",
+        "fuzz-opaque-secret-91c2",
+        &["reports:read"],
+        TokenFormat::Opaque,
+    ),
 ];
 
 static ISSUER: LazyLock<TokenIssuer> = LazyLock::new(|| {
@@ -74,7 +84,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let text = answer.text();
     for (_, secret, _, _) in CLIENTS {
-        assert!(!text.contains(secret), "a client secret in the answer: {raw:?}");
+        assert!(
+            !text.contains(secret),
+            "a client secret in the answer: {raw:?}"
+        );
     }
     let json = answer.json();
     match operation.as_str() {
@@ -91,7 +104,11 @@ fuzz_target!(|data: &[u8]| {
         _ if status == StatusCode::OK => {
             let json = json.expect("a JSON answer");
             assert_eq!(
-                answer.parts.headers.get("cache-control").map(|v| v.as_bytes()),
+                answer
+                    .parts
+                    .headers
+                    .get("cache-control")
+                    .map(|v| v.as_bytes()),
                 Some(&b"no-store"[..]),
                 "{raw:?}"
             );
@@ -100,7 +117,8 @@ fuzz_target!(|data: &[u8]| {
             let verification = issuer
                 .verifier()
                 .verify(&Credential::bearer(token, Source::Header));
-            let principal = block_on(async { verification.await }).expect("the issued token verifies");
+            let principal =
+                block_on(async { verification.await }).expect("the issued token verifies");
             let (_, _, allowed, _) = CLIENTS
                 .iter()
                 .find(|(id, ..)| *id == principal.subject())

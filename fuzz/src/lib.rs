@@ -161,7 +161,11 @@ where
         .expect("the service is ready");
     let response = service.call(request).await.expect("the service answers");
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("the body is readable").to_bytes();
+    let body = body
+        .collect()
+        .await
+        .expect("the body is readable")
+        .to_bytes();
     Answer { parts, body }
 }
 
