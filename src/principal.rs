@@ -25,11 +25,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use serde::de::DeserializeSeed as _;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::extract::{Scheme, Source};
+use crate::verify::claims::{Any, ClaimSet, ReadSeed};
 
 /// Who a verified credential belongs to: an app (OAuth client), a user, or a key owner.
 ///
@@ -43,6 +45,7 @@ pub struct Identity {
     tenant: Option<Tenant>,
     actor: Option<Actor>,
     expires_at: Option<u64>,
+    issued_at: Option<u64>,
     token_id: Option<String>,
     claims: Option<Map<String, Value>>,
 }
@@ -57,6 +60,7 @@ impl fmt::Debug for Identity {
             .field("tenant", &self.tenant)
             .field("actor", &self.actor)
             .field("expires_at", &self.expires_at)
+            .field("issued_at", &self.issued_at)
             .field("claims", &self.claims.as_ref().map(|c| c.len()))
             .finish_non_exhaustive()
     }
@@ -115,6 +119,12 @@ impl Identity {
         self
     }
 
+    /// Sets when the credential was issued (Unix seconds).
+    pub fn with_issued_at(mut self, unix_seconds: u64) -> Self {
+        self.issued_at = Some(unix_seconds);
+        self
+    }
+
     /// Sets the token id (`jti`).
     pub fn with_token_id(mut self, token_id: impl Into<String>) -> Self {
         self.token_id = Some(token_id.into());
@@ -145,14 +155,33 @@ impl Identity {
     /// assert_eq!(id.scopes(), ["a", "b"]);
     /// ```
     pub fn from_claims(claims: Map<String, Value>) -> Option<Self> {
-        let client_id = ["client_id", "azp", "clientId"]
-            .iter()
-            .find_map(|k| claims.get(*k).and_then(Value::as_str))
-            .map(str::to_owned);
+        let claims = Value::Object(claims);
+        let identity = {
+            let read = ReadSeed {
+                others: &[],
+                reject_duplicates: false,
+            }
+            .deserialize(&claims)
+            .ok()?;
+            Self::from_claim_set(&read.claims)?
+        };
+        match claims {
+            Value::Object(map) => Some(identity.with_claims(map)),
+            _ => Some(identity),
+        }
+    }
+
+    /// The mapping behind [`from_claims`](Self::from_claims), from claims read once (a JWT's
+    /// payload goes straight to it, without a map).
+    pub(crate) fn from_claim_set(claims: &ClaimSet<'_>) -> Option<Self> {
+        let string = |c: &Option<Any<'_>>| c.as_ref().and_then(Any::as_str).map(str::to_owned);
+        let client_id = string(&claims.client_id)
+            .or_else(|| string(&claims.azp))
+            .or_else(|| string(&claims.clientId));
         // A `sub` that is present must be a string; only an absent one falls back to the
         // client id (client-credentials tokens).
-        let subject = match claims.get("sub") {
-            Some(Value::String(sub)) => sub.clone(),
+        let subject = match &claims.sub {
+            Some(Any::Str(sub)) => sub.to_string(),
             Some(_) => return None,
             None => client_id.clone()?,
         };
@@ -160,23 +189,27 @@ impl Identity {
             return None;
         }
         let scopes = claims
-            .get("scope")
-            .or_else(|| claims.get("scp"))
-            .map(string_list)
+            .scope
+            .as_ref()
+            .or(claims.scp.as_ref())
+            .map(Any::string_list)
             .unwrap_or_default();
-        let roles = claims.get("roles").map(string_list).unwrap_or_default();
+        let roles = claims
+            .roles
+            .as_ref()
+            .map(Any::string_list)
+            .unwrap_or_default();
         let tenant = claims
-            .get("tenant")
+            .tenant
+            .as_ref()
             .and_then(Tenant::from_claim)
             .or_else(|| {
-                ["tenant_id", "tenantId"]
-                    .iter()
-                    .find_map(|k| claims.get(*k).and_then(Value::as_str))
+                string(&claims.tenant_id)
+                    .or_else(|| string(&claims.tenantId))
                     .map(|id| Tenant::new(id, None::<String>))
             });
-        let actor = claims.get("act").and_then(Actor::from_claim);
-        let expires_at = claims.get("exp").and_then(numeric_date);
-        let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        let actor = claims.act.as_ref().and_then(Actor::from_claim);
+        let numeric = |c: &Option<Any<'_>>| c.as_ref().and_then(Any::numeric_date);
         Some(Self {
             subject,
             client_id,
@@ -184,10 +217,40 @@ impl Identity {
             roles,
             tenant,
             actor,
-            expires_at,
-            token_id,
-            claims: Some(claims),
+            expires_at: numeric(&claims.exp),
+            issued_at: numeric(&claims.iat),
+            token_id: string(&claims.jti),
+            claims: None,
         })
+    }
+
+    /// What the identity holds on the heap, in bytes (an estimate that never falls short of
+    /// the strings and vectors it owns), for cache budgets.
+    pub(crate) fn heap_size(&self) -> usize {
+        let strings = |v: &[String]| {
+            v.len() * std::mem::size_of::<String>() + v.iter().map(String::capacity).sum::<usize>()
+        };
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let tenant = self
+            .tenant
+            .as_ref()
+            .map_or(0, |t| t.id.capacity() + opt(&t.code));
+        let actor = self
+            .actor
+            .as_ref()
+            .map_or(0, |a| a.subject.capacity() + opt(&a.client_id));
+        let claims = self.claims.as_ref().map_or(0, |c| {
+            // Serialized length, doubled for the map's nodes: generous on purpose.
+            2 * serde_json::to_string(c).map_or(0, |s| s.len())
+        });
+        self.subject.capacity()
+            + opt(&self.client_id)
+            + strings(&self.scopes)
+            + strings(&self.roles)
+            + tenant
+            + actor
+            + opt(&self.token_id)
+            + claims
     }
 
     /// The subject: the user or app the credential stands for.
@@ -218,11 +281,16 @@ impl Identity {
     pub fn expires_at(&self) -> Option<u64> {
         self.expires_at
     }
+    /// When the credential was issued (a token's `iat`), in Unix seconds.
+    pub fn issued_at(&self) -> Option<u64> {
+        self.issued_at
+    }
     /// The token id (`jti`), if any.
     pub fn token_id(&self) -> Option<&str> {
         self.token_id.as_deref()
     }
-    /// The raw claims of a JWT or introspection answer.
+    /// The raw claims of an introspection answer, or of a JWT when its verifier keeps them
+    /// ([`JwtVerifierBuilder::keep_claims`](crate::verify::JwtVerifierBuilder::keep_claims)).
     pub fn claims(&self) -> Option<&Map<String, Value>> {
         self.claims.as_ref()
     }
@@ -233,24 +301,6 @@ impl Identity {
     /// Whether the identity holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
-    }
-}
-
-/// Reads a claim that is a space-delimited string or an array of strings.
-pub(crate) fn string_list(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => s
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -293,13 +343,12 @@ impl Tenant {
         }
     }
 
-    fn from_claim(value: &Value) -> Option<Self> {
+    fn from_claim(value: &Any<'_>) -> Option<Self> {
         match value {
-            Value::String(id) if !id.is_empty() => Some(Self::new(id.clone(), None::<String>)),
-            Value::Object(map) => {
-                let id = map.get("id").and_then(Value::as_str)?;
-                let code = map.get("code").and_then(Value::as_str);
-                Some(Self::new(id, code))
+            Any::Str(id) if !id.is_empty() => Some(Self::new(id.as_ref(), None::<String>)),
+            Any::Object(members) => {
+                let id = members.id.as_deref()?;
+                Some(Self::new(id, members.code.as_deref()))
             }
             _ => None,
         }
@@ -316,14 +365,14 @@ pub struct Actor {
 }
 
 impl Actor {
-    fn from_claim(value: &Value) -> Option<Self> {
-        let map = value.as_object()?;
-        let subject = map.get("sub").and_then(Value::as_str)?.to_owned();
-        let client_id = map
-            .get("client_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Some(Self { subject, client_id })
+    fn from_claim(value: &Any<'_>) -> Option<Self> {
+        let Any::Object(members) = value else {
+            return None;
+        };
+        Some(Self {
+            subject: members.sub.as_deref()?.to_owned(),
+            client_id: members.client_id.as_deref().map(str::to_owned),
+        })
     }
 }
 
@@ -451,6 +500,18 @@ impl Principal {
 
     pub(crate) fn api_arc(&self) -> Option<&Arc<str>> {
         self.api.as_ref()
+    }
+
+    /// What the principal holds on the heap, identities included (see [`Identity::heap_size`]).
+    pub(crate) fn heap_size(&self) -> usize {
+        let identity = |i: &Identity| std::mem::size_of::<Identity>() + 16 + i.heap_size();
+        identity(&self.identity)
+            + self.caller.as_deref().map_or(0, identity)
+            + self
+                .tenant
+                .as_ref()
+                .map_or(0, |t| 16 + std::mem::size_of::<Tenant>() + t.id.capacity())
+            + self.api.as_ref().map_or(0, |a| 16 + a.len())
     }
 
     /// The published API the request was mapped to, when a grant check ran.

@@ -105,6 +105,8 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // Every stage that reads the system clock in this synchronous part gets the same second.
+    let _time = crate::clock::RequestTime::enter();
     let (parts, body) = req.into_parts();
     let verification = match shared.sources.find_in_head(&parts.headers, &parts.uri) {
         Err(error) => return MaybeReady::Ready(Err(error)),

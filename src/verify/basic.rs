@@ -3,12 +3,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
-use super::{Verification, Verifier, VerifyError};
+use super::{
+    ReusableVerification, Reuse, Revalidation, Verification, Verified, Verifier, VerifyError,
+};
 use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{Identity, Principal};
@@ -41,7 +44,12 @@ struct User {
     phc: String,
     identity: Arc<Identity>,
     disabled: bool,
+    /// Unique to this record: a new password, or a disabled flag, makes a new one.
+    generation: u64,
 }
+
+/// Numbers user records, process-wide.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 struct Users {
     by_name: ArcSwap<HashMap<String, Arc<User>>>,
@@ -120,12 +128,14 @@ impl BasicUsers {
                 phc: phc.to_owned(),
                 identity: Arc::new(identity),
                 disabled: false,
+                generation: 0,
             },
         );
         Ok(())
     }
 
-    fn store(&self, name: &str, user: User) {
+    fn store(&self, name: &str, mut user: User) {
+        user.generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
         let user = Arc::new(user);
         self.inner.by_name.rcu(|map| {
             let mut map = HashMap::clone(map);
@@ -145,6 +155,7 @@ impl BasicUsers {
                 phc: user.phc.clone(),
                 identity: user.identity.clone(),
                 disabled,
+                generation: 0,
             },
         );
         true
@@ -166,7 +177,9 @@ impl BasicUsers {
         self.inner.by_name.load().contains_key(name)
     }
 
-    fn check(&self, name: &str, password: &str) -> Result<Arc<Identity>, VerifyError> {
+    /// The identity of `name` if `password` is theirs, and the generation of the record that
+    /// said so.
+    fn check(&self, name: &str, password: &str) -> Result<(Arc<Identity>, u64), VerifyError> {
         let user = self.inner.by_name.load().get(name).cloned();
         let bad = || VerifyError::invalid("invalid user name or password");
         match user {
@@ -182,7 +195,7 @@ impl BasicUsers {
                 if user.disabled {
                     return Err(VerifyError::invalid("the account is disabled"));
                 }
-                Ok(user.identity.clone())
+                Ok((user.identity.clone(), user.generation))
             }
         }
     }
@@ -204,8 +217,12 @@ impl BasicVerifier {
     }
 }
 
-impl Verifier for BasicVerifier {
-    fn verify(&self, credential: &Credential<'_>) -> Verification {
+impl BasicVerifier {
+    fn run<T: Send + 'static>(
+        &self,
+        credential: &Credential<'_>,
+        answer: fn(Arc<Identity>, u64) -> T,
+    ) -> MaybeReady<Result<T, VerifyError>> {
         let (Scheme::Basic, Some((name, password))) =
             (credential.scheme(), credential.basic_parts())
         else {
@@ -213,7 +230,11 @@ impl Verifier for BasicVerifier {
         };
         let users = self.users.clone();
         let (name, password) = (name.to_owned(), password.to_owned());
-        let run = move || users.check(&name, &password).map(Principal::new);
+        let run = move || {
+            users
+                .check(&name, &password)
+                .map(|(identity, generation)| answer(identity, generation))
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => MaybeReady::pending(async move {
                 handle
@@ -222,6 +243,39 @@ impl Verifier for BasicVerifier {
                     .unwrap_or_else(|_| Err(VerifyError::unavailable("password check failed")))
             }),
             Err(_) => MaybeReady::Ready(run()),
+        }
+    }
+}
+
+impl Verifier for BasicVerifier {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        self.run(credential, |identity, _| Principal::new(identity))
+    }
+
+    /// A verified password holds while the user's record is the one that matched it: a new
+    /// password makes the kept answer stale (the password is checked again), a disabled or
+    /// removed user is refused at once.
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        self.run(credential, |identity, generation| {
+            Verified::reusable(
+                Principal::new(identity),
+                Reuse::unlimited().with_stamp(generation),
+            )
+        })
+    }
+
+    fn revalidate(&self, credential: &Credential<'_>, _: &Principal, stamp: u64) -> Revalidation {
+        let Some((name, _)) = credential.basic_parts() else {
+            return Revalidation::Stale;
+        };
+        let users = self.users.inner.by_name.load();
+        match users.get(name) {
+            None => Revalidation::Invalid(VerifyError::invalid("invalid user name or password")),
+            Some(user) if user.disabled => {
+                Revalidation::Invalid(VerifyError::invalid("the account is disabled"))
+            }
+            Some(user) if user.generation != stamp => Revalidation::Stale,
+            Some(_) => Revalidation::Valid,
         }
     }
 }

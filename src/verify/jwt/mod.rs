@@ -1,18 +1,33 @@
-//! JWT verification through `jsonwebtoken`.
+//! JWT verification: keys from `jsonwebtoken`, each part of a token read once.
+//!
+//! A token is split without copying; its header is decoded and parsed once per distinct
+//! header (the verifier remembers the few it has seen on validly signed tokens, with the key
+//! and algorithm they select); the signature is checked with the key prepared when the
+//! verifier was built (an HMAC key state, or an aws-lc-rs parsed public key); the payload is
+//! decoded onto the stack and read in one pass into borrowed, typed claims — only the claims
+//! this crate uses are built ([`claims`]).
 
+pub(crate) mod claims;
+mod keys;
+
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, decode_header};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::de::DeserializeSeed as _;
 use serde_json::{Map, Value};
 
-use super::{Verification, Verifier, VerifyError};
+use super::{ReusableVerification, Reuse, Verification, Verified, Verifier, VerifyError};
 use crate::clock::{Clock, SharedClock};
 use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::MaybeReady;
-use crate::principal::{Identity, Principal, numeric_date};
+use crate::principal::{Identity, Principal};
+use claims::{Any, Read, ReadSeed};
+use keys::Prepared;
 
 /// A key configuration error, raised when a verifier or issuer is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +48,8 @@ pub enum KeyError {
     InvalidKey(String),
     /// The verifier has no key.
     NoKeys,
+    /// More than 64 required claims that the verifier does not otherwise read.
+    TooManyRequiredClaims,
 }
 
 impl fmt::Display for KeyError {
@@ -46,6 +63,9 @@ impl fmt::Display for KeyError {
             ),
             Self::InvalidKey(why) => write!(f, "invalid key: {why}"),
             Self::NoKeys => f.write_str("the verifier has no key"),
+            Self::TooManyRequiredClaims => {
+                f.write_str("at most 64 required claims of other names than the registered ones")
+            }
         }
     }
 }
@@ -61,11 +81,14 @@ fn hmac_min_len(alg: Algorithm) -> usize {
 }
 
 /// One verification key: the key, the algorithms it may verify, and an optional `kid`.
+///
+/// The key is prepared for each allowed algorithm when it is made (HMAC key state, parsed
+/// public key), so verifying a token never parses it again.
 #[derive(Clone)]
 pub struct JwtKey {
     kid: Option<String>,
-    key: DecodingKey,
     algorithms: Vec<Algorithm>,
+    prepared: Arc<[(Algorithm, Prepared)]>,
 }
 
 impl fmt::Debug for JwtKey {
@@ -102,11 +125,22 @@ impl JwtKey {
                 }
             }
         }
+        let prepared = algorithms
+            .iter()
+            .map(|&alg| (alg, Prepared::new(&key, alg)))
+            .collect();
         Ok(Self {
             kid: None,
-            key,
             algorithms: algorithms.to_vec(),
+            prepared,
         })
+    }
+
+    fn prepared(&self, alg: Algorithm) -> Option<&Prepared> {
+        self.prepared
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, p)| p)
     }
 
     /// An HMAC secret for `algorithms` (HS256/384/512).
@@ -156,8 +190,115 @@ struct Config {
     audiences: Vec<String>,
     leeway: u64,
     required: Vec<String>,
+    /// How to tell each required claim is present: its bit among the claims read, or its
+    /// index among `required_others`.
+    required_checks: Vec<Presence>,
+    /// Required claims this crate does not read otherwise (their presence is recorded).
+    required_others: Vec<String>,
     typ: Option<String>,
     clock: SharedClock,
+    keep_claims: bool,
+    /// Headers seen on validly signed tokens, with the key and algorithm they select.
+    headers: [OnceLock<HeaderMemo>; HEADER_MEMOS],
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Presence {
+    Read(u32),
+    Other(usize),
+}
+
+/// Distinct token headers remembered per verifier (an issuer uses one or a few; more are
+/// parsed each time, as before).
+const HEADER_MEMOS: usize = 4;
+
+/// What a header (as encoded in the token) selects; only remembered once a token with it
+/// verified, so only a signer can fill the memo.
+struct HeaderMemo {
+    encoded: Box<str>,
+    key: usize,
+    alg: Algorithm,
+}
+
+impl Config {
+    fn remembered(&self, encoded: &str) -> Option<&HeaderMemo> {
+        for slot in &self.headers {
+            match slot.get() {
+                Some(memo) if *memo.encoded == *encoded => return Some(memo),
+                Some(_) => continue,
+                None => return None,
+            }
+        }
+        None
+    }
+
+    fn remember(&self, encoded: &str, key: usize, alg: Algorithm) {
+        if let Some(slot) = self.headers.iter().find(|s| s.get().is_none()) {
+            let _ = slot.set(HeaderMemo {
+                encoded: encoded.into(),
+                key,
+                alg,
+            });
+        }
+    }
+}
+
+/// The JOSE header members this verifier reads (RFC 7515 §4.1); the others are skipped
+/// (`jku`, `x5u` and `jwk` are never used).
+#[derive(Default)]
+struct JoseHeader<'a> {
+    alg: Option<Cow<'a, str>>,
+    kid: Option<Cow<'a, str>>,
+    typ: Option<Cow<'a, str>>,
+    crit: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for JoseHeader<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JoseHeader<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JOSE header")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JoseHeader<'de>, A::Error> {
+                use serde::de::Error as _;
+                let mut h = JoseHeader::default();
+                let (mut alg, mut kid, mut typ, mut crit) = (false, false, false, false);
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let (seen, slot) = match &*key {
+                        "alg" => (&mut alg, Some(&mut h.alg)),
+                        "kid" => (&mut kid, Some(&mut h.kid)),
+                        "typ" => (&mut typ, Some(&mut h.typ)),
+                        "crit" => (&mut crit, None),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    if std::mem::replace(seen, true) {
+                        return Err(A::Error::custom("duplicate header member"));
+                    }
+                    let value = map.next_value::<Any<'de>>()?;
+                    match (slot, value) {
+                        (Some(slot), Any::Str(s)) => *slot = Some(s),
+                        // `"kid": null` and `"typ": null` are as good as absent.
+                        (Some(_), Any::Null) if key != "alg" => {}
+                        (Some(_), _) => return Err(A::Error::custom("not a string")),
+                        // A `crit` that is present (RFC 7515 §4.1.11) is refused; null is
+                        // as good as absent.
+                        (None, Any::Null) => {}
+                        (None, _) => h.crit = true,
+                    }
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// Verifies JWT bearer tokens.
@@ -204,6 +345,7 @@ impl fmt::Debug for JwtVerifier {
             .field("leeway", &self.config.leeway)
             .field("required", &self.config.required)
             .field("typ", &self.config.typ)
+            .field("keep_claims", &self.config.keep_claims)
             .finish()
     }
 }
@@ -219,6 +361,7 @@ pub struct JwtVerifierBuilder {
     required: Vec<String>,
     typ: Option<String>,
     clock: SharedClock,
+    keep_claims: bool,
 }
 
 impl fmt::Debug for JwtVerifierBuilder {
@@ -241,6 +384,7 @@ impl JwtVerifier {
             required: vec!["exp".to_owned()],
             typ: None,
             clock: crate::clock::system(),
+            keep_claims: false,
         }
     }
 
@@ -256,23 +400,20 @@ impl JwtVerifier {
             .build()
     }
 
-    pub(crate) fn key_for(
-        &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<&JwtKey, VerifyError> {
+    /// The index of the key that checks a token with this `kid` and `alg`.
+    fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<usize, VerifyError> {
         let keys = &self.config.keys;
         // A token's kid picks the key of that name; keys without a name stand for any kid,
         // as long as exactly one of them can check the token's algorithm.
-        let named = kid.and_then(|kid| keys.iter().find(|k| k.kid.as_deref() == Some(kid)));
+        let named = kid.and_then(|kid| keys.iter().position(|k| k.kid.as_deref() == Some(kid)));
         let key = match named {
             Some(key) => Some(key),
             None => {
-                let mut able = keys
-                    .iter()
-                    .filter(|k| (kid.is_none() || k.kid.is_none()) && k.algorithms.contains(&alg));
+                let mut able = keys.iter().enumerate().filter(|(_, k)| {
+                    (kid.is_none() || k.kid.is_none()) && k.algorithms.contains(&alg)
+                });
                 match (able.next(), able.next()) {
-                    (Some(k), None) => Some(k),
+                    (Some((i, _)), None) => Some(i),
                     (Some(_), Some(_)) => {
                         return Err(VerifyError::invalid(
                             "the token has no known key id and several keys could verify it",
@@ -283,7 +424,7 @@ impl JwtVerifier {
             }
         };
         let key = key.ok_or_else(|| VerifyError::invalid("no key is known for this token"))?;
-        if !key.algorithms.contains(&alg) {
+        if !keys[key].algorithms.contains(&alg) {
             return Err(VerifyError::invalid(
                 "the token's algorithm is not allowed for its key",
             ));
@@ -291,11 +432,28 @@ impl JwtVerifier {
         Ok(key)
     }
 
-    /// Verifies a compact JWS and returns its identity (claims checked).
-    pub fn verify_token(&self, token: &str) -> Result<Identity, VerifyError> {
-        let header =
-            decode_header(token).map_err(|_| VerifyError::invalid("the token is malformed"))?;
-        let key = self.key_for(header.kid.as_deref(), header.alg)?;
+    /// Reads an encoded header: the key and algorithm it selects, once `typ` and `crit`
+    /// passed.
+    fn read_header(&self, encoded: &str) -> Result<(usize, Algorithm), VerifyError> {
+        let malformed = || VerifyError::invalid("the token is malformed");
+        let mut stack = [0u8; 512];
+        let heap;
+        let bytes: &[u8] = if encoded.len() <= 680 {
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(encoded, &mut stack)
+                .map_err(|_| malformed())?;
+            &stack[..n]
+        } else {
+            heap = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| malformed())?;
+            &heap
+        };
+        let header: JoseHeader<'_> = serde_json::from_slice(bytes).map_err(|_| malformed())?;
+        let alg = header
+            .alg
+            .as_deref()
+            .and_then(|a| Algorithm::from_str(a).ok())
+            .ok_or_else(malformed)?;
+        let key = self.key_for(header.kid.as_deref(), alg)?;
         if let Some(expected) = &self.config.typ
             && !media_type_eq(header.typ.as_deref().unwrap_or(""), expected)
         {
@@ -303,71 +461,138 @@ impl JwtVerifier {
         }
         // RFC 7515 4.1.11: extensions named critical must be understood; this verifier
         // understands none.
-        if header.crit.is_some() {
+        if header.crit {
             return Err(VerifyError::invalid(
                 "the token names critical header extensions",
             ));
         }
-        // The header was parsed once above and the key checked against the allow-list; the
-        // signature is checked over `header.payload`, and the payload parsed once.
-        let malformed = || VerifyError::invalid("the token is malformed");
-        let (message, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
-        let payload = message
-            .split_once('.')
-            .map(|(_, p)| p)
-            .ok_or_else(malformed)?;
-        match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, header.alg) {
-            Ok(true) => {}
-            Ok(false) => return Err(VerifyError::invalid("the token signature is invalid")),
-            Err(_) => return Err(malformed()),
-        }
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&payload).map_err(|_| malformed())?;
-        self.check_claims(&claims)?;
-        Identity::from_claims(claims)
-            .ok_or_else(|| VerifyError::invalid("the token names no subject"))
+        Ok((key, alg))
     }
 
-    fn check_claims(&self, claims: &Map<String, Value>) -> Result<(), VerifyError> {
-        let c = &self.config;
-        for name in &c.required {
-            if !claims.contains_key(name) {
+    /// Verifies a compact JWS and returns its identity (claims checked).
+    pub fn verify_token(&self, token: &str) -> Result<Identity, VerifyError> {
+        self.verify_token_reusable(token)
+            .map(|(identity, _)| identity)
+    }
+
+    /// Verifies a compact JWS: its identity, and until when the answer holds (`exp`, and
+    /// `nbf` less the leeway).
+    pub(crate) fn verify_token_reusable(
+        &self,
+        token: &str,
+    ) -> Result<(Identity, Reuse), VerifyError> {
+        let c = &*self.config;
+        let malformed = || VerifyError::invalid("the token is malformed");
+        let (message, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+        let (header, payload) = message.split_once('.').ok_or_else(malformed)?;
+        if header.is_empty() || payload.is_empty() || signature.is_empty() || payload.contains('.')
+        {
+            return Err(malformed());
+        }
+        let (key, alg, remembered) = match c.remembered(header) {
+            Some(memo) => (memo.key, memo.alg, true),
+            None => {
+                let (key, alg) = self.read_header(header)?;
+                (key, alg, false)
+            }
+        };
+        let prepared = c.keys[key].prepared(alg).ok_or_else(malformed)?;
+        // The largest signature is RSA-8192's, 1024 bytes.
+        let mut sig = [0u8; 1032];
+        let sig_len = URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut sig)
+            .map_err(|_| malformed())?;
+        if !prepared.verify(message.as_bytes(), &sig[..sig_len]) {
+            return Err(VerifyError::invalid("the token signature is invalid"));
+        }
+        if !remembered {
+            c.remember(header, key, alg);
+        }
+        // The payload, decoded onto the stack when it is of usual size.
+        let mut stack = [0u8; 768];
+        let heap;
+        let decoded: &[u8] = if payload.len() <= 1020 {
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(payload, &mut stack)
+                .map_err(|_| malformed())?;
+            &stack[..n]
+        } else {
+            heap = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
+            &heap
+        };
+        let mut de = serde_json::Deserializer::from_slice(decoded);
+        let read = ReadSeed {
+            others: &c.required_others,
+            reject_duplicates: true,
+        }
+        .deserialize(&mut de)
+        .and_then(|read| de.end().map(|()| read))
+        .map_err(|_| malformed())?;
+        let reuse = self.check_claims(&read, c.clock.unix_seconds())?;
+        let identity = Identity::from_claim_set(&read.claims)
+            .ok_or_else(|| VerifyError::invalid("the token names no subject"))?;
+        if !c.keep_claims {
+            return Ok((identity, reuse));
+        }
+        let raw: Map<String, Value> = serde_json::from_slice(decoded).map_err(|_| malformed())?;
+        Ok((identity.with_claims(raw), reuse))
+    }
+
+    fn check_claims(&self, read: &Read<'_>, now: u64) -> Result<Reuse, VerifyError> {
+        let c = &*self.config;
+        for (name, presence) in c.required.iter().zip(&c.required_checks) {
+            let present = match *presence {
+                Presence::Read(bit) => read.seen & bit != 0,
+                Presence::Other(i) => read.others_seen & (1 << i) != 0,
+            };
+            if !present {
                 return Err(VerifyError::invalid(format!(
                     "the token lacks the required claim {name}"
                 )));
             }
         }
-        let now = c.clock.unix_seconds();
-        if let Some(exp) = claims.get("exp") {
-            let exp = numeric_date(exp)
-                .ok_or_else(|| VerifyError::invalid("the token's exp is not a number"))?;
-            if now >= exp.saturating_add(c.leeway) {
-                return Err(VerifyError::invalid("the token has expired"));
-            }
+        let claims = &read.claims;
+        let exp = match &claims.exp {
+            None => None,
+            Some(Any::Number(Some(exp))) => Some(*exp),
+            Some(_) => return Err(VerifyError::invalid("the token's exp is not a number")),
+        };
+        if exp.is_some_and(|exp| now >= exp.saturating_add(c.leeway)) {
+            return Err(VerifyError::invalid("the token has expired"));
         }
-        if let Some(nbf) = claims.get("nbf") {
-            let nbf = numeric_date(nbf)
-                .ok_or_else(|| VerifyError::invalid("the token's nbf is not a number"))?;
-            if nbf > now.saturating_add(c.leeway) {
-                return Err(VerifyError::invalid("the token is not valid yet"));
-            }
+        let nbf = match &claims.nbf {
+            None => None,
+            Some(Any::Number(Some(nbf))) => Some(*nbf),
+            Some(_) => return Err(VerifyError::invalid("the token's nbf is not a number")),
+        };
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(c.leeway)) {
+            return Err(VerifyError::invalid("the token is not valid yet"));
         }
         if !c.issuers.is_empty() {
-            let iss = claims.get("iss").and_then(Value::as_str);
+            let iss = claims.iss.as_ref().and_then(Any::as_str);
             if !iss.is_some_and(|iss| c.issuers.iter().any(|i| i == iss)) {
                 return Err(VerifyError::invalid("the token has the wrong issuer"));
             }
         }
         if !c.audiences.is_empty() {
-            let ok = crate::principal::audience_matches(claims.get("aud"), &c.audiences);
+            let ok = match &claims.aud {
+                Some(Any::Str(aud)) => c.audiences.iter().any(|a| a == aud),
+                Some(Any::Strings(auds)) => {
+                    auds.iter().any(|aud| c.audiences.iter().any(|a| a == aud))
+                }
+                _ => false,
+            };
             if !ok {
                 return Err(VerifyError::invalid(
                     "the token is not meant for this audience",
                 ));
             }
         }
-        Ok(())
+        // Reusable until `exp` itself (the leeway only forgives clock skew at the first check)
+        // and from `nbf` less the leeway (what the check above accepted).
+        let reuse = Reuse::until(exp.unwrap_or(u64::MAX))
+            .not_before(nbf.map_or(0, |nbf| nbf.saturating_sub(c.leeway)));
+        Ok(reuse)
     }
 }
 
@@ -397,6 +622,23 @@ impl Verifier for JwtVerifier {
             _ => return MaybeReady::Ready(Err(VerifyError::NotApplicable)),
         };
         MaybeReady::Ready(self.verify_token(token).map(Principal::new))
+    }
+
+    /// A verified token's answer holds until its `exp`: the checks are on the token alone,
+    /// and the keys of a `JwtVerifier` never change.
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        let token = match (credential.scheme(), credential.token()) {
+            (Scheme::Bearer, Some(token)) if looks_like_jwt(token) => token,
+            _ => return MaybeReady::Ready(Err(VerifyError::NotApplicable)),
+        };
+        MaybeReady::Ready(
+            self.verify_token_reusable(token)
+                .map(|(identity, reuse)| Verified::reusable(Principal::new(identity), reuse)),
+        )
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        &*self.config.clock
     }
 }
 
@@ -465,6 +707,14 @@ impl JwtVerifierBuilder {
         self
     }
 
+    /// Keeps every claim of verified tokens in [`Identity::claims`] (default: off; only the
+    /// claims the [`Identity`] maps are read, which is faster). Turn it on for handlers that
+    /// read claims of their own.
+    pub fn keep_claims(mut self, on: bool) -> Self {
+        self.keep_claims = on;
+        self
+    }
+
     /// Builds the verifier; fails on an invalid key or when there is none.
     pub fn build(self) -> Result<JwtVerifier, KeyError> {
         if let Some(e) = self.error {
@@ -473,6 +723,27 @@ impl JwtVerifierBuilder {
         if self.keys.is_empty() {
             return Err(KeyError::NoKeys);
         }
+        let mut required_others = Vec::new();
+        let required_checks = self
+            .required
+            .iter()
+            .map(|name| match claims::bit_of(name) {
+                Some(bit) => Presence::Read(bit),
+                None => {
+                    let i = required_others
+                        .iter()
+                        .position(|o| o == name)
+                        .unwrap_or_else(|| {
+                            required_others.push(name.clone());
+                            required_others.len() - 1
+                        });
+                    Presence::Other(i)
+                }
+            })
+            .collect();
+        if required_others.len() > 64 {
+            return Err(KeyError::TooManyRequiredClaims);
+        }
         Ok(JwtVerifier {
             config: Arc::new(Config {
                 keys: self.keys,
@@ -480,8 +751,12 @@ impl JwtVerifierBuilder {
                 audiences: self.audiences,
                 leeway: self.leeway,
                 required: self.required,
+                required_checks,
+                required_others,
                 typ: self.typ,
                 clock: self.clock,
+                keep_claims: self.keep_claims,
+                headers: Default::default(),
             }),
         })
     }

@@ -1,0 +1,794 @@
+//! tower-gatekeeper side by side with other ways of guarding an axum router, on the same
+//! request and the same token, in the same run.
+//!
+//! ```text
+//! cargo bench --bench compare                          # interleaved ratios, then criterion
+//! COMPARE=ratios cargo bench --bench compare           # the interleaved ratio table only
+//! COMPARE=criterion cargo bench --bench compare -- hs256   # criterion only, filtered
+//! COMPARE_ROUNDS=20 COMPARE_CASES=hs256,api_key cargo bench --bench compare
+//! ```
+//!
+//! Every case is one request through an axum 0.8 `Router` with `oneshot`; the handler answers
+//! `"ok"`. The ratio table runs the cases interleaved: each round runs a batch of every case
+//! (in a rotated order), and each case's time is divided by the bare router's time **of the
+//! same round**, so a machine that gets busier or quieter moves all cases together. The
+//! median ratio over the rounds is reported with its spread, and the heap allocations per
+//! request, counted by a global allocator in a separate pass.
+//!
+//! "same" cases send one token again and again (what a client does for the token's life:
+//! after the first request, it is a verified-credential cache hit); "fresh" cases send a
+//! different valid token on every request, drawn from a pool much larger than the layer's
+//! cache (every request is a first-seen credential).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::Response;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header::AUTHORIZATION};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, encode};
+use serde::Deserialize;
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceExt};
+use tower_gatekeeper::GatekeeperLayer;
+use tower_gatekeeper::extract::CredentialSources;
+use tower_gatekeeper::grant::{ApiTable, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore};
+use tower_gatekeeper::impersonate::{DirectoryUser, Impersonation, InMemoryDirectory};
+use tower_gatekeeper::principal::{Identity, Tenant};
+use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, JwtKey, JwtVerifier};
+
+// ---------------------------------------------------------------------------------------------
+// Counting allocator (only counts while COUNTING is on)
+// ---------------------------------------------------------------------------------------------
+
+struct CountingAlloc;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+// ---------------------------------------------------------------------------------------------
+// Keys and tokens
+// ---------------------------------------------------------------------------------------------
+
+const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
+const API_KEY: &str = "bench-api-key-0123456789abcdef-0123456789abcdef";
+const RSA_PRIVATE: &[u8] = include_bytes!("../tests/fixtures/test_only_rsa2048_private_pkcs8.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("../tests/fixtures/test_only_rsa2048_public.pem");
+const EC_PRIVATE: &[u8] = include_bytes!("../tests/fixtures/test_only_ec_p256_private_pkcs8.pem");
+const EC_PUBLIC: &[u8] = include_bytes!("../tests/fixtures/test_only_ec_p256_public.pem");
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An access token shaped like the issuer's (RFC 9068 claims), about 330 bytes in HS256.
+fn token(alg: Algorithm, key: &EncodingKey, n: usize, scope: &str) -> String {
+    let iat = now();
+    let claims = serde_json::json!({
+        "iss": "bench", "sub": "app-7", "client_id": "app-7", "aud": "bench-api",
+        "exp": iat + 3600, "iat": iat, "jti": format!("jti-{n:012}"), "scope": scope
+    });
+    let mut header = Header::new(alg);
+    header.typ = Some("at+jwt".to_owned());
+    encode(&header, &claims, key).unwrap()
+}
+
+fn bearer(token: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+}
+
+struct Keys {
+    hs: EncodingKey,
+    rs: EncodingKey,
+    es: EncodingKey,
+}
+
+fn keys() -> Keys {
+    Keys {
+        hs: EncodingKey::from_secret(SECRET.as_bytes()),
+        rs: EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap(),
+        es: EncodingKey::from_ec_pem(EC_PRIVATE).unwrap(),
+    }
+}
+
+const SCOPE: &str = "orders:read orders:write";
+
+// ---------------------------------------------------------------------------------------------
+// The routers
+// ---------------------------------------------------------------------------------------------
+
+fn routes() -> Router {
+    Router::new().route("/orders", get(|| async { "ok" }))
+}
+
+fn gatekeeper_jwt(key: JwtKey) -> JwtVerifier {
+    JwtVerifier::builder()
+        .key(key)
+        .issuer("bench")
+        .audience("bench-api")
+        .build()
+        .unwrap()
+}
+
+fn hs_key() -> JwtKey {
+    JwtKey::hmac(SECRET.as_bytes(), &[Algorithm::HS256]).unwrap()
+}
+fn rs_key() -> JwtKey {
+    JwtKey::rsa_pem(RSA_PUBLIC, &[Algorithm::RS256]).unwrap()
+}
+fn es_key() -> JwtKey {
+    JwtKey::ec_pem(EC_PUBLIC, &[Algorithm::ES256]).unwrap()
+}
+
+fn gatekeeper(verifier: impl tower_gatekeeper::verify::Verifier) -> Router {
+    routes().layer(GatekeeperLayer::builder(verifier).build())
+}
+
+fn grant_store() -> Arc<dyn GrantStore> {
+    let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
+    let manager = GrantManager::builder_shared(store.clone())
+        .apis(["orders", "reports", "users", "billing"])
+        .grantee_check(|_| true)
+        .build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for i in 0..1000 {
+            manager
+                .authorize("orders", &format!("app-{i}"), 4_000_000_000)
+                .await
+                .unwrap();
+        }
+    });
+    store
+}
+
+fn api_table() -> ApiTable {
+    ApiTable::new()
+        .api("orders", "/orders", [Method::GET, Method::POST])
+        .api("reports", "/reports", [Method::GET])
+        .api("users", "/users", [])
+        .api("billing", "/billing", [])
+}
+
+/// The whole pipeline: JWT, required scope, sudo/tenant stage, grant check by API table.
+fn full_pipeline() -> Router {
+    let directory = InMemoryDirectory::new();
+    let mut user = DirectoryUser::new("1001", "alice");
+    user.tenants = vec!["t-1".into()];
+    user.scopes = vec!["orders:read".into()];
+    directory.insert_user(user);
+    directory.insert_tenant(Tenant::new("t-1", Some("acme")));
+    let layer = GatekeeperLayer::builder(gatekeeper_jwt(hs_key()))
+        .require_scopes(["orders:read"])
+        .authorize(Impersonation::new(directory))
+        .authorize(GrantCheck::by_table_shared(grant_store(), api_table()))
+        .build();
+    routes().layer(layer)
+}
+
+fn scope_and_grant() -> Router {
+    let layer = GatekeeperLayer::builder(gatekeeper_jwt(hs_key()))
+        .require_scopes(["orders:read"])
+        .authorize(GrantCheck::by_table_shared(grant_store(), api_table()))
+        .build();
+    routes().layer(layer)
+}
+
+fn api_key_router(header: bool) -> Router {
+    let keys = ApiKeyStore::new();
+    keys.insert(API_KEY, Identity::new("svc").with_scopes(["orders:read"]));
+    for i in 0..1000 {
+        keys.insert(
+            &format!("other-key-{i:06}-0123456789abcdef"),
+            Identity::new("x"),
+        );
+    }
+    let sources = if header {
+        CredentialSources::new()
+            .bearer(false)
+            .api_key_header("x-api-key")
+    } else {
+        CredentialSources::new()
+    };
+    routes().layer(
+        GatekeeperLayer::builder(ApiKeyVerifier::new(keys))
+            .sources(sources)
+            .build(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference layers written here: the least a layer of each kind must do
+// ---------------------------------------------------------------------------------------------
+
+pin_project_lite::pin_project! {
+    #[project = EitherProj]
+    enum Either<F> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response> },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Either<F> {
+    type Output = Result<Response, Infallible>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            EitherProj::Inner { future } => future.poll(cx),
+            EitherProj::Refused { response } => Poll::Ready(Ok(response.take().unwrap())),
+        }
+    }
+}
+
+/// A layer that runs `check` on the headers and inserts what it returns into the extensions,
+/// or answers 401: no boxing, no body handling, no challenge.
+struct CheckLayer<F>(Arc<F>);
+
+impl<F> Clone for CheckLayer<F> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+struct CheckService<S, F> {
+    inner: S,
+    check: Arc<F>,
+}
+
+impl<S: Clone, F> Clone for CheckService<S, F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            check: self.check.clone(),
+        }
+    }
+}
+
+impl<S, F> Layer<S> for CheckLayer<F> {
+    type Service = CheckService<S, F>;
+    fn layer(&self, inner: S) -> Self::Service {
+        CheckService {
+            inner,
+            check: self.0.clone(),
+        }
+    }
+}
+
+impl<S, F, T> Service<Request<Body>> for CheckService<S, F>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible>,
+    F: Fn(&HeaderMap) -> Option<T>,
+    T: Clone + Send + Sync + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        match (self.check)(req.headers()) {
+            Some(found) => {
+                req.extensions_mut().insert(found);
+                Either::Inner {
+                    future: self.inner.call(req),
+                }
+            }
+            None => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::UNAUTHORIZED;
+                Either::Refused {
+                    response: Some(response),
+                }
+            }
+        }
+    }
+}
+
+fn check_layer<F, T>(check: F) -> CheckLayer<F>
+where
+    F: Fn(&HeaderMap) -> Option<T>,
+{
+    CheckLayer(Arc::new(check))
+}
+
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[allow(dead_code)]
+struct Claims {
+    sub: String,
+    client_id: Option<String>,
+    scope: Option<String>,
+    exp: u64,
+    iss: String,
+    aud: String,
+}
+
+/// `jsonwebtoken::decode` in a layer, as most hand-rolled axum middlewares do it.
+fn jsonwebtoken_layer(router: Router, alg: Algorithm, key: DecodingKey) -> Router {
+    let mut validation = Validation::new(alg);
+    validation.set_issuer(&["bench"]);
+    validation.set_audience(&["bench-api"]);
+    router.layer(check_layer(move |headers| {
+        let token = bearer_of(headers)?;
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .ok()
+            .map(|data| Arc::new(data.claims))
+    }))
+}
+
+#[derive(Deserialize)]
+struct MinimalClaims<'a> {
+    sub: &'a str,
+    exp: u64,
+    iss: &'a str,
+    aud: &'a str,
+}
+
+/// The floor for a JWT layer: the signature checked with a key prepared once (aws-lc-rs),
+/// one base64 decode of the payload, a borrowed typed parse, `exp`/`iss`/`aud` checked and
+/// the subject kept. No `kid`, `typ`, `crit`, `nbf`, leeway or claim mapping.
+fn handwritten_layer(
+    router: Router,
+    verify: impl Fn(&[u8], &[u8]) -> bool + Send + Sync + 'static,
+) -> Router {
+    router.layer(check_layer(move |headers| {
+        let token = bearer_of(headers)?;
+        let (message, signature) = token.rsplit_once('.')?;
+        let (_, payload) = message.split_once('.')?;
+        let mut sig = [0u8; 512];
+        let n = URL_SAFE_NO_PAD.decode_slice(signature, &mut sig).ok()?;
+        if !verify(message.as_bytes(), &sig[..n]) {
+            return None;
+        }
+        let mut buf = [0u8; 1024];
+        let n = URL_SAFE_NO_PAD.decode_slice(payload, &mut buf).ok()?;
+        let claims: MinimalClaims<'_> = serde_json::from_slice(&buf[..n]).ok()?;
+        let ok = claims.exp > now() && claims.iss == "bench" && claims.aud == "bench-api";
+        ok.then(|| Arc::<str>::from(claims.sub))
+    }))
+}
+
+fn handwritten_hs256() -> Router {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
+    handwritten_layer(routes(), move |m, s| {
+        aws_lc_rs::hmac::verify(&key, m, s).is_ok()
+    })
+}
+
+fn pem_body(pem: &[u8]) -> Vec<u8> {
+    let text = std::str::from_utf8(pem).unwrap();
+    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+fn handwritten_asym(
+    alg: &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
+    pem: &[u8],
+) -> Router {
+    // The SubjectPublicKeyInfo DER of the PEM, parsed once.
+    let key = aws_lc_rs::signature::ParsedPublicKey::new(alg, pem_body(pem)).unwrap();
+    handwritten_layer(routes(), move |m, s| key.verify_sig(m, s).is_ok())
+}
+
+/// An opaque-token layer: the token looked up in a map (foldhash), the owner kept.
+fn opaque_minimal() -> Router {
+    let mut map: HashMap<String, Arc<str>, foldhash::fast::RandomState> = HashMap::default();
+    map.insert(API_KEY.to_owned(), Arc::from("svc"));
+    for i in 0..1000 {
+        map.insert(format!("other-key-{i:06}-0123456789abcdef"), Arc::from("x"));
+    }
+    routes().layer(check_layer(move |headers| {
+        let token = bearer_of(headers)?;
+        map.get(token).cloned()
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// jwt-authorizer (axum 0.7): its refusal is an axum 0.7 response; wrap the router's response so
+// that it can be built from one, and unwrap it outside.
+// ---------------------------------------------------------------------------------------------
+
+struct Wrapped(Response);
+
+impl From<jwt_authorizer::AuthError> for Wrapped {
+    fn from(e: jwt_authorizer::AuthError) -> Self {
+        let old = axum_core_04::response::IntoResponse::into_response(e);
+        Wrapped(old.map(Body::new))
+    }
+}
+
+fn jwt_authorizer_router(rt: &Runtime) -> Router {
+    use jwt_authorizer::{IntoLayer, JwtAuthorizer, Validation};
+    let authorizer = rt.block_on(async {
+        JwtAuthorizer::<Claims>::from_secret(SECRET)
+            .validation(Validation::new().iss(&["bench"]).aud(&["bench-api"]))
+            .build()
+            .await
+            .unwrap()
+    });
+    let layer = vec![authorizer].into_layer();
+    let stack = tower::ServiceBuilder::new()
+        .map_response(|w: Wrapped| w.0)
+        .layer(layer)
+        .map_response(Wrapped);
+    routes().layer(stack)
+}
+
+/// tower-http's fixed-token check (deprecated there as "too basic", which is the point: it is
+/// the floor of what a layer can cost).
+#[allow(deprecated)]
+fn tower_http_bearer(
+    token: &str,
+) -> tower_http::validate_request::ValidateRequestHeaderLayer<
+    tower_http::auth::require_authorization::Bearer<Body>,
+> {
+    tower_http::validate_request::ValidateRequestHeaderLayer::bearer(token)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness
+// ---------------------------------------------------------------------------------------------
+
+type Run = Box<dyn Fn(&Runtime, u64) -> Duration>;
+
+struct Case {
+    name: String,
+    run: Run,
+}
+
+/// A case sending `headers[i % len]` (with `uri`) through `app`, `i` counting across batches.
+fn case(
+    name: &str,
+    app: Router,
+    uri: &'static str,
+    headers: Vec<(&'static str, HeaderValue)>,
+) -> Case {
+    let next = Cell::new(0usize);
+    let run: Run = Box::new(move |rt, iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let i = next.get();
+                next.set(if i + 1 == headers.len() { 0 } else { i + 1 });
+                let (name, value) = &headers[i];
+                let req = Request::get(uri)
+                    .header(*name, value.clone())
+                    .body(Body::empty())
+                    .unwrap();
+                let response = app.clone().oneshot(req).await.unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+            }
+            start.elapsed()
+        })
+    });
+    Case {
+        name: name.to_owned(),
+        run,
+    }
+}
+
+fn one(value: HeaderValue) -> Vec<(&'static str, HeaderValue)> {
+    vec![("authorization", value)]
+}
+
+fn many(tokens: &[String]) -> Vec<(&'static str, HeaderValue)> {
+    tokens
+        .iter()
+        .map(|t| ("authorization", bearer(t)))
+        .collect()
+}
+
+fn env_list(name: &str) -> Option<Vec<String>> {
+    std::env::var(name).ok().map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+}
+
+fn cases(rt: &Runtime) -> Vec<Case> {
+    let k = keys();
+    let hs_same = token(Algorithm::HS256, &k.hs, 0, SCOPE);
+    let rs_same = token(Algorithm::RS256, &k.rs, 0, SCOPE);
+    let es_same = token(Algorithm::ES256, &k.es, 0, SCOPE);
+    eprintln!("signing the first-seen token pools ...");
+    let hs_fresh: Vec<String> = (1..=60_000)
+        .map(|n| token(Algorithm::HS256, &k.hs, n, SCOPE))
+        .collect();
+    let rs_fresh: Vec<String> = (1..=2_000)
+        .map(|n| token(Algorithm::RS256, &k.rs, n, SCOPE))
+        .collect();
+    let es_fresh: Vec<String> = (1..=20_000)
+        .map(|n| token(Algorithm::ES256, &k.es, n, SCOPE))
+        .collect();
+    let sudo_token = token(Algorithm::HS256, &k.hs, 0, "orders:read orders:write sudo");
+    eprintln!("HS256 token: {} bytes", hs_same.len());
+
+    let hs = || gatekeeper(gatekeeper_jwt(hs_key()));
+    let mut all = vec![
+        case("bare", routes(), "/orders", one(bearer(&hs_same))),
+        case(
+            "tower_http_bearer",
+            routes().layer(tower_http_bearer(&hs_same)),
+            "/orders",
+            one(bearer(&hs_same)),
+        ),
+        case(
+            "opaque_minimal",
+            opaque_minimal(),
+            "/orders",
+            one(bearer(API_KEY)),
+        ),
+        case(
+            "jwt_authorizer_hs256",
+            jwt_authorizer_router(rt),
+            "/orders",
+            one(bearer(&hs_same)),
+        ),
+        case(
+            "jsonwebtoken_hs256",
+            jsonwebtoken_layer(
+                routes(),
+                Algorithm::HS256,
+                DecodingKey::from_secret(SECRET.as_bytes()),
+            ),
+            "/orders",
+            one(bearer(&hs_same)),
+        ),
+        case(
+            "handwritten_hs256",
+            handwritten_hs256(),
+            "/orders",
+            one(bearer(&hs_same)),
+        ),
+        case(
+            "gatekeeper_hs256_same",
+            hs(),
+            "/orders",
+            one(bearer(&hs_same)),
+        ),
+        case("gatekeeper_hs256_fresh", hs(), "/orders", many(&hs_fresh)),
+        case(
+            "gatekeeper_hs256_scope_grant_same",
+            scope_and_grant(),
+            "/orders",
+            one(bearer(&hs_same)),
+        ),
+        case(
+            "gatekeeper_full_pipeline_same",
+            full_pipeline(),
+            "/orders",
+            one(bearer(&hs_same)),
+        ),
+        case(
+            "gatekeeper_full_pipeline_sudo_tenant_same",
+            full_pipeline(),
+            "/orders?sudo=uid:1001&tenantId=t-1",
+            one(bearer(&sudo_token)),
+        ),
+        case(
+            "gatekeeper_api_key_header",
+            api_key_router(true),
+            "/orders",
+            vec![("x-api-key", HeaderValue::from_static(API_KEY))],
+        ),
+        case(
+            "gatekeeper_opaque_bearer",
+            api_key_router(false),
+            "/orders",
+            one(bearer(API_KEY)),
+        ),
+        case(
+            "jsonwebtoken_rs256",
+            jsonwebtoken_layer(
+                routes(),
+                Algorithm::RS256,
+                DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap(),
+            ),
+            "/orders",
+            one(bearer(&rs_same)),
+        ),
+        case(
+            "handwritten_rs256",
+            handwritten_asym(
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                RSA_PUBLIC,
+            ),
+            "/orders",
+            one(bearer(&rs_same)),
+        ),
+        case(
+            "gatekeeper_rs256_same",
+            gatekeeper(gatekeeper_jwt(rs_key())),
+            "/orders",
+            one(bearer(&rs_same)),
+        ),
+        case(
+            "gatekeeper_rs256_fresh",
+            gatekeeper(gatekeeper_jwt(rs_key())),
+            "/orders",
+            many(&rs_fresh),
+        ),
+        case(
+            "jsonwebtoken_es256",
+            jsonwebtoken_layer(
+                routes(),
+                Algorithm::ES256,
+                DecodingKey::from_ec_pem(EC_PUBLIC).unwrap(),
+            ),
+            "/orders",
+            one(bearer(&es_same)),
+        ),
+        case(
+            "handwritten_es256",
+            handwritten_asym(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, EC_PUBLIC),
+            "/orders",
+            one(bearer(&es_same)),
+        ),
+        case(
+            "gatekeeper_es256_same",
+            gatekeeper(gatekeeper_jwt(es_key())),
+            "/orders",
+            one(bearer(&es_same)),
+        ),
+        case(
+            "gatekeeper_es256_fresh",
+            gatekeeper(gatekeeper_jwt(es_key())),
+            "/orders",
+            many(&es_fresh),
+        ),
+    ];
+    if let Some(only) = env_list("COMPARE_CASES") {
+        all.retain(|c| c.name == "bare" || only.iter().any(|o| c.name.contains(o.as_str())));
+    }
+    all
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn ratios(rt: &Runtime, cases: &[Case]) {
+    let rounds: usize = std::env::var("COMPARE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let target = Duration::from_micros(
+        std::env::var("COMPARE_BATCH_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000),
+    );
+    // Warm up and size each case's batch to about `target`.
+    let batches: Vec<u64> = cases
+        .iter()
+        .map(|c| {
+            (c.run)(rt, 50);
+            let t = (c.run)(rt, 200).as_secs_f64() / 200.0;
+            ((target.as_secs_f64() / t) as u64).clamp(10, 200_000)
+        })
+        .collect();
+    let mut per_case: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let mut ratio: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for round in 0..rounds {
+        let mut times = vec![0f64; cases.len()];
+        for j in 0..cases.len() {
+            let i = (j + round) % cases.len();
+            times[i] = (cases[i].run)(rt, batches[i]).as_secs_f64() * 1e9 / batches[i] as f64;
+        }
+        for i in 0..cases.len() {
+            per_case[i].push(times[i]);
+            ratio[i].push(times[i] / times[0]);
+        }
+    }
+    // Allocations per request, in a pass of their own.
+    let allocs: Vec<f64> = cases
+        .iter()
+        .map(|c| {
+            let n = 200;
+            ALLOCS.store(0, Ordering::SeqCst);
+            COUNTING.store(true, Ordering::SeqCst);
+            (c.run)(rt, n);
+            COUNTING.store(false, Ordering::SeqCst);
+            ALLOCS.load(Ordering::SeqCst) as f64 / n as f64
+        })
+        .collect();
+    println!();
+    println!(
+        "| case | median per request | vs. bare: median of {rounds} rounds | p25–p75 | best vs. best bare | allocations / request |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let best_bare = fastest(&per_case[0]);
+    for i in 0..cases.len() {
+        let t = median(&mut per_case[i].clone());
+        let mut r = ratio[i].clone();
+        let m = median(&mut r);
+        let (lo, hi) = (r[r.len() / 4], r[r.len() * 3 / 4]);
+        let best = fastest(&per_case[i]) / best_bare;
+        let shown = if t >= 10_000.0 {
+            format!("{:.1} µs", t / 1000.0)
+        } else {
+            format!("{t:.0} ns")
+        };
+        println!(
+            "| {} | {shown} | {m:.2}× | {lo:.2}–{hi:.2} | {best:.2}× | {:.1} |",
+            cases[i].name, allocs[i]
+        );
+    }
+    println!();
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mode = std::env::var("COMPARE").unwrap_or_else(|_| "both".to_owned());
+    let cases = cases(&rt);
+    if mode == "ratios" || mode == "both" {
+        ratios(&rt, &cases);
+    }
+    if mode == "criterion" || mode == "both" {
+        let mut c = criterion::Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .configure_from_args();
+        let mut group = c.benchmark_group("compare");
+        for case in &cases {
+            group.bench_function(case.name.as_str(), |b| {
+                b.iter_custom(|iters| (case.run)(&rt, iters))
+            });
+        }
+        group.finish();
+        c.final_summary();
+    }
+}
