@@ -47,7 +47,11 @@ use tower_gatekeeper::extract::CredentialSources;
 use tower_gatekeeper::grant::{ApiTable, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore};
 use tower_gatekeeper::impersonate::{DirectoryUser, Impersonation, InMemoryDirectory};
 use tower_gatekeeper::principal::{Identity, Tenant};
-use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, JwtKey, JwtVerifier};
+use tower_gatekeeper::verify::{
+    ApiKeyStore, ApiKeyVerifier, BasicUsers, BasicVerifier, CacheConfig, JwtKey, JwtVerifier,
+    Verification, VerifiedCache, Verifier,
+};
+use tower_gatekeeper::{MaybeReady, Principal};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator (only counts while COUNTING is on)
@@ -56,12 +60,21 @@ use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, JwtKey, JwtVerifier}
 struct CountingAlloc;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// With COMPARE_ALLOC_SIZES set, the sizes of the first allocations counted.
+static SIZES: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+fn count(size: usize) {
+    let n = ALLOCS.fetch_add(1, Ordering::Relaxed) as usize;
+    if n < SIZES.len() {
+        SIZES[n].store(size as u64, Ordering::Relaxed);
+    }
+}
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            count(layout.size());
         }
         unsafe { System.alloc(layout) }
     }
@@ -70,7 +83,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            count(new_size);
         }
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -128,6 +141,8 @@ fn keys() -> Keys {
 }
 
 const SCOPE: &str = "orders:read orders:write";
+/// First-seen tokens per algorithm.
+const POOL: usize = 2_000;
 
 // ---------------------------------------------------------------------------------------------
 // The routers
@@ -156,8 +171,27 @@ fn es_key() -> JwtKey {
     JwtKey::ec_pem(EC_PUBLIC, &[Algorithm::ES256]).unwrap()
 }
 
-fn gatekeeper(verifier: impl tower_gatekeeper::verify::Verifier) -> Router {
-    routes().layer(GatekeeperLayer::builder(verifier).build())
+/// The layer with `verifier`, and its cache.
+fn gatekeeper_with(verifier: impl Verifier, cache: CacheConfig) -> (Router, Option<VerifiedCache>) {
+    let layer = GatekeeperLayer::builder(verifier)
+        .verified_cache(cache)
+        .build();
+    let cache = layer.verified_cache().cloned();
+    (routes().layer(layer), cache)
+}
+
+/// The cache of "fresh" cases: small, so that a pool of distinct tokens never hits.
+fn small_cache() -> CacheConfig {
+    CacheConfig::new().entries(64)
+}
+
+/// A verifier that answers one principal at once: what the layer costs around verification.
+struct Fixed(Principal);
+
+impl Verifier for Fixed {
+    fn verify(&self, _: &tower_gatekeeper::extract::Credential<'_>) -> Verification {
+        MaybeReady::Ready(Ok(self.0.clone()))
+    }
 }
 
 fn grant_store() -> Arc<dyn GrantStore> {
@@ -189,7 +223,7 @@ fn api_table() -> ApiTable {
 }
 
 /// The whole pipeline: JWT, required scope, sudo/tenant stage, grant check by API table.
-fn full_pipeline() -> Router {
+fn full_pipeline() -> (Router, Option<VerifiedCache>) {
     let directory = InMemoryDirectory::new();
     let mut user = DirectoryUser::new("1001", "alice");
     user.tenants = vec!["t-1".into()];
@@ -201,18 +235,34 @@ fn full_pipeline() -> Router {
         .authorize(Impersonation::new(directory))
         .authorize(GrantCheck::by_table_shared(grant_store(), api_table()))
         .build();
-    routes().layer(layer)
+    let cache = layer.verified_cache().cloned();
+    (routes().layer(layer), cache)
 }
 
-fn scope_and_grant() -> Router {
+fn scope_and_grant() -> (Router, Option<VerifiedCache>) {
     let layer = GatekeeperLayer::builder(gatekeeper_jwt(hs_key()))
         .require_scopes(["orders:read"])
         .authorize(GrantCheck::by_table_shared(grant_store(), api_table()))
         .build();
-    routes().layer(layer)
+    let cache = layer.verified_cache().cloned();
+    (routes().layer(layer), cache)
 }
 
-fn api_key_router(header: bool) -> Router {
+const BASIC_PASSWORD: &str = "bench password 0123456789";
+
+fn basic_router() -> (Router, Option<VerifiedCache>) {
+    let users = BasicUsers::new();
+    users
+        .insert_password("alice", BASIC_PASSWORD, Identity::new("u-alice"))
+        .unwrap();
+    let layer = GatekeeperLayer::builder(BasicVerifier::new(users))
+        .sources(CredentialSources::new().basic(true))
+        .build();
+    let cache = layer.verified_cache().cloned();
+    (routes().layer(layer), cache)
+}
+
+fn api_key_router(header: bool, cache: CacheConfig) -> (Router, Option<VerifiedCache>) {
     let keys = ApiKeyStore::new();
     keys.insert(API_KEY, Identity::new("svc").with_scopes(["orders:read"]));
     for i in 0..1000 {
@@ -228,11 +278,12 @@ fn api_key_router(header: bool) -> Router {
     } else {
         CredentialSources::new()
     };
-    routes().layer(
-        GatekeeperLayer::builder(ApiKeyVerifier::new(keys))
-            .sources(sources)
-            .build(),
-    )
+    let layer = GatekeeperLayer::builder(ApiKeyVerifier::new(keys))
+        .sources(sources)
+        .verified_cache(cache)
+        .build();
+    let cache = layer.verified_cache().cloned();
+    (routes().layer(layer), cache)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -480,6 +531,7 @@ type Run = Box<dyn Fn(&Runtime, u64) -> Duration>;
 struct Case {
     name: String,
     run: Run,
+    cache: Option<VerifiedCache>,
 }
 
 /// A case sending `headers[i % len]` (with `uri`) through `app`, `i` counting across batches.
@@ -510,6 +562,20 @@ fn case(
     Case {
         name: name.to_owned(),
         run,
+        cache: None,
+    }
+}
+
+/// A case through a gatekeeper router, whose cache counters are shown after the run.
+fn gk(
+    name: &str,
+    (app, cache): (Router, Option<VerifiedCache>),
+    uri: &'static str,
+    headers: Vec<(&'static str, HeaderValue)>,
+) -> Case {
+    Case {
+        cache,
+        ..case(name, app, uri, headers)
     }
 }
 
@@ -538,157 +604,393 @@ fn cases(rt: &Runtime) -> Vec<Case> {
     let hs_same = token(Algorithm::HS256, &k.hs, 0, SCOPE);
     let rs_same = token(Algorithm::RS256, &k.rs, 0, SCOPE);
     let es_same = token(Algorithm::ES256, &k.es, 0, SCOPE);
-    eprintln!("signing the first-seen token pools ...");
-    let hs_fresh: Vec<String> = (1..=60_000)
-        .map(|n| token(Algorithm::HS256, &k.hs, n, SCOPE))
-        .collect();
-    let rs_fresh: Vec<String> = (1..=2_000)
-        .map(|n| token(Algorithm::RS256, &k.rs, n, SCOPE))
-        .collect();
-    let es_fresh: Vec<String> = (1..=20_000)
-        .map(|n| token(Algorithm::ES256, &k.es, n, SCOPE))
-        .collect();
+    // Pools of first-seen tokens: larger than the "fresh" cases' cache many times over, small
+    // enough to stay in the CPU caches (so that "fresh" measures verification, not memory).
+    let pool = |alg, key: &EncodingKey| -> Vec<String> {
+        (1..=POOL).map(|n| token(alg, key, n, SCOPE)).collect()
+    };
+    let hs_fresh = std::cell::LazyCell::new(|| pool(Algorithm::HS256, &k.hs));
+    let rs_fresh = std::cell::LazyCell::new(|| pool(Algorithm::RS256, &k.rs));
+    let es_fresh = std::cell::LazyCell::new(|| pool(Algorithm::ES256, &k.es));
     let sudo_token = token(Algorithm::HS256, &k.hs, 0, "orders:read orders:write sudo");
     eprintln!("HS256 token: {} bytes", hs_same.len());
 
-    let hs = || gatekeeper(gatekeeper_jwt(hs_key()));
-    let mut all = vec![
-        case("bare", routes(), "/orders", one(bearer(&hs_same))),
-        case(
+    let hs = |cache| gatekeeper_with(gatekeeper_jwt(hs_key()), cache);
+    let rs = |cache| gatekeeper_with(gatekeeper_jwt(rs_key()), cache);
+    let es = |cache| gatekeeper_with(gatekeeper_jwt(es_key()), cache);
+    let off = CacheConfig::disabled;
+    let on = CacheConfig::new;
+    let basic = HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("alice:{BASIC_PASSWORD}"))
+    ))
+    .unwrap();
+    let fixed = Fixed(Principal::new(Identity::new("app-7")));
+    type Make<'a> = Box<dyn FnOnce() -> Case + 'a>;
+    let all: Vec<(&str, Make<'_>)> = vec![
+        (
+            "bare",
+            Box::new(|| case("bare", routes(), "/orders", one(bearer(&hs_same)))),
+        ),
+        (
             "tower_http_bearer",
-            routes().layer(tower_http_bearer(&hs_same)),
-            "/orders",
-            one(bearer(&hs_same)),
+            Box::new(|| {
+                case(
+                    "tower_http_bearer",
+                    routes().layer(tower_http_bearer(&hs_same)),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case(
+        (
             "opaque_minimal",
-            opaque_minimal(),
-            "/orders",
-            one(bearer(API_KEY)),
+            Box::new(|| {
+                case(
+                    "opaque_minimal",
+                    opaque_minimal(),
+                    "/orders",
+                    one(bearer(API_KEY)),
+                )
+            }),
         ),
-        case(
+        (
+            "gatekeeper_fixed_principal",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_fixed_principal",
+                    gatekeeper_with(fixed, off()),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
+        ),
+        (
             "jwt_authorizer_hs256",
-            jwt_authorizer_router(rt),
-            "/orders",
-            one(bearer(&hs_same)),
+            Box::new(|| {
+                case(
+                    "jwt_authorizer_hs256",
+                    jwt_authorizer_router(rt),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case(
+        (
             "jsonwebtoken_hs256",
-            jsonwebtoken_layer(
-                routes(),
-                Algorithm::HS256,
-                DecodingKey::from_secret(SECRET.as_bytes()),
-            ),
-            "/orders",
-            one(bearer(&hs_same)),
+            Box::new(|| {
+                case(
+                    "jsonwebtoken_hs256",
+                    jsonwebtoken_layer(
+                        routes(),
+                        Algorithm::HS256,
+                        DecodingKey::from_secret(SECRET.as_bytes()),
+                    ),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case(
+        (
             "handwritten_hs256",
-            handwritten_hs256(),
-            "/orders",
-            one(bearer(&hs_same)),
+            Box::new(|| {
+                case(
+                    "handwritten_hs256",
+                    handwritten_hs256(),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case(
-            "gatekeeper_hs256_same",
-            hs(),
-            "/orders",
-            one(bearer(&hs_same)),
+        (
+            "gatekeeper_hs256_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_hs256_cached",
+                    hs(on()),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case("gatekeeper_hs256_fresh", hs(), "/orders", many(&hs_fresh)),
-        case(
-            "gatekeeper_hs256_scope_grant_same",
-            scope_and_grant(),
-            "/orders",
-            one(bearer(&hs_same)),
+        (
+            "handwritten_hs256_fresh",
+            Box::new(|| {
+                case(
+                    "handwritten_hs256_fresh",
+                    handwritten_hs256(),
+                    "/orders",
+                    many(&hs_fresh),
+                )
+            }),
         ),
-        case(
-            "gatekeeper_full_pipeline_same",
-            full_pipeline(),
-            "/orders",
-            one(bearer(&hs_same)),
+        (
+            "gatekeeper_hs256_fresh",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_hs256_fresh",
+                    hs(small_cache()),
+                    "/orders",
+                    many(&hs_fresh),
+                )
+            }),
         ),
-        case(
-            "gatekeeper_full_pipeline_sudo_tenant_same",
-            full_pipeline(),
-            "/orders?sudo=uid:1001&tenantId=t-1",
-            one(bearer(&sudo_token)),
+        (
+            "gatekeeper_hs256_uncached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_hs256_uncached",
+                    hs(off()),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case(
-            "gatekeeper_api_key_header",
-            api_key_router(true),
-            "/orders",
-            vec![("x-api-key", HeaderValue::from_static(API_KEY))],
+        (
+            "gatekeeper_hs256_scope_grant_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_hs256_scope_grant_cached",
+                    scope_and_grant(),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case(
-            "gatekeeper_opaque_bearer",
-            api_key_router(false),
-            "/orders",
-            one(bearer(API_KEY)),
+        (
+            "gatekeeper_full_pipeline_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_full_pipeline_cached",
+                    full_pipeline(),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
         ),
-        case(
+        (
+            "gatekeeper_full_pipeline_sudo_tenant_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_full_pipeline_sudo_tenant_cached",
+                    full_pipeline(),
+                    "/orders?sudo=uid:1001&tenantId=t-1",
+                    one(bearer(&sudo_token)),
+                )
+            }),
+        ),
+        (
+            "gatekeeper_api_key_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_api_key_cached",
+                    api_key_router(true, on()),
+                    "/orders",
+                    vec![("x-api-key", HeaderValue::from_static(API_KEY))],
+                )
+            }),
+        ),
+        (
+            "gatekeeper_api_key_uncached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_api_key_uncached",
+                    api_key_router(true, off()),
+                    "/orders",
+                    vec![("x-api-key", HeaderValue::from_static(API_KEY))],
+                )
+            }),
+        ),
+        (
+            "gatekeeper_opaque_bearer_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_opaque_bearer_cached",
+                    api_key_router(false, on()),
+                    "/orders",
+                    one(bearer(API_KEY)),
+                )
+            }),
+        ),
+        (
+            "gatekeeper_opaque_bearer_uncached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_opaque_bearer_uncached",
+                    api_key_router(false, off()),
+                    "/orders",
+                    one(bearer(API_KEY)),
+                )
+            }),
+        ),
+        (
+            "gatekeeper_basic_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_basic_cached",
+                    basic_router(),
+                    "/orders",
+                    one(basic),
+                )
+            }),
+        ),
+        (
             "jsonwebtoken_rs256",
-            jsonwebtoken_layer(
-                routes(),
-                Algorithm::RS256,
-                DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap(),
-            ),
-            "/orders",
-            one(bearer(&rs_same)),
+            Box::new(|| {
+                case(
+                    "jsonwebtoken_rs256",
+                    jsonwebtoken_layer(
+                        routes(),
+                        Algorithm::RS256,
+                        DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap(),
+                    ),
+                    "/orders",
+                    one(bearer(&rs_same)),
+                )
+            }),
         ),
-        case(
+        (
             "handwritten_rs256",
-            handwritten_asym(
-                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-                RSA_PUBLIC,
-            ),
-            "/orders",
-            one(bearer(&rs_same)),
+            Box::new(|| {
+                case(
+                    "handwritten_rs256",
+                    handwritten_asym(
+                        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                        RSA_PUBLIC,
+                    ),
+                    "/orders",
+                    one(bearer(&rs_same)),
+                )
+            }),
         ),
-        case(
-            "gatekeeper_rs256_same",
-            gatekeeper(gatekeeper_jwt(rs_key())),
-            "/orders",
-            one(bearer(&rs_same)),
+        (
+            "gatekeeper_rs256_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_rs256_cached",
+                    rs(on()),
+                    "/orders",
+                    one(bearer(&rs_same)),
+                )
+            }),
         ),
-        case(
+        (
+            "gatekeeper_rs256_uncached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_rs256_uncached",
+                    rs(off()),
+                    "/orders",
+                    one(bearer(&rs_same)),
+                )
+            }),
+        ),
+        (
+            "handwritten_rs256_fresh",
+            Box::new(|| {
+                case(
+                    "handwritten_rs256_fresh",
+                    handwritten_asym(
+                        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                        RSA_PUBLIC,
+                    ),
+                    "/orders",
+                    many(&rs_fresh),
+                )
+            }),
+        ),
+        (
             "gatekeeper_rs256_fresh",
-            gatekeeper(gatekeeper_jwt(rs_key())),
-            "/orders",
-            many(&rs_fresh),
+            Box::new(|| {
+                gk(
+                    "gatekeeper_rs256_fresh",
+                    rs(small_cache()),
+                    "/orders",
+                    many(&rs_fresh),
+                )
+            }),
         ),
-        case(
+        (
             "jsonwebtoken_es256",
-            jsonwebtoken_layer(
-                routes(),
-                Algorithm::ES256,
-                DecodingKey::from_ec_pem(EC_PUBLIC).unwrap(),
-            ),
-            "/orders",
-            one(bearer(&es_same)),
+            Box::new(|| {
+                case(
+                    "jsonwebtoken_es256",
+                    jsonwebtoken_layer(
+                        routes(),
+                        Algorithm::ES256,
+                        DecodingKey::from_ec_pem(EC_PUBLIC).unwrap(),
+                    ),
+                    "/orders",
+                    one(bearer(&es_same)),
+                )
+            }),
         ),
-        case(
+        (
             "handwritten_es256",
-            handwritten_asym(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, EC_PUBLIC),
-            "/orders",
-            one(bearer(&es_same)),
+            Box::new(|| {
+                case(
+                    "handwritten_es256",
+                    handwritten_asym(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, EC_PUBLIC),
+                    "/orders",
+                    one(bearer(&es_same)),
+                )
+            }),
         ),
-        case(
-            "gatekeeper_es256_same",
-            gatekeeper(gatekeeper_jwt(es_key())),
-            "/orders",
-            one(bearer(&es_same)),
+        (
+            "gatekeeper_es256_cached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_es256_cached",
+                    es(on()),
+                    "/orders",
+                    one(bearer(&es_same)),
+                )
+            }),
         ),
-        case(
+        (
+            "gatekeeper_es256_uncached",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_es256_uncached",
+                    es(off()),
+                    "/orders",
+                    one(bearer(&es_same)),
+                )
+            }),
+        ),
+        (
+            "handwritten_es256_fresh",
+            Box::new(|| {
+                case(
+                    "handwritten_es256_fresh",
+                    handwritten_asym(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, EC_PUBLIC),
+                    "/orders",
+                    many(&es_fresh),
+                )
+            }),
+        ),
+        (
             "gatekeeper_es256_fresh",
-            gatekeeper(gatekeeper_jwt(es_key())),
-            "/orders",
-            many(&es_fresh),
+            Box::new(|| {
+                gk(
+                    "gatekeeper_es256_fresh",
+                    es(small_cache()),
+                    "/orders",
+                    many(&es_fresh),
+                )
+            }),
         ),
     ];
-    if let Some(only) = env_list("COMPARE_CASES") {
-        all.retain(|c| c.name == "bare" || only.iter().any(|o| c.name.contains(o.as_str())));
-    }
-    all
+    let only = env_list("COMPARE_CASES");
+    all.into_iter()
+        .filter(|(name, _)| {
+            *name == "bare"
+                || only
+                    .as_ref()
+                    .is_none_or(|only| only.iter().any(|o| name.contains(o.as_str())))
+        })
+        .map(|(_, make)| make())
+        .collect()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -741,6 +1043,20 @@ fn ratios(rt: &Runtime, cases: &[Case]) {
             ALLOCS.load(Ordering::SeqCst) as f64 / n as f64
         })
         .collect();
+    if std::env::var_os("COMPARE_ALLOC_SIZES").is_some() {
+        for c in cases {
+            ALLOCS.store(0, Ordering::SeqCst);
+            COUNTING.store(true, Ordering::SeqCst);
+            (c.run)(rt, 1);
+            COUNTING.store(false, Ordering::SeqCst);
+            let n = (ALLOCS.load(Ordering::SeqCst) as usize).min(SIZES.len());
+            let sizes: Vec<u64> = SIZES[..n]
+                .iter()
+                .map(|s| s.load(Ordering::SeqCst))
+                .collect();
+            println!("allocation sizes, {}: {sizes:?}", c.name);
+        }
+    }
     println!();
     println!(
         "| case | median per request | vs. bare: median of {rounds} rounds | p25–p75 | best vs. best bare | allocations / request |"
@@ -765,9 +1081,233 @@ fn ratios(rt: &Runtime, cases: &[Case]) {
         );
     }
     println!();
+    println!("Cache counters after the run (hits / misses):");
+    for case in cases {
+        if let Some(cache) = &case.cache {
+            let s = cache.stats();
+            println!("  {}: {} / {}", case.name, s.hits, s.misses);
+        }
+    }
+    println!();
+}
+
+fn token_rs(k: &Keys) -> String {
+    token(Algorithm::RS256, &k.rs, 0, SCOPE)
+}
+
+/// Pieces of the request path alone, for profiling (COMPARE=micro).
+fn micro() {
+    use tower_gatekeeper::clock::Clock;
+    use tower_gatekeeper::extract::{Credential, Source};
+    let k = keys();
+    let token = token(Algorithm::HS256, &k.hs, 0, SCOPE);
+    let only = std::env::var("COMPARE_MICRO").ok();
+    let time = |name: &str, n: u32, mut f: Box<dyn FnMut()>| {
+        if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            return;
+        }
+        for _ in 0..n / 10 {
+            f();
+        }
+        let mut best = f64::INFINITY;
+        for _ in 0..7 {
+            let start = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
+        }
+        println!("{name:40} {best:8.1} ns");
+    };
+    let req = Request::get("/orders")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap();
+    let sources = CredentialSources::new();
+    time(
+        "extract_head (300-byte bearer)",
+        200_000,
+        Box::new(move || {
+            std::hint::black_box(sources.extract_head(req.headers(), req.uri()).unwrap());
+        }),
+    );
+    let t = token.clone();
+    time(
+        "is_b64token (300 bytes)",
+        200_000,
+        Box::new(move || {
+            std::hint::black_box(tower_gatekeeper::extract::is_b64token(
+                std::hint::black_box(&t),
+            ));
+        }),
+    );
+    time(
+        "SystemClock::unix_seconds",
+        1_000_000,
+        Box::new(|| {
+            std::hint::black_box(tower_gatekeeper::clock::SystemClock.unix_seconds());
+        }),
+    );
+    time(
+        "SystemTime::now",
+        1_000_000,
+        Box::new(|| {
+            std::hint::black_box(SystemTime::now());
+        }),
+    );
+    let jwt = gatekeeper_jwt(hs_key());
+    let t = token.clone();
+    let j = jwt.clone();
+    time(
+        "JwtVerifier::verify_token (HS256)",
+        100_000,
+        Box::new(move || {
+            std::hint::black_box(j.verify_token(&t).unwrap());
+        }),
+    );
+    let cached = tower_gatekeeper::verify::CachedVerifier::new(jwt);
+    let credential = Credential::bearer(token.clone(), Source::Header);
+    time(
+        "CachedVerifier hit (HS256 token)",
+        1_000_000,
+        Box::new(move || {
+            let MaybeReady::Ready(Ok(p)) = cached.verify(&credential) else {
+                panic!()
+            };
+            std::hint::black_box(p);
+        }),
+    );
+    let swap = arc_swap::ArcSwapOption::from_pointee(5u64);
+    time(
+        "ArcSwapOption::load",
+        1_000_000,
+        Box::new(move || {
+            std::hint::black_box(swap.load().as_ref().map(|v| **v));
+        }),
+    );
+    let hasher = foldhash::fast::RandomState::default();
+    let t = token.clone();
+    time(
+        "foldhash (300 bytes)",
+        1_000_000,
+        Box::new(move || {
+            use std::hash::BuildHasher;
+            std::hint::black_box(hasher.hash_one(std::hint::black_box(t.as_bytes())));
+        }),
+    );
+    let (a, b) = (token.clone(), token.clone());
+    time(
+        "constant-time compare (300 bytes)",
+        1_000_000,
+        Box::new(move || {
+            std::hint::black_box(
+                aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes())
+                    .is_ok(),
+            );
+        }),
+    );
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
+    let msg = token.rsplit_once('.').unwrap().0.to_owned();
+    time(
+        "HMAC-SHA256 (prepared key, message)",
+        200_000,
+        Box::new(move || {
+            std::hint::black_box(aws_lc_rs::hmac::sign(&key, msg.as_bytes()));
+        }),
+    );
+    {
+        use sha2::Digest;
+        let mut k = [0u8; 64];
+        k[..SECRET.len()].copy_from_slice(SECRET.as_bytes());
+        let mut inner = sha2::Sha256::new();
+        inner.update(k.map(|b| b ^ 0x36));
+        let mut outer = sha2::Sha256::new();
+        outer.update(k.map(|b| b ^ 0x5c));
+        let msg = token.rsplit_once('.').unwrap().0.to_owned();
+        time(
+            "HMAC-SHA256 (sha2, precomputed pads)",
+            200_000,
+            Box::new(move || {
+                let mut i = inner.clone();
+                i.update(msg.as_bytes());
+                let d = i.finalize();
+                let mut o = outer.clone();
+                o.update(d);
+                std::hint::black_box(o.finalize());
+            }),
+        );
+    }
+    {
+        let rs = token_rs(&k);
+        let (msg, sig) = rs.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let alg = &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256;
+        let spki = aws_lc_rs::signature::ParsedPublicKey::new(alg, pem_body(RSA_PUBLIC)).unwrap();
+        let dk = DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap();
+        let pkcs1_bytes = dk.try_get_as_bytes().unwrap().to_vec();
+        let pkcs1 = aws_lc_rs::signature::ParsedPublicKey::new(alg, &pkcs1_bytes).unwrap();
+        let (m1, s1) = (msg.to_owned(), sig.clone());
+        time(
+            "RS256 verify, key parsed from SPKI",
+            5_000,
+            Box::new(move || {
+                assert!(spki.verify_sig(m1.as_bytes(), &s1).is_ok());
+            }),
+        );
+        let (m2, s2) = (msg.to_owned(), sig.clone());
+        time(
+            "RS256 verify, key parsed from PKCS#1",
+            5_000,
+            Box::new(move || {
+                assert!(pkcs1.verify_sig(m2.as_bytes(), &s2).is_ok());
+            }),
+        );
+        let (m3, s3) = (msg.to_owned(), sig.clone());
+        let spki_der = pem_body(RSA_PUBLIC);
+        time(
+            "RS256 verify, key parsed per call",
+            5_000,
+            Box::new(move || {
+                let key = aws_lc_rs::signature::UnparsedPublicKey::new(alg, &spki_der);
+                assert!(key.verify(m3.as_bytes(), &s3).is_ok());
+            }),
+        );
+    }
+    let payload = token.split('.').nth(1).unwrap().to_owned();
+    time(
+        "base64url decode (payload)",
+        200_000,
+        Box::new(move || {
+            let mut buf = [0u8; 768];
+            std::hint::black_box(URL_SAFE_NO_PAD.decode_slice(&payload, &mut buf).unwrap());
+        }),
+    );
+    let key = API_KEY.to_owned();
+    time(
+        "SHA-256 (API key, sha2)",
+        1_000_000,
+        Box::new(move || {
+            use sha2::Digest;
+            std::hint::black_box(sha2::Sha256::digest(key.as_bytes()));
+        }),
+    );
+    let key = API_KEY.to_owned();
+    time(
+        "SHA-256 (API key, aws-lc-rs)",
+        1_000_000,
+        Box::new(move || {
+            std::hint::black_box(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                key.as_bytes(),
+            ));
+        }),
+    );
 }
 
 fn main() {
+    if std::env::var("COMPARE").as_deref() == Ok("micro") {
+        return micro();
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

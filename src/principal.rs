@@ -31,7 +31,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::extract::{Scheme, Source};
-use crate::verify::claims::{Any, ClaimSet, ReadSeed};
+use crate::verify::claims::{Any, ClaimSet, Read, ReadSeed};
 
 /// Who a verified credential belongs to: an app (OAuth client), a user, or a key owner.
 ///
@@ -39,7 +39,7 @@ use crate::verify::claims::{Any, ClaimSet, ReadSeed};
 #[derive(Clone, Default, PartialEq)]
 pub struct Identity {
     subject: String,
-    client_id: Option<String>,
+    client_id: Option<ClientId>,
     scopes: Vec<String>,
     roles: Vec<String>,
     tenant: Option<Tenant>,
@@ -54,7 +54,7 @@ impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
             .field("subject", &self.subject)
-            .field("client_id", &self.client_id)
+            .field("client_id", &self.client_id())
             .field("scopes", &self.scopes)
             .field("roles", &self.roles)
             .field("tenant", &self.tenant)
@@ -77,7 +77,7 @@ impl Identity {
 
     /// Sets the OAuth client id.
     pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
+        self.client_id = Some(ClientId::new(client_id.into(), &self.subject));
         self
     }
 
@@ -157,9 +157,11 @@ impl Identity {
     pub fn from_claims(claims: Map<String, Value>) -> Option<Self> {
         let claims = Value::Object(claims);
         let identity = {
-            let read = ReadSeed {
+            let mut read = Read::default();
+            ReadSeed {
                 others: &[],
                 reject_duplicates: false,
+                out: &mut read,
             }
             .deserialize(&claims)
             .ok()?;
@@ -175,19 +177,23 @@ impl Identity {
     /// payload goes straight to it, without a map).
     pub(crate) fn from_claim_set(claims: &ClaimSet<'_>) -> Option<Self> {
         let string = |c: &Option<Any<'_>>| c.as_ref().and_then(Any::as_str).map(str::to_owned);
-        let client_id = string(&claims.client_id)
-            .or_else(|| string(&claims.azp))
-            .or_else(|| string(&claims.clientId));
+        fn str_of<'c>(c: &'c Option<Any<'_>>) -> Option<&'c str> {
+            c.as_ref().and_then(Any::as_str)
+        }
+        let client_id = str_of(&claims.client_id)
+            .or_else(|| str_of(&claims.azp))
+            .or_else(|| str_of(&claims.clientId));
         // A `sub` that is present must be a string; only an absent one falls back to the
         // client id (client-credentials tokens).
         let subject = match &claims.sub {
             Some(Any::Str(sub)) => sub.to_string(),
             Some(_) => return None,
-            None => client_id.clone()?,
+            None => client_id?.to_owned(),
         };
         if subject.is_empty() {
             return None;
         }
+        let client_id = client_id.map(|c| ClientId::new_borrowed(c, &subject));
         let scopes = claims
             .scope
             .as_ref()
@@ -244,7 +250,10 @@ impl Identity {
             2 * serde_json::to_string(c).map_or(0, |s| s.len())
         });
         self.subject.capacity()
-            + opt(&self.client_id)
+            + match &self.client_id {
+                Some(ClientId::Other(c)) => c.capacity(),
+                _ => 0,
+            }
             + strings(&self.scopes)
             + strings(&self.roles)
             + tenant
@@ -259,7 +268,11 @@ impl Identity {
     }
     /// The OAuth client id, when the credential was issued to a client.
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
+        match &self.client_id {
+            None => None,
+            Some(ClientId::Subject) => Some(&self.subject),
+            Some(ClientId::Other(c)) => Some(c),
+        }
     }
     /// The granted scopes.
     pub fn scopes(&self) -> &[String] {
@@ -304,7 +317,34 @@ impl Identity {
     }
 }
 
+/// An identity's client id: most often its subject too (client-credentials tokens), which is
+/// then not stored twice.
+#[derive(Debug, Clone, PartialEq)]
+enum ClientId {
+    Subject,
+    Other(String),
+}
+
+impl ClientId {
+    fn new(client_id: String, subject: &str) -> Self {
+        if client_id == subject {
+            Self::Subject
+        } else {
+            Self::Other(client_id)
+        }
+    }
+
+    fn new_borrowed(client_id: &str, subject: &str) -> Self {
+        if client_id == subject {
+            Self::Subject
+        } else {
+            Self::Other(client_id.to_owned())
+        }
+    }
+}
+
 /// Whether an `aud` claim (a string or an array of strings) names one of `audiences`.
+#[cfg_attr(not(feature = "introspection"), allow(dead_code))]
 pub(crate) fn audience_matches(claim: Option<&Value>, audiences: &[String]) -> bool {
     match claim {
         Some(Value::String(aud)) => audiences.contains(aud),
@@ -317,6 +357,7 @@ pub(crate) fn audience_matches(claim: Option<&Value>, audiences: &[String]) -> b
 }
 
 /// Reads a NumericDate (RFC 7519 §2): a non-negative number of seconds, fractions floored.
+#[cfg_attr(not(feature = "introspection"), allow(dead_code))]
 pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
     if let Some(n) = value.as_u64() {
         return Some(n);

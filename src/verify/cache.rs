@@ -17,6 +17,10 @@
 //! - **bounded**: a fixed table of entries (set-associative, four ways per set: a new entry
 //!   replaces an old one of its set, there is no eviction thread), and a byte budget over what
 //!   the entries hold; a credential longer than [`CacheConfig::max_key_len`] is not kept;
+//! - **kept on the second sighting** (by default): a credential verified at once is kept
+//!   the second time it is seen, so a stream of credentials seen once costs no insertion and
+//!   evicts nothing ([`CacheConfig::admit_first_seen`]); answers that took waiting (a password
+//!   hash, a network call) are kept at once;
 //! - **lock-free for readers**: each slot is an [`arc_swap::ArcSwapOption`]; a hit loads one
 //!   slot and clones one `Arc`.
 //!
@@ -35,6 +39,7 @@
 //! let key = Credential::api_key("k-123", Source::Header);
 //! # let run = |v: &CachedVerifier<ApiKeyVerifier>| match v.verify(&key) {
 //! #     tower_gatekeeper::MaybeReady::Ready(r) => r, _ => unreachable!() };
+//! assert!(run(&verifier).is_ok()); // verified (first seen)
 //! assert!(run(&verifier).is_ok()); // verified, kept
 //! assert!(run(&verifier).is_ok()); // served from the cache
 //! assert_eq!(verifier.cache().stats().hits, 1);
@@ -201,6 +206,7 @@ pub struct CacheConfig {
     max_ttl: u64,
     max_key_len: usize,
     basic: bool,
+    admit_first_seen: bool,
 }
 
 impl Default for CacheConfig {
@@ -220,6 +226,7 @@ impl CacheConfig {
             max_ttl: 300,
             max_key_len: 4096,
             basic: true,
+            admit_first_seen: false,
         }
     }
 
@@ -268,6 +275,18 @@ impl CacheConfig {
         self
     }
 
+    /// Whether an answer verified at once (a signature, a lookup) is kept the first time its
+    /// credential is seen (default: no, only the second time).
+    ///
+    /// Credentials that clients reuse are kept from their second request on; a stream of
+    /// credentials seen once (one-shot tokens, a flood) then costs no insertion and evicts
+    /// nothing. A one-slot-per-entry "doorkeeper" of hashes remembers what was seen once.
+    /// Answers that took waiting (a password hash, a network call) are always kept at once.
+    pub fn admit_first_seen(mut self, on: bool) -> Self {
+        self.admit_first_seen = on;
+        self
+    }
+
     /// Whether Basic credentials are kept (default yes; see the module documentation for what
     /// is stored).
     pub fn cache_basic(mut self, on: bool) -> Self {
@@ -296,6 +315,9 @@ pub struct CacheStats {
     pub refused: u64,
     /// Answers not stored: not reusable, too long a credential, over the byte budget.
     pub not_stored: u64,
+    /// Answers not stored because their credential was seen for the first time (see
+    /// [`CacheConfig::admit_first_seen`]).
+    pub first_seen: u64,
     /// Entries held now.
     pub entries: usize,
     /// Bytes the entries hold now (an estimate from their sizes, never below the truth for
@@ -345,6 +367,7 @@ struct Counters {
     stale: AtomicU64,
     refused: AtomicU64,
     not_stored: AtomicU64,
+    first_seen: AtomicU64,
 }
 
 /// One kept answer.
@@ -374,6 +397,8 @@ struct Table {
     slots: Box<[ArcSwapOption<Entry>]>,
     /// A hint per slot (0: empty): readers compare it before loading the slot.
     tags: Box<[AtomicU64]>,
+    /// Hashes of credentials seen once and not kept yet, one per slot of the table.
+    doorkeeper: Box<[AtomicU64]>,
     set_mask: usize,
     hasher: foldhash::fast::RandomState,
     /// Keys the Basic digests.
@@ -415,6 +440,7 @@ impl VerifiedCache {
             stale: load(&c.stale),
             refused: load(&c.refused),
             not_stored: load(&c.not_stored),
+            first_seen: load(&c.first_seen),
             entries: t.entries.load(Ordering::Relaxed),
             bytes: t.bytes.load(Ordering::Relaxed),
             capacity: t.slots.len(),
@@ -481,6 +507,11 @@ impl Table {
         Self {
             slots: (0..n).map(|_| ArcSwapOption::empty()).collect(),
             tags: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            doorkeeper: if config.admit_first_seen {
+                Box::new([])
+            } else {
+                (0..n).map(|_| AtomicU64::new(0)).collect()
+            },
             set_mask: config.sets - 1,
             hasher: foldhash::fast::RandomState::default(),
             digest_key,
@@ -577,6 +608,21 @@ impl Table {
                 return;
             }
         }
+    }
+
+    /// Whether an answer verified at once is kept now: on its credential's second sighting.
+    fn admit(&self, hash: u64) -> bool {
+        if self.doorkeeper.is_empty() {
+            return true;
+        }
+        let i = hash.rotate_right(24) as usize % self.doorkeeper.len();
+        let mark = hash | 1;
+        if self.doorkeeper[i].load(Ordering::Relaxed) == mark {
+            return true;
+        }
+        self.doorkeeper[i].store(mark, Ordering::Relaxed);
+        self.counters.first_seen.fetch_add(1, Ordering::Relaxed);
+        false
     }
 
     fn not_stored(&self) {
@@ -731,7 +777,11 @@ impl<V: Verifier> CachedVerifier<V> {
         let table = &self.table;
         match self.inner.verify_reusable(credential) {
             MaybeReady::Ready(Ok(verified)) => {
-                keep(table, &*self.inner, kind, key.as_bytes(), hash, &verified);
+                match verified.reuse {
+                    None => table.not_stored(),
+                    Some(_) if !table.admit(hash) => {}
+                    Some(_) => keep(table, &*self.inner, kind, key.as_bytes(), hash, &verified),
+                }
                 MaybeReady::Ready(Ok(verified.principal))
             }
             MaybeReady::Ready(Err(e)) => MaybeReady::Ready(Err(e)),

@@ -187,7 +187,7 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 
 /// The claims this crate reads, by name; each `None` when absent.
 macro_rules! claim_set {
-    ($($field:ident = $name:literal,)*) => {
+    ($($field:ident = $name:literal @ $bit:literal,)*) => {
         /// The claims this crate reads, each `None` when absent.
         #[derive(Debug, Default)]
         #[allow(non_snake_case)]
@@ -195,46 +195,39 @@ macro_rules! claim_set {
             $(pub(crate) $field: Option<Any<'a>>,)*
         }
 
-        /// The names of the claims a [`ClaimSet`] holds, in field order.
+        /// The names of the claims a [`ClaimSet`] holds, in bit order.
         pub(crate) const NAMES: &[&str] = &[$($name),*];
 
         impl<'a> ClaimSet<'a> {
             /// The slot for `name` and its bit, if it is a claim this crate reads.
             fn slot(&mut self, name: &str) -> Option<(&mut Option<Any<'a>>, u32)> {
-                let mut bit = 1u32;
-                $(
-                    if name == $name {
-                        return Some((&mut self.$field, bit));
-                    }
-                    #[allow(unused_assignments)]
-                    {
-                        bit <<= 1;
-                    }
-                )*
-                None
+                match name {
+                    $($name => Some((&mut self.$field, 1u32 << $bit)),)*
+                    _ => None,
+                }
             }
         }
     };
 }
 
 claim_set! {
-    iss = "iss",
-    sub = "sub",
-    aud = "aud",
-    exp = "exp",
-    nbf = "nbf",
-    iat = "iat",
-    jti = "jti",
-    client_id = "client_id",
-    azp = "azp",
-    clientId = "clientId",
-    scope = "scope",
-    scp = "scp",
-    roles = "roles",
-    tenant = "tenant",
-    tenant_id = "tenant_id",
-    tenantId = "tenantId",
-    act = "act",
+    iss = "iss" @ 0,
+    sub = "sub" @ 1,
+    aud = "aud" @ 2,
+    exp = "exp" @ 3,
+    nbf = "nbf" @ 4,
+    iat = "iat" @ 5,
+    jti = "jti" @ 6,
+    client_id = "client_id" @ 7,
+    azp = "azp" @ 8,
+    clientId = "clientId" @ 9,
+    scope = "scope" @ 10,
+    scp = "scp" @ 11,
+    roles = "roles" @ 12,
+    tenant = "tenant" @ 13,
+    tenant_id = "tenant_id" @ 14,
+    tenantId = "tenantId" @ 15,
+    act = "act" @ 16,
 }
 
 /// The bit of a claim this crate reads, for [`Read::seen`].
@@ -256,28 +249,32 @@ pub(crate) struct Read<'a> {
 /// required claims this crate does not otherwise read). With `reject_duplicates`, a claim of
 /// [`NAMES`] given twice is an error (RFC 7519 §4 lets a parser refuse them; it removes any
 /// doubt about which one was checked).
-pub(crate) struct ReadSeed<'o> {
+///
+/// The claims are read into `out` in place (a claim set is a few hundred bytes: not moved
+/// through the deserializer's layers).
+pub(crate) struct ReadSeed<'o, 'r, 'de> {
     pub(crate) others: &'o [String],
     pub(crate) reject_duplicates: bool,
+    pub(crate) out: &'r mut Read<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for ReadSeed<'_> {
-    type Value = Read<'de>;
+impl<'de> DeserializeSeed<'de> for ReadSeed<'_, '_, 'de> {
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Read<'de>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ReadSeed<'_> {
-    type Value = Read<'de>;
+impl<'de> Visitor<'de> for ReadSeed<'_, '_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object of claims")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read<'de>, A::Error> {
-        let mut read = Read::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let read = self.out;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if let Some((slot, bit)) = read.claims.slot(&key.0) {
                 if self.reject_duplicates && read.seen & bit != 0 {
@@ -292,7 +289,7 @@ impl<'de> Visitor<'de> for ReadSeed<'_> {
             }
             map.next_value::<IgnoredAny>()?;
         }
-        Ok(read)
+        Ok(())
     }
 }
 
@@ -302,9 +299,11 @@ mod tests {
 
     fn read(json: &str) -> Read<'_> {
         let mut de = serde_json::Deserializer::from_str(json);
-        let read = ReadSeed {
+        let mut read = Read::default();
+        ReadSeed {
             others: &["custom".to_owned()],
             reject_duplicates: true,
+            out: &mut read,
         }
         .deserialize(&mut de)
         .unwrap();
@@ -344,9 +343,11 @@ mod tests {
     #[test]
     fn duplicates_of_read_claims_are_refused() {
         let mut de = serde_json::Deserializer::from_str(r#"{"sub":"a","sub":"b"}"#);
+        let mut read = Read::default();
         let seed = ReadSeed {
             others: &[],
             reject_duplicates: true,
+            out: &mut read,
         };
         assert!(seed.deserialize(&mut de).is_err());
     }

@@ -497,12 +497,22 @@ impl JwtVerifier {
             }
         };
         let prepared = c.keys[key].prepared(alg).ok_or_else(malformed)?;
-        // The largest signature is RSA-8192's, 1024 bytes.
-        let mut sig = [0u8; 1032];
-        let sig_len = URL_SAFE_NO_PAD
-            .decode_slice(signature, &mut sig)
-            .map_err(|_| malformed())?;
-        if !prepared.verify(message.as_bytes(), &sig[..sig_len]) {
+        // HMAC tags and ECDSA signatures fit 128 bytes; the largest signature is RSA-8192's,
+        // 1024 bytes.
+        let verified = if signature.len() <= 170 {
+            let mut sig = [0u8; 128];
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(signature, &mut sig)
+                .map_err(|_| malformed())?;
+            prepared.verify(message.as_bytes(), &sig[..n])
+        } else {
+            let mut sig = [0u8; 1032];
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(signature, &mut sig)
+                .map_err(|_| malformed())?;
+            prepared.verify(message.as_bytes(), &sig[..n])
+        };
+        if !verified {
             return Err(VerifyError::invalid("the token signature is invalid"));
         }
         if !remembered {
@@ -521,12 +531,14 @@ impl JwtVerifier {
             &heap
         };
         let mut de = serde_json::Deserializer::from_slice(decoded);
-        let read = ReadSeed {
+        let mut read = Read::default();
+        ReadSeed {
             others: &c.required_others,
             reject_duplicates: true,
+            out: &mut read,
         }
         .deserialize(&mut de)
-        .and_then(|read| de.end().map(|()| read))
+        .and_then(|()| de.end())
         .map_err(|_| malformed())?;
         let reuse = self.check_claims(&read, c.clock.unix_seconds())?;
         let identity = Identity::from_claim_set(&read.claims)
