@@ -22,26 +22,19 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::Response;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header::AUTHORIZATION};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, encode};
-use serde::Deserialize;
+use http::{HeaderValue, Method, Request};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, encode};
 use tokio::runtime::Runtime;
-use tower::{Layer, Service, ServiceExt};
+use tower::ServiceExt;
 use tower_gatekeeper::GatekeeperLayer;
 use tower_gatekeeper::extract::CredentialSources;
 use tower_gatekeeper::grant::{ApiTable, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore};
@@ -52,6 +45,14 @@ use tower_gatekeeper::verify::{
     Verification, VerifiedCache, Verifier,
 };
 use tower_gatekeeper::{MaybeReady, Principal};
+
+#[path = "support/reference.rs"]
+mod reference;
+
+use reference::{
+    handwritten_asym, handwritten_hs256, jsonwebtoken_layer, jwt_authorizer_router, opaque_minimal,
+    pem_body, tower_http_bearer,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator (only counts while COUNTING is on)
@@ -262,6 +263,13 @@ fn basic_router() -> (Router, Option<VerifiedCache>) {
     (routes().layer(layer), cache)
 }
 
+/// The API key of the bench and 1000 others.
+fn api_keys() -> Vec<String> {
+    let mut keys = vec![API_KEY.to_owned()];
+    keys.extend((0..1000).map(|i| format!("other-key-{i:06}-0123456789abcdef")));
+    keys
+}
+
 fn api_key_router(header: bool, cache: CacheConfig) -> (Router, Option<VerifiedCache>) {
     let keys = ApiKeyStore::new();
     keys.insert(API_KEY, Identity::new("svc").with_scopes(["orders:read"]));
@@ -284,242 +292,6 @@ fn api_key_router(header: bool, cache: CacheConfig) -> (Router, Option<VerifiedC
         .build();
     let cache = layer.verified_cache().cloned();
     (routes().layer(layer), cache)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reference layers written here: the least a layer of each kind must do
-// ---------------------------------------------------------------------------------------------
-
-pin_project_lite::pin_project! {
-    #[project = EitherProj]
-    enum Either<F> {
-        Inner { #[pin] future: F },
-        Refused { response: Option<Response> },
-    }
-}
-
-impl<F: Future<Output = Result<Response, Infallible>>> Future for Either<F> {
-    type Output = Result<Response, Infallible>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            EitherProj::Inner { future } => future.poll(cx),
-            EitherProj::Refused { response } => Poll::Ready(Ok(response.take().unwrap())),
-        }
-    }
-}
-
-/// A layer that runs `check` on the headers and inserts what it returns into the extensions,
-/// or answers 401: no boxing, no body handling, no challenge.
-struct CheckLayer<F>(Arc<F>);
-
-impl<F> Clone for CheckLayer<F> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-struct CheckService<S, F> {
-    inner: S,
-    check: Arc<F>,
-}
-
-impl<S: Clone, F> Clone for CheckService<S, F> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            check: self.check.clone(),
-        }
-    }
-}
-
-impl<S, F> Layer<S> for CheckLayer<F> {
-    type Service = CheckService<S, F>;
-    fn layer(&self, inner: S) -> Self::Service {
-        CheckService {
-            inner,
-            check: self.0.clone(),
-        }
-    }
-}
-
-impl<S, F, T> Service<Request<Body>> for CheckService<S, F>
-where
-    S: Service<Request<Body>, Response = Response, Error = Infallible>,
-    F: Fn(&HeaderMap) -> Option<T>,
-    T: Clone + Send + Sync + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        match (self.check)(req.headers()) {
-            Some(found) => {
-                req.extensions_mut().insert(found);
-                Either::Inner {
-                    future: self.inner.call(req),
-                }
-            }
-            None => {
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::UNAUTHORIZED;
-                Either::Refused {
-                    response: Some(response),
-                }
-            }
-        }
-    }
-}
-
-fn check_layer<F, T>(check: F) -> CheckLayer<F>
-where
-    F: Fn(&HeaderMap) -> Option<T>,
-{
-    CheckLayer(Arc::new(check))
-}
-
-fn bearer_of(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ")
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[allow(dead_code)]
-struct Claims {
-    sub: String,
-    client_id: Option<String>,
-    scope: Option<String>,
-    exp: u64,
-    iss: String,
-    aud: String,
-}
-
-/// `jsonwebtoken::decode` in a layer, as most hand-rolled axum middlewares do it.
-fn jsonwebtoken_layer(router: Router, alg: Algorithm, key: DecodingKey) -> Router {
-    let mut validation = Validation::new(alg);
-    validation.set_issuer(&["bench"]);
-    validation.set_audience(&["bench-api"]);
-    router.layer(check_layer(move |headers| {
-        let token = bearer_of(headers)?;
-        jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .ok()
-            .map(|data| Arc::new(data.claims))
-    }))
-}
-
-#[derive(Deserialize)]
-struct MinimalClaims<'a> {
-    sub: &'a str,
-    exp: u64,
-    iss: &'a str,
-    aud: &'a str,
-}
-
-/// The floor for a JWT layer: the signature checked with a key prepared once (aws-lc-rs),
-/// one base64 decode of the payload, a borrowed typed parse, `exp`/`iss`/`aud` checked and
-/// the subject kept. No `kid`, `typ`, `crit`, `nbf`, leeway or claim mapping.
-fn handwritten_layer(
-    router: Router,
-    verify: impl Fn(&[u8], &[u8]) -> bool + Send + Sync + 'static,
-) -> Router {
-    router.layer(check_layer(move |headers| {
-        let token = bearer_of(headers)?;
-        let (message, signature) = token.rsplit_once('.')?;
-        let (_, payload) = message.split_once('.')?;
-        let mut sig = [0u8; 512];
-        let n = URL_SAFE_NO_PAD.decode_slice(signature, &mut sig).ok()?;
-        if !verify(message.as_bytes(), &sig[..n]) {
-            return None;
-        }
-        let mut buf = [0u8; 1024];
-        let n = URL_SAFE_NO_PAD.decode_slice(payload, &mut buf).ok()?;
-        let claims: MinimalClaims<'_> = serde_json::from_slice(&buf[..n]).ok()?;
-        let ok = claims.exp > now() && claims.iss == "bench" && claims.aud == "bench-api";
-        ok.then(|| Arc::<str>::from(claims.sub))
-    }))
-}
-
-fn handwritten_hs256() -> Router {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
-    handwritten_layer(routes(), move |m, s| {
-        aws_lc_rs::hmac::verify(&key, m, s).is_ok()
-    })
-}
-
-fn pem_body(pem: &[u8]) -> Vec<u8> {
-    let text = std::str::from_utf8(pem).unwrap();
-    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap()
-}
-
-fn handwritten_asym(
-    alg: &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
-    pem: &[u8],
-) -> Router {
-    // The SubjectPublicKeyInfo DER of the PEM, parsed once.
-    let key = aws_lc_rs::signature::ParsedPublicKey::new(alg, pem_body(pem)).unwrap();
-    handwritten_layer(routes(), move |m, s| key.verify_sig(m, s).is_ok())
-}
-
-/// An opaque-token layer: the token looked up in a map (foldhash), the owner kept.
-fn opaque_minimal() -> Router {
-    let mut map: HashMap<String, Arc<str>, foldhash::fast::RandomState> = HashMap::default();
-    map.insert(API_KEY.to_owned(), Arc::from("svc"));
-    for i in 0..1000 {
-        map.insert(format!("other-key-{i:06}-0123456789abcdef"), Arc::from("x"));
-    }
-    routes().layer(check_layer(move |headers| {
-        let token = bearer_of(headers)?;
-        map.get(token).cloned()
-    }))
-}
-
-// ---------------------------------------------------------------------------------------------
-// jwt-authorizer (axum 0.7): its refusal is an axum 0.7 response; wrap the router's response so
-// that it can be built from one, and unwrap it outside.
-// ---------------------------------------------------------------------------------------------
-
-struct Wrapped(Response);
-
-impl From<jwt_authorizer::AuthError> for Wrapped {
-    fn from(e: jwt_authorizer::AuthError) -> Self {
-        let old = axum_core_04::response::IntoResponse::into_response(e);
-        Wrapped(old.map(Body::new))
-    }
-}
-
-fn jwt_authorizer_router(rt: &Runtime) -> Router {
-    use jwt_authorizer::{IntoLayer, JwtAuthorizer, Validation};
-    let authorizer = rt.block_on(async {
-        JwtAuthorizer::<Claims>::from_secret(SECRET)
-            .validation(Validation::new().iss(&["bench"]).aud(&["bench-api"]))
-            .build()
-            .await
-            .unwrap()
-    });
-    let layer = vec![authorizer].into_layer();
-    let stack = tower::ServiceBuilder::new()
-        .map_response(|w: Wrapped| w.0)
-        .layer(layer)
-        .map_response(Wrapped);
-    routes().layer(stack)
-}
-
-/// tower-http's fixed-token check (deprecated there as "too basic", which is the point: it is
-/// the floor of what a layer can cost).
-#[allow(deprecated)]
-fn tower_http_bearer(
-    token: &str,
-) -> tower_http::validate_request::ValidateRequestHeaderLayer<
-    tower_http::auth::require_authorization::Bearer<Body>,
-> {
-    tower_http::validate_request::ValidateRequestHeaderLayer::bearer(token)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,7 +420,7 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 case(
                     "opaque_minimal",
-                    opaque_minimal(),
+                    opaque_minimal(routes(), api_keys()),
                     "/orders",
                     one(bearer(API_KEY)),
                 )
@@ -670,7 +442,12 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 case(
                     "jwt_authorizer_hs256",
-                    jwt_authorizer_router(rt),
+                    rt.block_on(jwt_authorizer_router(
+                        routes(),
+                        SECRET,
+                        "bench",
+                        "bench-api",
+                    )),
                     "/orders",
                     one(bearer(&hs_same)),
                 )
@@ -685,6 +462,8 @@ fn cases(rt: &Runtime) -> Vec<Case> {
                         routes(),
                         Algorithm::HS256,
                         DecodingKey::from_secret(SECRET.as_bytes()),
+                        "bench",
+                        "bench-api",
                     ),
                     "/orders",
                     one(bearer(&hs_same)),
@@ -696,7 +475,7 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 case(
                     "handwritten_hs256",
-                    handwritten_hs256(),
+                    handwritten_hs256(routes(), SECRET.as_bytes(), "bench", "bench-api"),
                     "/orders",
                     one(bearer(&hs_same)),
                 )
@@ -718,7 +497,7 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 case(
                     "handwritten_hs256_fresh",
-                    handwritten_hs256(),
+                    handwritten_hs256(routes(), SECRET.as_bytes(), "bench", "bench-api"),
                     "/orders",
                     many(&hs_fresh),
                 )
@@ -843,6 +622,8 @@ fn cases(rt: &Runtime) -> Vec<Case> {
                         routes(),
                         Algorithm::RS256,
                         DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap(),
+                        "bench",
+                        "bench-api",
                     ),
                     "/orders",
                     one(bearer(&rs_same)),
@@ -855,8 +636,11 @@ fn cases(rt: &Runtime) -> Vec<Case> {
                 case(
                     "handwritten_rs256",
                     handwritten_asym(
+                        routes(),
                         &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
                         RSA_PUBLIC,
+                        "bench",
+                        "bench-api",
                     ),
                     "/orders",
                     one(bearer(&rs_same)),
@@ -891,8 +675,11 @@ fn cases(rt: &Runtime) -> Vec<Case> {
                 case(
                     "handwritten_rs256_fresh",
                     handwritten_asym(
+                        routes(),
                         &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
                         RSA_PUBLIC,
+                        "bench",
+                        "bench-api",
                     ),
                     "/orders",
                     many(&rs_fresh),
@@ -919,6 +706,8 @@ fn cases(rt: &Runtime) -> Vec<Case> {
                         routes(),
                         Algorithm::ES256,
                         DecodingKey::from_ec_pem(EC_PUBLIC).unwrap(),
+                        "bench",
+                        "bench-api",
                     ),
                     "/orders",
                     one(bearer(&es_same)),
@@ -930,7 +719,13 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 case(
                     "handwritten_es256",
-                    handwritten_asym(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, EC_PUBLIC),
+                    handwritten_asym(
+                        routes(),
+                        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+                        EC_PUBLIC,
+                        "bench",
+                        "bench-api",
+                    ),
                     "/orders",
                     one(bearer(&es_same)),
                 )
@@ -963,7 +758,13 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 case(
                     "handwritten_es256_fresh",
-                    handwritten_asym(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, EC_PUBLIC),
+                    handwritten_asym(
+                        routes(),
+                        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+                        EC_PUBLIC,
+                        "bench",
+                        "bench-api",
+                    ),
                     "/orders",
                     many(&es_fresh),
                 )
