@@ -61,7 +61,10 @@ fn api_keys() -> ApiKeyStore {
     let keys = ApiKeyStore::new();
     keys.insert(API_KEY, Identity::new("load-svc"));
     for i in 0..1000 {
-        keys.insert(&format!("other-key-{i:06}-0123456789abcdef"), Identity::new("x"));
+        keys.insert(
+            &format!("other-key-{i:06}-0123456789abcdef"),
+            Identity::new("x"),
+        );
     }
     keys
 }
@@ -87,8 +90,12 @@ async fn main() {
     });
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("at+jwt".to_owned());
-    let token = encode(&header, &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
-        .expect("token");
+    let token = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("token");
 
     let store = InMemoryGrantStore::new();
     let grants = GrantManager::builder(store.clone())

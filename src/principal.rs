@@ -233,9 +233,8 @@ impl Identity {
     /// What the identity holds on the heap, in bytes (an estimate that never falls short of
     /// the strings and vectors it owns), for cache budgets.
     pub(crate) fn heap_size(&self) -> usize {
-        let strings = |v: &[String]| {
-            v.len() * std::mem::size_of::<String>() + v.iter().map(String::capacity).sum::<usize>()
-        };
+        let strings =
+            |v: &[String]| std::mem::size_of_val(v) + v.iter().map(String::capacity).sum::<usize>();
         let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
         let tenant = self
             .tenant
