@@ -893,6 +893,10 @@ fn ratios(rt: &Runtime, cases: &[Case]) {
     println!();
 }
 
+fn token_n(k: &Keys, n: usize) -> String {
+    token(Algorithm::HS256, &k.hs, n, SCOPE)
+}
+
 fn token_rs(k: &Keys) -> String {
     token(Algorithm::RS256, &k.rs, 0, SCOPE)
 }
@@ -1023,6 +1027,39 @@ fn micro() {
             std::hint::black_box(j.verify_token(&t).unwrap());
         }),
     );
+    {
+        let pool: Vec<String> = (1..=POOL).map(|n| token_n(&k, n)).collect();
+        let credentials: Vec<Credential<'static>> = pool
+            .iter()
+            .map(|t| Credential::bearer(t.clone(), Source::Header))
+            .collect();
+        let j = jwt.clone();
+        let mut i = 0;
+        time(
+            "JwtVerifier::verify_token (HS256, fresh tokens)",
+            100_000,
+            Box::new(move || {
+                i = (i + 1) % pool.len();
+                std::hint::black_box(j.verify_token(&pool[i]).unwrap());
+            }),
+        );
+        let cached = tower_gatekeeper::verify::CachedVerifier::with_config(
+            jwt.clone(),
+            CacheConfig::new().entries(64),
+        );
+        let mut i = 0;
+        time(
+            "CachedVerifier miss (HS256, fresh tokens)",
+            100_000,
+            Box::new(move || {
+                i = (i + 1) % credentials.len();
+                let MaybeReady::Ready(Ok(p)) = cached.verify(&credentials[i]) else {
+                    panic!()
+                };
+                std::hint::black_box(p);
+            }),
+        );
+    }
     let cached = tower_gatekeeper::verify::CachedVerifier::new(jwt);
     let credential = Credential::bearer(token.clone(), Source::Header);
     time(

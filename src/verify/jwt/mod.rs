@@ -481,14 +481,20 @@ impl JwtVerifier {
         &self,
         token: &str,
     ) -> Result<(Identity, Reuse), VerifyError> {
+        let parts =
+            jws_parts(token).ok_or_else(|| VerifyError::invalid("the token is malformed"))?;
+        self.verify_parts(parts)
+    }
+
+    fn verify_parts(&self, parts: JwsParts<'_>) -> Result<(Identity, Reuse), VerifyError> {
         let c = &*self.config;
         let malformed = || VerifyError::invalid("the token is malformed");
-        let (message, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
-        let (header, payload) = message.split_once('.').ok_or_else(malformed)?;
-        if header.is_empty() || payload.is_empty() || signature.is_empty() || payload.contains('.')
-        {
-            return Err(malformed());
-        }
+        let JwsParts {
+            header,
+            message,
+            payload,
+            signature,
+        } = parts;
         let (key, alg, remembered) = match c.remembered(header) {
             Some(memo) => (memo.key, memo.alg, true),
             None => {
@@ -622,29 +628,60 @@ fn media_type_eq(a: &str, b: &str) -> bool {
 
 /// Whether `token` has the shape of a compact JWS: three non-empty base64url parts.
 pub fn looks_like_jwt(token: &str) -> bool {
-    let mut parts = token.split('.');
-    let shape = (parts.next(), parts.next(), parts.next(), parts.next());
-    matches!(shape, (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() && !s.is_empty())
+    jws_parts(token).is_some()
+}
+
+/// A compact JWS's encoded header, signing input (`header.payload`), payload and signature:
+/// three non-empty parts, no fourth.
+pub(crate) struct JwsParts<'t> {
+    header: &'t str,
+    message: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+pub(crate) fn jws_parts(token: &str) -> Option<JwsParts<'_>> {
+    let first = token.find('.')?;
+    let last = token.rfind('.')?;
+    let (message, signature) = (&token[..last], &token[last + 1..]);
+    let header = &token[..first];
+    let payload = token.get(first + 1..last)?;
+    let shaped = !header.is_empty() && !payload.is_empty() && !signature.is_empty();
+    (shaped && !payload.contains('.')).then_some(JwsParts {
+        header,
+        message,
+        payload,
+        signature,
+    })
 }
 
 impl Verifier for JwtVerifier {
     fn verify(&self, credential: &Credential<'_>) -> Verification {
-        let token = match (credential.scheme(), credential.token()) {
-            (Scheme::Bearer, Some(token)) if looks_like_jwt(token) => token,
-            _ => return MaybeReady::Ready(Err(VerifyError::NotApplicable)),
+        let parts = match (credential.scheme(), credential.token()) {
+            (Scheme::Bearer, Some(token)) => jws_parts(token),
+            _ => None,
         };
-        MaybeReady::Ready(self.verify_token(token).map(Principal::new))
+        let Some(parts) = parts else {
+            return MaybeReady::Ready(Err(VerifyError::NotApplicable));
+        };
+        MaybeReady::Ready(
+            self.verify_parts(parts)
+                .map(|(identity, _)| Principal::new(identity)),
+        )
     }
 
     /// A verified token's answer holds until its `exp`: the checks are on the token alone,
     /// and the keys of a `JwtVerifier` never change.
     fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
-        let token = match (credential.scheme(), credential.token()) {
-            (Scheme::Bearer, Some(token)) if looks_like_jwt(token) => token,
-            _ => return MaybeReady::Ready(Err(VerifyError::NotApplicable)),
+        let parts = match (credential.scheme(), credential.token()) {
+            (Scheme::Bearer, Some(token)) => jws_parts(token),
+            _ => None,
+        };
+        let Some(parts) = parts else {
+            return MaybeReady::Ready(Err(VerifyError::NotApplicable));
         };
         MaybeReady::Ready(
-            self.verify_token_reusable(token)
+            self.verify_parts(parts)
                 .map(|(identity, reuse)| Verified::reusable(Principal::new(identity), reuse)),
         )
     }
@@ -771,5 +808,24 @@ impl JwtVerifierBuilder {
                 headers: Default::default(),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jws_shape() {
+        for good in ["a.b.c", "eyJ.eyJ.sig", "a.b.c=="] {
+            let parts = jws_parts(good).unwrap();
+            assert_eq!(format!("{}.{}", parts.message, parts.signature), good);
+            assert!(parts.message.starts_with(parts.header));
+            assert!(parts.message.ends_with(parts.payload));
+        }
+        for bad in ["", "abc", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "...", "a.b..c"] {
+            assert!(jws_parts(bad).is_none(), "{bad:?}");
+            assert!(!looks_like_jwt(bad), "{bad:?}");
+        }
     }
 }
