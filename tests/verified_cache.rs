@@ -720,3 +720,16 @@ fn a_flood_of_tokens_seen_once_evicts_nothing_by_default() {
     assert!(now(&verifier, &regular).is_ok());
     assert_eq!(verifier.cache().stats().hits, 1);
 }
+
+#[test]
+fn a_disabled_config_passes_every_request_through() {
+    let keys = ApiKeyStore::new();
+    keys.insert("k-off-0123456789", Identity::new("svc"));
+    let verifier = CachedVerifier::with_config(ApiKeyVerifier::new(keys), CacheConfig::disabled());
+    let key = Credential::api_key("k-off-0123456789", Source::Header);
+    for _ in 0..3 {
+        assert!(now(&verifier, &key).is_ok());
+    }
+    let s = verifier.cache().stats();
+    assert_eq!((s.hits, s.misses, s.entries, s.first_seen), (0, 0, 0, 0));
+}

@@ -498,7 +498,10 @@ fn kind(credential: &Credential<'_>) -> u8 {
 }
 
 impl Table {
-    fn new(config: CacheConfig) -> Self {
+    fn new(mut config: CacheConfig) -> Self {
+        if !config.enabled {
+            config.sets = 1;
+        }
         let n = config.sets * WAYS;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).expect("the operating system's random source failed");
@@ -745,8 +748,8 @@ impl<V: Verifier> CachedVerifier<V> {
         Self::with_config(inner, CacheConfig::new())
     }
 
-    /// Caches the answers of `inner` within `config`'s bounds (a disabled config still makes
-    /// a minimal table; prefer not wrapping at all).
+    /// Caches the answers of `inner` within `config`'s bounds; with
+    /// [`CacheConfig::disabled`], every request goes to `inner`.
     pub fn with_config(inner: V, config: CacheConfig) -> Self {
         Self {
             inner: Arc::new(inner),
@@ -813,6 +816,9 @@ fn keep(table: &Table, inner: &dyn Verifier, kind: u8, key: &[u8], hash: u64, ve
 impl<V: Verifier> Verifier for CachedVerifier<V> {
     fn verify(&self, credential: &Credential<'_>) -> Verification {
         let table = &*self.table;
+        if !table.config.enabled {
+            return self.inner.verify(credential);
+        }
         let Some(key) = table.key(credential) else {
             return self.inner.verify(credential);
         };

@@ -823,7 +823,9 @@ mod tests {
             assert!(parts.message.starts_with(parts.header));
             assert!(parts.message.ends_with(parts.payload));
         }
-        for bad in ["", "abc", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "...", "a.b..c"] {
+        for bad in [
+            "", "abc", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "...", "a.b..c",
+        ] {
             assert!(jws_parts(bad).is_none(), "{bad:?}");
             assert!(!looks_like_jwt(bad), "{bad:?}");
         }
