@@ -13,6 +13,13 @@
 //!
 //! The issuer (`iss` of tokens, `issuer` of the metadata) is the config's `issuer`, or, when it
 //! sets none, the address the server listens on (`http://127.0.0.1:3000` by default).
+//!
+//! It serves with timeouts for slow clients (`examples/support/serve.rs`: headers 10 s, a
+//! request with its body 30 s, a silent connection 60 s), which `--header-timeout-secs`,
+//! `--body-timeout-secs` and `--idle-timeout-secs` change.
+
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -211,12 +218,14 @@ struct Args {
     config: PathBuf,
     addr: SocketAddr,
     manual_clock: bool,
+    timeouts: serve::Timeouts,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = None;
     let mut addr: SocketAddr = "127.0.0.1:3000".parse().expect("valid default address");
     let mut manual_clock = false;
+    let mut timeouts = serve::Timeouts::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -228,11 +237,16 @@ fn parse_args() -> Result<Args, String> {
             // Demo and tests only: time stands still until POST /_demo/clock moves it.
             "--manual-clock" => manual_clock = true,
             "-h" | "--help" => {
-                return Err(
-                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock]".into(),
-                );
+                return Err(format!(
+                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock] {}",
+                    serve::Timeouts::USAGE
+                ));
             }
-            other => return Err(format!("unknown argument {other}; try --help")),
+            other => {
+                if !timeouts.parse_flag(other, || args.next())? {
+                    return Err(format!("unknown argument {other}; try --help"));
+                }
+            }
         }
     }
     // Run from anywhere: fall back to the file beside this example.
@@ -248,6 +262,7 @@ fn parse_args() -> Result<Args, String> {
         config,
         addr,
         manual_clock,
+        timeouts,
     })
 }
 
@@ -732,5 +747,5 @@ async fn main() {
         std::process::exit(2);
     });
     print_next_steps(addr);
-    axum::serve(listener, app).await.expect("server error");
+    serve::serve(listener, app, args.timeouts).await;
 }
