@@ -156,24 +156,28 @@ fuzz_target!(|data: &[u8]| {
     let segments: Vec<&str> = segments.iter().flatten().map(String::as_str).collect();
     match (status, segments.as_slice()) {
         (StatusCode::CREATED, ["clients"]) => {
-            let id = answer.json().and_then(|j| j["client_id"].as_str().map(str::to_owned));
+            let id = answer
+                .json()
+                .and_then(|j| j["client_id"].as_str().map(str::to_owned));
             let id = id.expect("the created client's id");
             assert!(setup.clients.contains(&id), "{raw:?}");
-            assert!(!setup.users.contains(&id), "client {id} is also a user: {raw:?}");
+            assert!(
+                !setup.users.contains(&id),
+                "client {id} is also a user: {raw:?}"
+            );
         }
         (StatusCode::CREATED, ["users"]) => {
             let body: serde_json::Value =
                 serde_json::from_slice(&raw.body).expect("a JSON body was accepted");
             let uid = body["uid"].as_str().expect("a uid");
             assert!(setup.users.contains(uid), "{raw:?}");
-            assert!(!setup.clients.contains(uid), "user {uid} is also a client: {raw:?}");
+            assert!(
+                !setup.clients.contains(uid),
+                "user {uid} is also a client: {raw:?}"
+            );
         }
         (StatusCode::NO_CONTENT, ["clients", id, action]) if method == Method::POST => {
-            assert_eq!(
-                setup.clients.is_active(id),
-                *action == "enable",
-                "{raw:?}"
-            );
+            assert_eq!(setup.clients.is_active(id), *action == "enable", "{raw:?}");
         }
         (StatusCode::NO_CONTENT, ["users", uid, action]) if method == Method::POST => {
             assert_eq!(

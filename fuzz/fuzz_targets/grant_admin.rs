@@ -162,7 +162,10 @@ fuzz_target!(|data: &[u8]| {
                 "{status} without a principal: {raw:?}"
             );
             assert_eq!(before, after);
-            assert!(listed.is_none(), "grants listed without a principal: {raw:?}");
+            assert!(
+                listed.is_none(),
+                "grants listed without a principal: {raw:?}"
+            );
             return;
         };
         // Which grants changed: at most the one a successful action named.
@@ -208,7 +211,9 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         for grant in listed.into_iter().flatten() {
-            let kind = grant["grantee_kind"].as_str().and_then(PrincipalKind::parse);
+            let kind = grant["grantee_kind"]
+                .as_str()
+                .and_then(PrincipalKind::parse);
             let field = match kind {
                 Some(PrincipalKind::Client) => "app_id",
                 Some(PrincipalKind::User) => "user_id",

@@ -49,33 +49,42 @@ use tower_gatekeeper::principal::PrincipalKind;
 use tower_gatekeeper::verify::Verifier;
 use tower_gatekeeper_fuzz::{Answer, RawRequest, block_on, call, check_common, parse};
 
-/// (id, secret, generated (SHA-256) rather than chosen (argon2), allowed scopes, format,
-/// disabled). The seeds use these.
-const CLIENTS: [(&str, &str, bool, &[&str], TokenFormat, bool); 3] = [
-    (
-        "fuzz-app",
-        "fuzz-app-secret-7f3a",
-        false,
-        &["orders:read", "orders:write"],
-        TokenFormat::Jwt,
-        false,
-    ),
-    (
-        "fuzz-opaque",
-        "fuzz-opaque-generated-secret-91c2-0123456789abcdef",
-        true,
-        &["reports:read"],
-        TokenFormat::Opaque,
-        false,
-    ),
-    (
-        "fuzz-off",
-        "fuzz-off-generated-secret-5d0e-0123456789abcdef",
-        true,
-        &["orders:read"],
-        TokenFormat::Jwt,
-        true,
-    ),
+/// A registered client. The seeds use these.
+struct FuzzClient {
+    id: &'static str,
+    secret: &'static str,
+    /// A generated secret (kept as a SHA-256 digest) rather than a chosen one (argon2).
+    generated: bool,
+    scopes: &'static [&'static str],
+    format: TokenFormat,
+    disabled: bool,
+}
+
+const CLIENTS: [FuzzClient; 3] = [
+    FuzzClient {
+        id: "fuzz-app",
+        secret: "fuzz-app-secret-7f3a",
+        generated: false,
+        scopes: &["orders:read", "orders:write"],
+        format: TokenFormat::Jwt,
+        disabled: false,
+    },
+    FuzzClient {
+        id: "fuzz-opaque",
+        secret: "fuzz-opaque-generated-secret-91c2-0123456789abcdef",
+        generated: true,
+        scopes: &["reports:read"],
+        format: TokenFormat::Opaque,
+        disabled: false,
+    },
+    FuzzClient {
+        id: "fuzz-off",
+        secret: "fuzz-off-generated-secret-5d0e-0123456789abcdef",
+        generated: true,
+        scopes: &["orders:read"],
+        format: TokenFormat::Jwt,
+        disabled: true,
+    },
 ];
 
 /// What a live token an input names was issued to: (placeholder, client, scopes).
@@ -86,18 +95,18 @@ const LIVE: [(&str, &str, &[&str]); 2] = [
 
 static ISSUER: LazyLock<TokenIssuer> = LazyLock::new(|| {
     let clients = ClientRegistry::new();
-    for (id, secret, generated, scopes, format, disabled) in CLIENTS {
-        let client = if generated {
-            Client::with_generated_secret(id, secret)
+    for c in CLIENTS {
+        let client = if c.generated {
+            Client::with_generated_secret(c.id, c.secret)
         } else {
-            Client::new(id, secret)
+            Client::new(c.id, c.secret)
         };
         clients
             .register(
                 client
-                    .allowed_scopes(scopes.iter().copied())
-                    .token_format(format)
-                    .disabled(disabled),
+                    .allowed_scopes(c.scopes.iter().copied())
+                    .token_format(c.format)
+                    .disabled(c.disabled),
             )
             .expect("a client");
     }
@@ -200,11 +209,11 @@ fn percent_encoding_decode(text: &str) -> String {
 
 /// Whether the request carries `client`'s secret where client authentication reads it.
 fn carries_secret(values: &[String], client: &str) -> bool {
-    let (_, secret, ..) = CLIENTS
+    let known = CLIENTS
         .iter()
-        .find(|(id, ..)| *id == client)
+        .find(|c| c.id == client)
         .expect("a known client");
-    values.iter().any(|v| v.contains(secret))
+    values.iter().any(|v| v.contains(known.secret))
 }
 
 fn is_live(issuer: &TokenIssuer, token: &str) -> bool {
@@ -248,7 +257,11 @@ async fn round_trip(issuer: &TokenIssuer, token: &str, client: &str, scopes: &[S
     assert_eq!(checked["scope"], scopes.join(" "));
 
     // Introspection as the client with a generated secret (no argon2 work).
-    let (introspector, introspector_secret, ..) = CLIENTS[1];
+    let FuzzClient {
+        id: introspector,
+        secret: introspector_secret,
+        ..
+    } = CLIENTS[1];
     let body = format!(
         "token={}&client_id={introspector}&client_secret={introspector_secret}",
         encode(token)
@@ -265,7 +278,10 @@ async fn round_trip(issuer: &TokenIssuer, token: &str, client: &str, scopes: &[S
     let target = format!("/api/oauth2/server/tokens/revoke?token={}", encode(token));
     let revoked = Mount::Revoke { get: true }.call(issuer, get(&target)).await;
     assert_eq!(revoked.parts.status, StatusCode::OK);
-    assert_eq!(revoked.json().expect("JSON")["msg"], "the token was revoked");
+    assert_eq!(
+        revoked.json().expect("JSON")["msg"],
+        "the token was revoked"
+    );
 
     assert!(
         verifier
@@ -320,7 +336,7 @@ fuzz_target!(|data: &[u8]| {
     let status = answer.parts.status;
     check_common(&answer, &raw);
     let text = answer.text();
-    for (_, secret, ..) in CLIENTS {
+    for FuzzClient { secret, .. } in CLIENTS {
         assert!(
             !text.contains(secret),
             "a client secret in the answer: {raw:?}"
@@ -350,23 +366,39 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let json = answer.json();
-    let live_token = |t: &str| live.iter().find(|(token, _)| token == t).map(|(_, i)| LIVE[*i]);
+    let live_token = |t: &str| {
+        live.iter()
+            .find(|(token, _)| token == t)
+            .map(|(_, i)| LIVE[*i])
+    };
     match mount {
         Mount::Token { .. } => {
             if status == StatusCode::UNAUTHORIZED {
-                assert!(challenge.starts_with("Basic realm="), "{challenge}: {raw:?}");
+                assert!(
+                    challenge.starts_with("Basic realm="),
+                    "{challenge}: {raw:?}"
+                );
             }
             if status == StatusCode::OK {
                 let json = json.expect("a JSON answer");
-                assert_eq!(header("cache-control").as_deref(), Some("no-store"), "{raw:?}");
+                assert_eq!(
+                    header("cache-control").as_deref(),
+                    Some("no-store"),
+                    "{raw:?}"
+                );
                 assert_eq!(header("pragma").as_deref(), Some("no-cache"), "{raw:?}");
                 assert_eq!(json["token_type"], "Bearer");
                 assert_eq!(json["expires_in"], 600);
                 let token = json["access_token"].as_str().expect("an access token");
                 let info = issuer.inspect(token).expect("the issued token is live");
-                let (id, _, _, allowed, _, disabled) = CLIENTS
+                let FuzzClient {
+                    id,
+                    scopes: allowed,
+                    disabled,
+                    ..
+                } = CLIENTS
                     .iter()
-                    .find(|(id, ..)| *id == info.client_id)
+                    .find(|c| c.id == info.client_id)
                     .unwrap_or_else(|| panic!("a token for {}: {raw:?}", info.client_id));
                 assert!(!disabled, "a token for the disabled {id}: {raw:?}");
                 assert!(
@@ -405,7 +437,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Mount::Introspect => {
             if status == StatusCode::UNAUTHORIZED {
-                assert!(challenge.starts_with("Basic realm="), "{challenge}: {raw:?}");
+                assert!(
+                    challenge.starts_with("Basic realm="),
+                    "{challenge}: {raw:?}"
+                );
             }
             if status == StatusCode::OK {
                 let json = json.expect("a JSON answer");
@@ -420,7 +455,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(json["sub"], client, "{raw:?}");
                     assert_eq!(json["scope"], scopes.join(" "), "{raw:?}");
                     assert!(
-                        CLIENTS.iter().any(|(id, ..)| carries_secret(&values, id)),
+                        CLIENTS.iter().any(|c| carries_secret(&values, c.id)),
                         "active without client authentication: {raw:?}"
                     );
                 }
@@ -428,7 +463,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Mount::Revoke { get } => {
             if status == StatusCode::UNAUTHORIZED {
-                assert!(challenge.starts_with("Basic realm="), "{challenge}: {raw:?}");
+                assert!(
+                    challenge.starts_with("Basic realm="),
+                    "{challenge}: {raw:?}"
+                );
             }
             if status == StatusCode::OK && method == Method::GET {
                 assert!(get, "{raw:?}");
