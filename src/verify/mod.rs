@@ -47,10 +47,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-#[cfg_attr(
-    not(any(feature = "issuer", feature = "introspection")),
-    allow(unused_imports)
-)]
+#[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
 #[cfg(feature = "issuer")]
