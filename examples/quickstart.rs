@@ -275,11 +275,8 @@ fn signing_key(cfg: &SigningKeyConfig, base: &Path) -> Result<SigningKey, String
 }
 
 fn scheme_name(scheme: Scheme) -> &'static str {
-    match scheme {
-        Scheme::Bearer => "bearer",
-        Scheme::Basic => "basic",
-        Scheme::ApiKey => "api_key",
-    }
+    // `Scheme` is `#[non_exhaustive]`: its own names.
+    scheme.as_str()
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {

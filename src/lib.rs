@@ -7,6 +7,8 @@ pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod grant;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 pub mod impersonate;
 pub mod layer;
 mod maybe_ready;
