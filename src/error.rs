@@ -383,12 +383,27 @@ impl BodyShape for JsonResponder {
                 "code": error.status().as_u16(),
                 "msg": error.description(),
             })),
-            Self::Problem => ErrorBody::problem_json(&serde_json::json!({
-                "type": "about:blank",
-                "title": error.status().canonical_reason().unwrap_or(""),
-                "status": error.status().as_u16(),
-                "detail": error.description(),
-            })),
+            Self::Problem => {
+                // A struct, not `json!`: its members keep RFC 9457's order (`type` first)
+                // whatever serde_json features the build unifies.
+                #[derive(serde::Serialize)]
+                struct Problem<'a> {
+                    r#type: &'static str,
+                    title: &'static str,
+                    status: u16,
+                    detail: &'a str,
+                }
+                let problem = Problem {
+                    r#type: "about:blank",
+                    title: error.status().canonical_reason().unwrap_or(""),
+                    status: error.status().as_u16(),
+                    detail: error.description(),
+                };
+                ErrorBody {
+                    content_type: HeaderValue::from_static("application/problem+json"),
+                    bytes: Bytes::from(serde_json::to_vec(&problem).unwrap_or_default()),
+                }
+            }
         }
     }
 }
@@ -498,7 +513,11 @@ impl Challenge {
                 }
             }
             ChallengeScheme::Other { scheme, params } => {
-                let mut text = format!("{} realm={}", token_or_placeholder(&scheme), quote(&self.realm));
+                let mut text = format!(
+                    "{} realm={}",
+                    token_or_placeholder(&scheme),
+                    quote(&self.realm)
+                );
                 for (name, value) in &params {
                     text.push_str(", ");
                     text.push_str(token_or_placeholder(name));

@@ -148,7 +148,10 @@ impl Responder for GrpcResponder {
             headers.remove(name);
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-status", HeaderValue::from(grpc_code(error.kind()) as i32));
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from(grpc_code(error.kind()) as i32),
+        );
         headers.insert("grpc-message", grpc_message(error));
         response
     }

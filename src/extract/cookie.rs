@@ -113,7 +113,9 @@ impl CredentialSource for CookieSource {
                     .map(str::trim)
                     .filter(|pair| {
                         !pair.is_empty()
-                            && pair.split_once('=').is_none_or(|(n, _)| n.trim() != self.name)
+                            && pair
+                                .split_once('=')
+                                .is_none_or(|(n, _)| n.trim() != self.name)
                     })
                     .map(str::to_owned)
                     .collect();

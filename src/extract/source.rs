@@ -468,7 +468,8 @@ impl FormSource {
 
 impl CredentialSource for FormSource {
     fn reads_body(&self, headers: &HeaderMap) -> bool {
-        essence(headers).is_some_and(|e| e.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        essence(headers)
+            .is_some_and(|e| e.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
     }
 
     fn find_in_body<'a>(

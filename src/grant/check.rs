@@ -83,10 +83,13 @@ impl ApiRoute {
     /// error, caught at startup.
     pub fn grpc_method(id: impl AsRef<str>, method: &str) -> Self {
         let method = method.strip_prefix('/').unwrap_or(method);
-        let valid = method
-            .split_once('/')
-            .is_some_and(|(service, name)| !service.is_empty() && !name.is_empty() && !name.contains('/'));
-        assert!(valid, "a gRPC method is <package.Service>/<Method>: {method:?}");
+        let valid = method.split_once('/').is_some_and(|(service, name)| {
+            !service.is_empty() && !name.is_empty() && !name.contains('/')
+        });
+        assert!(
+            valid,
+            "a gRPC method is <package.Service>/<Method>: {method:?}"
+        );
         Self::new(id, format!("/{method}")).methods([Method::POST])
     }
 
@@ -245,9 +248,8 @@ impl ApiTable {
                 "the request path is not in canonical form",
             ));
         }
-        self.route_for(&parts.method, path).ok_or_else(|| {
-            AuthError::forbidden("no API is published at this path and method")
-        })
+        self.route_for(&parts.method, path)
+            .ok_or_else(|| AuthError::forbidden("no API is published at this path and method"))
     }
 }
 

@@ -6,7 +6,10 @@ use super::TokenIssuer;
 use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{Identity, Principal, PrincipalKind};
-use crate::verify::{Verification, Verifier, VerifyError, digest};
+use crate::verify::{
+    ReusableVerification, Reuse, Revalidation, Verification, Verified, Verifier, VerifyError,
+    digest,
+};
 
 /// What the issuer knows of a live token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +44,7 @@ impl TokenIssuer {
     fn decode_own(&self, token: &str) -> Result<TokenInfo, VerifyError> {
         if crate::verify::looks_like_jwt(token) {
             let identity = self.jwt_verifier().verify_token(token)?;
-            let claims = identity.claims();
-            let issued_at = claims
-                .and_then(|c| c.get("iat"))
-                .and_then(crate::principal::numeric_date);
+            let issued_at = identity.issued_at();
             Ok(TokenInfo {
                 client_id: identity
                     .client_id()
@@ -163,26 +163,41 @@ impl IssuerVerifier {
     }
 }
 
+/// Reuse stamps: which kind of token a kept answer is for.
+const JWT: u64 = 0;
+const OPAQUE: u64 = 1;
+
 impl Verifier for IssuerVerifier {
     fn verify(&self, credential: &Credential<'_>) -> Verification {
+        self.verify_reusable(credential)
+            .map(|result| result.map(|verified| verified.principal))
+    }
+
+    /// Kept until the token expires; every hit is revalidated like a first check is:
+    /// revocation, the client and the user (see [`revalidate`](Self::revalidate)).
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
         let (Scheme::Bearer, Some(token)) = (credential.scheme(), credential.token()) else {
             return MaybeReady::Ready(Err(VerifyError::NotApplicable));
         };
         let issuer = &self.issuer;
         let result = if crate::verify::looks_like_jwt(token) {
-            issuer.inner.jwt.verify_token(token).and_then(|identity| {
-                let client_id = identity.client_id().unwrap_or(identity.subject());
-                // The issuer signs client-credentials tokens only (`sub` = `client_id`): a
-                // client. The kind follows the claims, so a token naming a user stays a user's.
-                issuer
-                    .check_live_parts(
-                        client_id,
-                        identity.subject(),
-                        identity.kind(),
-                        identity.token_id(),
-                    )
-                    .map(|()| Principal::new(identity))
-            })
+            issuer
+                .inner
+                .jwt
+                .verify_token_reusable(token)
+                .and_then(|(identity, reuse)| {
+                    let client_id = identity.client_id().unwrap_or(identity.subject());
+                    issuer
+                        .check_live_parts(
+                            client_id,
+                            identity.subject(),
+                            identity.kind(),
+                            identity.token_id(),
+                        )
+                        .map(|()| {
+                            Verified::reusable(Principal::new(identity), reuse.with_stamp(JWT))
+                        })
+                })
         } else {
             match issuer.tokens().opaque(&digest(token)) {
                 // Not ours: another verifier of a chain may know it.
@@ -197,10 +212,46 @@ impl Verifier for IssuerVerifier {
                     if let Some(jti) = info.token_id {
                         identity = identity.with_token_id(jti);
                     }
-                    Principal::new(identity)
+                    let reuse = Reuse::until(info.expires_at).with_stamp(OPAQUE);
+                    Verified::reusable(Principal::new(identity), reuse)
                 }),
             }
         };
         MaybeReady::Ready(result)
+    }
+
+    /// The checks every request pays, from memory: the `jti` not revoked (JWTs), the opaque
+    /// token still stored (it is forgotten when revoked), the client active, the user enabled.
+    fn revalidate(
+        &self,
+        credential: &Credential<'_>,
+        principal: &Principal,
+        stamp: u64,
+    ) -> Revalidation {
+        let issuer = &self.issuer;
+        let identity = principal.identity();
+        let jti = match stamp {
+            JWT => identity.token_id(),
+            _ => {
+                let stored = credential
+                    .token()
+                    .is_some_and(|token| issuer.tokens().opaque(&digest(token)).is_some());
+                if !stored {
+                    return Revalidation::Invalid(VerifyError::invalid(
+                        "the token is unknown or revoked",
+                    ));
+                }
+                None
+            }
+        };
+        let client_id = identity.client_id().unwrap_or(identity.subject());
+        match issuer.check_live_parts(client_id, identity.subject(), identity.kind(), jti) {
+            Ok(()) => Revalidation::Valid,
+            Err(error) => Revalidation::Invalid(error),
+        }
+    }
+
+    fn clock(&self) -> &dyn crate::clock::Clock {
+        &**self.issuer.clock()
     }
 }

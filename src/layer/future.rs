@@ -79,7 +79,7 @@ where
     S: Service<Request<RequestBody<B>>>,
 {
     pub(crate) fn inner(
-        mut inner: S,
+        inner: &mut S,
         admitted: Admitted<B>,
         context: LayerContext,
         grpc: bool,

@@ -50,7 +50,7 @@ pub use stage::{AuthorizeFuture, AuthorizeLayer, AuthorizeLayerBuilder, Authoriz
 
 use crate::error::{AuthError, Challenge, JsonResponder, Responder, render};
 use crate::extract::CredentialSources;
-use crate::verify::Verifier;
+use crate::verify::{CacheConfig, CachedVerifier, VerifiedCache, Verifier};
 
 pub(crate) struct Shared {
     pub(crate) sources: CredentialSources,
@@ -59,6 +59,7 @@ pub(crate) struct Shared {
     pub(crate) optional: bool,
     pub(crate) cors_preflight: bool,
     pub(crate) stages: Vec<Arc<dyn Authorize>>,
+    pub(crate) cache: Option<VerifiedCache>,
 }
 
 /// How a layer answers refusals, and what it lets through without a principal.
@@ -97,7 +98,6 @@ impl LayerContext {
         };
         render(error, &self.0.challenge, responder.as_ref())
     }
-
 }
 
 /// A refusal made where no layer's context was at hand (an `AuthError` a handler returned),
@@ -157,6 +157,7 @@ impl GatekeeperLayer {
             optional: false,
             cors_preflight: false,
             stages: Vec::new(),
+            cache: CacheConfig::new(),
         }
     }
 }
@@ -169,6 +170,14 @@ fn default_grpc_responder() -> Option<Arc<dyn Responder>> {
 #[cfg(not(feature = "tonic"))]
 fn default_grpc_responder() -> Option<Arc<dyn Responder>> {
     None
+}
+
+impl GatekeeperLayer {
+    /// The layer's verified-credential cache (counters, size, clearing), unless it was
+    /// switched off.
+    pub fn verified_cache(&self) -> Option<&VerifiedCache> {
+        self.shared.cache.as_ref()
+    }
 }
 
 impl<S> Layer<S> for GatekeeperLayer {
@@ -190,6 +199,7 @@ pub struct GatekeeperBuilder {
     optional: bool,
     cors_preflight: bool,
     stages: Vec<Arc<dyn Authorize>>,
+    cache: CacheConfig,
 }
 
 impl fmt::Debug for GatekeeperBuilder {
@@ -260,6 +270,15 @@ impl GatekeeperBuilder {
         self.authorize(RequireScopes::all(scopes))
     }
 
+    /// Bounds the verified-credential cache ([`CachedVerifier`]), or switches it off with
+    /// [`CacheConfig::disabled`]. On by default: answers the verifier allows to be reused
+    /// (see [`Verifier::verify_reusable`]) are served again for the same credential, each
+    /// revalidated by the verifier.
+    pub fn verified_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = config;
+        self
+    }
+
     /// Adds a check that runs after verification, in the order added.
     pub fn authorize(mut self, stage: impl Authorize) -> Self {
         self.stages.push(Arc::new(stage));
@@ -273,18 +292,25 @@ impl GatekeeperBuilder {
             challenge,
             responder: self.responder,
             grpc_responder: self.grpc_responder,
-            passes_anonymous: self.optional
-                && !self.stages.iter().any(|s| s.requires_principal()),
+            passes_anonymous: self.optional && !self.stages.iter().any(|s| s.requires_principal()),
             cors_preflight: self.cors_preflight,
         });
+        let (verifier, cache) = if self.cache.is_enabled() {
+            let cached = CachedVerifier::with_config(self.verifier, self.cache);
+            let cache = cached.cache();
+            (Arc::new(cached) as Arc<dyn Verifier>, Some(cache))
+        } else {
+            (self.verifier, None)
+        };
         GatekeeperLayer {
             shared: Arc::new(Shared {
                 sources: self.sources,
-                verifier: self.verifier,
+                verifier,
                 context,
                 optional: self.optional,
                 cors_preflight: self.cors_preflight,
                 stages: self.stages,
+                cache,
             }),
         }
     }

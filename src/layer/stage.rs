@@ -241,7 +241,11 @@ fn is_cors_preflight(parts: &Parts) -> bool {
 }
 
 /// The request rebuilt after the stages passed, and the headers they asked for.
-fn admit<B>(principal: Principal, mut parts: Parts, body: B) -> (Request<B>, Option<http::HeaderMap>) {
+fn admit<B>(
+    principal: Principal,
+    mut parts: Parts,
+    body: B,
+) -> (Request<B>, Option<http::HeaderMap>) {
     parts.extensions.insert(principal);
     let extra = parts.extensions.remove::<AddResponseHeaders>().map(|h| h.0);
     (Request::from_parts(parts, body), extra)
@@ -274,7 +278,13 @@ where
                     || (gate.0.cors_preflight && is_cors_preflight(&parts))
             });
             return if passes {
-                AuthorizeFuture::inner(&mut inner, Request::from_parts(parts, body), None, context, grpc)
+                AuthorizeFuture::inner(
+                    &mut inner,
+                    Request::from_parts(parts, body),
+                    None,
+                    context,
+                    grpc,
+                )
             } else {
                 // Fail closed: no gate ran, or it let an anonymous request through that these
                 // stages cannot decide on.
@@ -405,9 +415,12 @@ where
                 } => {
                     let next = match ready!(decision.as_mut().poll(cx)) {
                         Ok((principal, parts)) => {
-                            let body = body.take().expect("AuthorizeFuture polled after completion");
-                            let mut inner =
-                                inner.take().expect("AuthorizeFuture polled after completion");
+                            let body = body
+                                .take()
+                                .expect("AuthorizeFuture polled after completion");
+                            let mut inner = inner
+                                .take()
+                                .expect("AuthorizeFuture polled after completion");
                             let (request, extra_headers) = admit(principal, parts, body);
                             StageState::Inner {
                                 future: inner.call(request),

@@ -3,12 +3,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Verification, Verifier, VerifyError};
+use super::{
+    ReusableVerification, Reuse, Revalidation, Verification, Verified, Verifier, VerifyError,
+};
 use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{CredentialInfo, Identity, Principal};
@@ -38,6 +41,8 @@ pub(crate) fn digest(secret: &str) -> Digest32 {
 #[derive(Clone, Default)]
 pub struct ApiKeyStore {
     keys: Arc<ArcSwap<HashMap<Digest32, Arc<Identity>>>>,
+    /// Bumped after every change, so a kept answer can tell the store moved on.
+    generation: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for ApiKeyStore {
@@ -72,6 +77,7 @@ impl ApiKeyStore {
             map.insert(digest, owner.clone());
             map
         });
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Removes `key`; returns whether it was present.
@@ -83,7 +89,14 @@ impl ApiKeyStore {
             removed = map.remove(&d).is_some();
             map
         });
+        self.generation.fetch_add(1, Ordering::AcqRel);
         removed
+    }
+
+    /// A number that changes with every insert and removal: an answer taken from the store at
+    /// one generation still holds while the generation is the same.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The owner of `key`, if it is stored. The stored digest is compared in constant time.
@@ -148,16 +161,53 @@ impl ApiKeyVerifier {
     }
 }
 
-impl Verifier for ApiKeyVerifier {
-    fn verify(&self, credential: &Credential<'_>) -> Verification {
-        let key = match (credential.scheme(), credential.token()) {
-            (Scheme::ApiKey, Some(key)) => key,
+impl ApiKeyVerifier {
+    fn key<'c>(&self, credential: &'c Credential<'_>) -> Option<&'c str> {
+        match (credential.scheme(), credential.token()) {
+            (Scheme::ApiKey, Some(key)) => Some(key),
             (Scheme::Bearer, Some(token))
                 if self.accept_bearer && !super::jwt::looks_like_jwt(token) =>
             {
-                token
+                Some(token)
             }
-            _ => return MaybeReady::Ready(Err(VerifyError::NotApplicable)),
+            _ => None,
+        }
+    }
+}
+
+impl Verifier for ApiKeyVerifier {
+    /// An answer holds while the store is unchanged: any insert or removal makes kept answers
+    /// stale, so a removed key is refused from the next request on.
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        let Some(key) = self.key(credential) else {
+            return MaybeReady::Ready(Err(VerifyError::NotApplicable));
+        };
+        // Read before the lookup: a change racing with it leaves a stamp that is already old.
+        let generation = self.store.generation();
+        MaybeReady::Ready(match self.store.lookup(key) {
+            // An API key, however it was carried; the layer records where.
+            Some(owner) => Ok(Verified::reusable(
+                Principal::new(owner).with_credential(CredentialInfo {
+                    scheme: Scheme::ApiKey,
+                    source: credential.source(),
+                }),
+                Reuse::unlimited().with_stamp(generation),
+            )),
+            None => Err(VerifyError::invalid("the key is unknown or revoked")),
+        })
+    }
+
+    fn revalidate(&self, _: &Credential<'_>, _: &Principal, stamp: u64) -> Revalidation {
+        if self.store.generation() == stamp {
+            Revalidation::Valid
+        } else {
+            Revalidation::Stale
+        }
+    }
+
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        let Some(key) = self.key(credential) else {
+            return MaybeReady::Ready(Err(VerifyError::NotApplicable));
         };
         MaybeReady::Ready(match self.store.lookup(key) {
             // An API key, however it was carried; the layer records where.

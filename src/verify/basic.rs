@@ -3,13 +3,16 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 
 use super::hashing::{HashingBusy, HashingPool};
-use super::{Verification, Verifier, VerifyError};
+use super::{
+    ReusableVerification, Reuse, Revalidation, Verification, Verified, Verifier, VerifyError,
+};
 use crate::accounts::canonical_password;
 use crate::extract::{Credential, Scheme};
 use crate::impersonate::canonical_login;
@@ -82,6 +85,16 @@ struct User {
     phc: String,
     identity: Arc<Identity>,
     disabled: bool,
+    /// Unique to this record: a new password, or a disabled flag, makes a new one (a kept
+    /// verification of the old record is then stale).
+    generation: u64,
+}
+
+/// Numbers user records, process-wide.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 struct Users {
@@ -179,6 +192,7 @@ impl BasicUsers {
             phc: phc.to_owned(),
             identity: Arc::new(identity.with_kind(PrincipalKind::User)),
             disabled,
+            generation: next_generation(),
         });
         let key = canonical_login(name);
         self.inner.by_name.rcu(|map| {
@@ -205,6 +219,7 @@ impl BasicUsers {
                             phc: user.phc.clone(),
                             identity: user.identity.clone(),
                             disabled,
+                            generation: next_generation(),
                         });
                     }
                     true
@@ -242,7 +257,9 @@ impl BasicUsers {
             .contains_key(&canonical_login(name))
     }
 
-    fn check(&self, name: &str, password: &str) -> Result<Arc<Identity>, VerifyError> {
+    /// The identity of `name` if `password` is theirs, and the generation of the record that
+    /// said so.
+    fn check(&self, name: &str, password: &str) -> Result<(Arc<Identity>, u64), VerifyError> {
         // RFC 7617 §2.1 / RFC 8265: the prepared forms are compared, not the octets sent.
         let password = &*canonical_password(password);
         let user = self
@@ -265,7 +282,7 @@ impl BasicUsers {
                 if user.disabled {
                     return Err(VerifyError::invalid("the account is disabled"));
                 }
-                Ok(user.identity.clone())
+                Ok((user.identity.clone(), user.generation))
             }
         }
     }
@@ -315,8 +332,13 @@ fn busy(refused: HashingBusy) -> VerifyError {
     }
 }
 
-impl Verifier for BasicVerifier {
-    fn verify(&self, credential: &Credential<'_>) -> Verification {
+impl BasicVerifier {
+    /// Checks the password under the hashing bound, then makes the answer with `answer`.
+    fn run<T: Send + 'static>(
+        &self,
+        credential: &Credential<'_>,
+        answer: fn(Arc<Identity>, u64) -> T,
+    ) -> MaybeReady<Result<T, VerifyError>> {
         let (Scheme::Basic, Some((name, password))) =
             (credential.scheme(), credential.basic_parts())
         else {
@@ -324,7 +346,11 @@ impl Verifier for BasicVerifier {
         };
         let users = self.users.clone();
         let (name, password) = (name.to_owned(), password.to_owned());
-        let run = move || users.check(&name, &password).map(Principal::new);
+        let run = move || {
+            users
+                .check(&name, &password)
+                .map(|(identity, generation)| answer(identity, generation))
+        };
         if tokio::runtime::Handle::try_current().is_err() {
             // No runtime to wait on: run here if a permit is free, else refuse.
             return MaybeReady::Ready(
@@ -335,5 +361,38 @@ impl Verifier for BasicVerifier {
         }
         let pool = self.hashing.clone();
         MaybeReady::pending(async move { pool.run(run).await.unwrap_or_else(|e| Err(busy(e))) })
+    }
+}
+
+impl Verifier for BasicVerifier {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        self.run(credential, |identity, _| Principal::new(identity))
+    }
+
+    /// A verified password holds while the user's record is the one that matched it: a new
+    /// password makes the kept answer stale (the password is checked again), a disabled or
+    /// removed user is refused at once.
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        self.run(credential, |identity, generation| {
+            Verified::reusable(
+                Principal::new(identity),
+                Reuse::unlimited().with_stamp(generation),
+            )
+        })
+    }
+
+    fn revalidate(&self, credential: &Credential<'_>, _: &Principal, stamp: u64) -> Revalidation {
+        let Some((name, _)) = credential.basic_parts() else {
+            return Revalidation::Stale;
+        };
+        let users = self.users.inner.by_name.load();
+        match users.get(&canonical_login(name)) {
+            None => Revalidation::Invalid(VerifyError::invalid("invalid user name or password")),
+            Some(user) if user.disabled => {
+                Revalidation::Invalid(VerifyError::invalid("the account is disabled"))
+            }
+            Some(user) if user.generation != stamp => Revalidation::Stale,
+            Some(_) => Revalidation::Valid,
+        }
     }
 }
