@@ -243,6 +243,10 @@ pub struct CredentialSources {
     body_limit: usize,
     body_read_timeout: Duration,
     strip: bool,
+    /// A [`FormSource`] was added (RFC 6750 §2.2), for discovery metadata.
+    form_bearer: bool,
+    /// A [`QuerySource`] was added (RFC 6750 §2.3), for discovery metadata.
+    query_bearer: bool,
 }
 
 impl Default for CredentialSources {
@@ -260,6 +264,8 @@ impl CredentialSources {
             body_limit: DEFAULT_BODY_LIMIT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             strip: false,
+            form_bearer: false,
+            query_bearer: false,
         }
     }
 
@@ -277,6 +283,9 @@ impl CredentialSources {
 
     /// Also looks in `source`, after the sources added before it.
     pub fn source(mut self, source: impl CredentialSource) -> Self {
+        let any: &dyn std::any::Any = &source;
+        self.form_bearer |= any.is::<FormSource>();
+        self.query_bearer |= any.is::<QuerySource>();
         self.sources.push(Arc::new(source));
         self
     }
@@ -384,6 +393,18 @@ impl CredentialSources {
         self.challenges()
             .iter()
             .any(|s| matches!(s, ChallengeScheme::ApiKey { .. }))
+    }
+
+    /// Which of RFC 6750's bearer methods are read: `Authorization` header (§2.1), form body
+    /// (§2.2), query (§2.3), for RFC 9728's `bearer_methods_supported`. Form and query
+    /// sources are recognised when added by value ([`source`](Self::source) and the methods
+    /// built on it); a [`shared_source`](Self::shared_source) is not named.
+    pub(crate) fn rfc6750_methods(&self) -> (bool, bool, bool) {
+        let header = self
+            .authorization
+            .challenges()
+            .contains(&ChallengeScheme::Bearer);
+        (header, self.form_bearer, self.query_bearer)
     }
 
     pub(crate) fn strips(&self) -> bool {
