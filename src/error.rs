@@ -1,14 +1,18 @@
 //! Refusals and how they are answered.
 //!
-//! Every refusal is an [`AuthError`] of one [`ErrorKind`]. The status code, the
-//! `WWW-Authenticate` challenge (RFC 6750 §3, RFC 7617) and the cache headers are decided in
-//! one place, [`render`]; the body format is pluggable through a [`Responder`], so an app can
-//! answer `{"error","error_description"}` (the default), `{"error_code","error_msg"}` or
-//! `{"code","msg"}`.
+//! Every refusal is an [`AuthError`] of one [`ErrorKind`], answered by the layer's
+//! [`Responder`], which decides the status, the headers and the body. The default is the
+//! RFC 6750 answer ([`rfc6750_response`]: the status of the kind, `WWW-Authenticate`
+//! challenges per RFC 6750 §3 and RFC 7617, cache headers) with an
+//! `{"error","error_description"}` body. Shapes that only change the body are
+//! [`BodyShape`]s and keep the RFC headers: [`JsonResponder`] names the ready-made ones
+//! (`{"error_code","error_msg"}` as Huawei answers, `{"code","msg"}` as HENGSHI answers,
+//! RFC 9457 problem details). With the `tonic` feature, `application/grpc` requests are
+//! answered the gRPC way instead (`crate::grpc::GrpcResponder`).
 //!
 //! ```
 //! use http::StatusCode;
-//! use tower_gatekeeper::error::{AuthError, ErrorKind, JsonResponder, Responder};
+//! use tower_gatekeeper::error::{AuthError, ErrorKind, JsonResponder};
 //!
 //! let err = AuthError::invalid_token("token expired");
 //! assert_eq!(err.kind(), ErrorKind::InvalidToken);
@@ -23,7 +27,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::extract::CredentialSources;
@@ -192,35 +196,113 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// A JSON body.
+    /// A JSON body (`application/json`).
     pub fn json(value: &serde_json::Value) -> Self {
         Self {
             content_type: HeaderValue::from_static("application/json"),
             bytes: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
         }
     }
+
+    /// An RFC 9457 problem details body (`application/problem+json`).
+    pub fn problem_json(value: &serde_json::Value) -> Self {
+        Self {
+            content_type: HeaderValue::from_static("application/problem+json"),
+            ..Self::json(value)
+        }
+    }
+
+    /// An empty body, with no meaningful content type (gRPC refusals carry none).
+    pub fn empty() -> Self {
+        Self {
+            content_type: HeaderValue::from_static("application/octet-stream"),
+            bytes: Bytes::new(),
+        }
+    }
 }
 
-/// Writes the body of error responses. Status and headers are not its business: they follow
-/// the RFCs whatever the body looks like.
+/// One refusal to answer: the error, and the challenges of the layer that refuses.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    error: &'a AuthError,
+    challenge: &'a Challenge,
+}
+
+impl<'a> Refusal<'a> {
+    /// The refusal of `error` by a layer that challenges with `challenge`.
+    pub fn new(error: &'a AuthError, challenge: &'a Challenge) -> Self {
+        Self { error, challenge }
+    }
+    /// The error.
+    pub fn error(&self) -> &'a AuthError {
+        self.error
+    }
+    /// The realm and schemes the layer challenges with.
+    pub fn challenge(&self) -> &'a Challenge {
+        self.challenge
+    }
+}
+
+/// Answers refusals: decides the status, the headers and the body of every one.
+///
+/// The default is the RFC 6750 answer ([`rfc6750_response`]) with a
+/// [`JsonResponder::OAuth`] body. Anything that only changes the body is a [`BodyShape`], and
+/// every `BodyShape` is a `Responder` that keeps the RFC 6750 status, challenges and cache
+/// headers — so whatever the body looks like, every 401 still carries its challenge. Implement
+/// `Responder` itself to change the status or headers too (the gRPC responder, feature
+/// `tonic`, answers HTTP 200 with `grpc-status`):
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Response, StatusCode};
+/// use http_body_util::Full;
+/// use tower_gatekeeper::error::{AuthError, Challenge, Refusal, Responder};
+///
+/// /// Answers every refusal 404, so that protected routes do not reveal themselves.
+/// struct Hide;
+/// impl Responder for Hide {
+///     fn respond(&self, _: &Refusal<'_>) -> Response<Full<Bytes>> {
+///         let mut r = Response::new(Full::new(Bytes::new()));
+///         *r.status_mut() = StatusCode::NOT_FOUND;
+///         r
+///     }
+/// }
+/// let challenge = Challenge::new("api", false);
+/// let r = Hide.respond(&Refusal::new(&AuthError::missing(), &challenge));
+/// assert_eq!(r.status(), StatusCode::NOT_FOUND);
+/// ```
+pub trait Responder: Send + Sync + 'static {
+    /// The whole response for `refusal`.
+    fn respond(&self, refusal: &Refusal<'_>) -> Response<Full<Bytes>>;
+}
+
+/// The body of refusals, and nothing else: the status, challenges and cache headers stay the
+/// RFC 6750 ones ([`rfc6750_response`]). Every `BodyShape` is a [`Responder`].
 ///
 /// Closures work too:
 ///
 /// ```
-/// use tower_gatekeeper::error::{AuthError, ErrorBody, Responder};
+/// use tower_gatekeeper::error::{AuthError, BodyShape, Challenge, ErrorBody, Refusal, Responder};
 ///
 /// let plain = |err: &AuthError| ErrorBody {
 ///     content_type: http::HeaderValue::from_static("text/plain"),
 ///     bytes: err.description().to_owned().into(),
 /// };
 /// assert_eq!(&plain.body(&AuthError::missing()).bytes[..], b"no credential was presented");
+///
+/// // As a responder: the RFC 6750 status and challenge, this body.
+/// let challenge = Challenge::new("files", false);
+/// let r = plain.respond(&Refusal::new(&AuthError::missing(), &challenge));
+/// assert_eq!(r.status(), 401);
+/// assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="files""#);
+/// assert_eq!(r.headers()["content-type"], "text/plain");
 /// ```
-pub trait Responder: Send + Sync + 'static {
+pub trait BodyShape: Send + Sync + 'static {
     /// The body for `error`.
     fn body(&self, error: &AuthError) -> ErrorBody;
 }
 
-impl<F> Responder for F
+impl<F> BodyShape for F
 where
     F: Fn(&AuthError) -> ErrorBody + Send + Sync + 'static,
 {
@@ -229,37 +311,127 @@ where
     }
 }
 
-/// Ready-made JSON error bodies.
+impl<T: BodyShape> Responder for T {
+    fn respond(&self, refusal: &Refusal<'_>) -> Response<Full<Bytes>> {
+        rfc6750_response(refusal, self.body(refusal.error()))
+    }
+}
+
+/// Ready-made JSON error bodies, named by their shape; each keeps the RFC 6750 status,
+/// challenges and cache headers.
+///
+/// ```
+/// use tower_gatekeeper::error::{AuthError, JsonResponder};
+///
+/// let err = AuthError::invalid_token("token expired");
+/// let body = |shape: JsonResponder| String::from_utf8(shape.body(&err).bytes.to_vec()).unwrap();
+/// assert_eq!(body(JsonResponder::OAuth), r#"{"error":"invalid_token","error_description":"token expired"}"#);
+/// assert_eq!(body(JsonResponder::ErrorCodeMsg), r#"{"error_code":"invalid_token","error_msg":"token expired"}"#);
+/// assert_eq!(body(JsonResponder::CodeMsg), r#"{"code":401,"msg":"token expired"}"#);
+/// assert_eq!(
+///     body(JsonResponder::Problem),
+///     r#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"token expired"}"#
+/// );
+/// // The names of the systems that use them still work.
+/// assert_eq!(JsonResponder::Huawei, JsonResponder::ErrorCodeMsg);
+/// assert_eq!(JsonResponder::Hengshi, JsonResponder::CodeMsg);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JsonResponder {
-    /// `{"error": "...", "error_description": "..."}` (RFC 6749 §5.2 / RFC 6750 style).
+    /// `{"error": "...", "error_description": "..."}` (RFC 6749 §5.2 / RFC 6750 §3): the
+    /// default.
     #[default]
     OAuth,
-    /// `{"error_code": "...", "error_msg": "..."}` (Huawei DataArts style).
-    Huawei,
-    /// `{"code": <HTTP status>, "msg": "..."}` (HENGSHI style).
-    Hengshi,
+    /// `{"error_code": "...", "error_msg": "..."}`, as Huawei DataArts answers.
+    ErrorCodeMsg,
+    /// `{"code": <HTTP status>, "msg": "..."}`, as HENGSHI answers.
+    CodeMsg,
+    /// RFC 9457 problem details, `application/problem+json`:
+    /// `{"type": "about:blank", "title": <status phrase>, "status": <HTTP status>,
+    /// "detail": "..."}` (§4.2.1: with `about:blank`, the title is the status phrase).
+    Problem,
 }
 
-impl Responder for JsonResponder {
+#[allow(non_upper_case_globals)]
+impl JsonResponder {
+    /// The shape Huawei DataArts uses: [`ErrorCodeMsg`](Self::ErrorCodeMsg) (the former
+    /// variant name, kept as an alias).
+    pub const Huawei: Self = Self::ErrorCodeMsg;
+    /// The shape HENGSHI uses: [`CodeMsg`](Self::CodeMsg) (the former variant name, kept as an
+    /// alias).
+    pub const Hengshi: Self = Self::CodeMsg;
+
+    /// The body for `error` in this shape.
+    pub fn body(&self, error: &AuthError) -> ErrorBody {
+        BodyShape::body(self, error)
+    }
+}
+
+impl BodyShape for JsonResponder {
     fn body(&self, error: &AuthError) -> ErrorBody {
-        let value = match self {
-            Self::OAuth => serde_json::json!({
+        match self {
+            Self::OAuth => ErrorBody::json(&serde_json::json!({
                 "error": error.code(),
                 "error_description": error.description(),
-            }),
-            Self::Huawei => serde_json::json!({
+            })),
+            Self::ErrorCodeMsg => ErrorBody::json(&serde_json::json!({
                 "error_code": error.code(),
                 "error_msg": error.description(),
-            }),
-            Self::Hengshi => serde_json::json!({
+            })),
+            Self::CodeMsg => ErrorBody::json(&serde_json::json!({
                 "code": error.status().as_u16(),
                 "msg": error.description(),
-            }),
-        };
-        ErrorBody::json(&value)
+            })),
+            Self::Problem => {
+                // A struct, not `json!`: its members keep RFC 9457's order (`type` first)
+                // whatever serde_json features the build unifies.
+                #[derive(serde::Serialize)]
+                struct Problem<'a> {
+                    r#type: &'static str,
+                    title: &'static str,
+                    status: u16,
+                    detail: &'a str,
+                }
+                let problem = Problem {
+                    r#type: "about:blank",
+                    title: error.status().canonical_reason().unwrap_or(""),
+                    status: error.status().as_u16(),
+                    detail: error.description(),
+                };
+                ErrorBody {
+                    content_type: HeaderValue::from_static("application/problem+json"),
+                    bytes: Bytes::from(serde_json::to_vec(&problem).unwrap_or_default()),
+                }
+            }
+        }
     }
+}
+
+/// A scheme a credential source answers to, named in `WWW-Authenticate` challenges.
+///
+/// [`CredentialSource`](crate::extract::CredentialSource)s say which schemes they take, and
+/// the layer's [`Challenge`] is built from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChallengeScheme {
+    /// `Bearer realm="…"` (RFC 6750 §3).
+    Bearer,
+    /// `Basic realm="…", charset="UTF-8"` (RFC 7617 §2).
+    Basic,
+    /// `ApiKey realm="…", header="<name>"`: an API key carried in the header `name`.
+    ApiKey {
+        /// The header that carries the key.
+        header: HeaderName,
+    },
+    /// Another scheme, challenged as `<scheme> realm="…", <name>="<value>"…` (the cookie
+    /// source answers `Cookie realm="…", cookie="<name>"`).
+    Other {
+        /// The scheme name (an RFC 9110 token).
+        scheme: Cow<'static, str>,
+        /// Its auth-params after the realm.
+        params: Vec<(Cow<'static, str>, String)>,
+    },
 }
 
 /// The realm and schemes advertised in `WWW-Authenticate` challenges.
@@ -288,6 +460,7 @@ pub struct Challenge {
     bare_bearer: HeaderValue,
     bare_basic: HeaderValue,
     api_keys: Vec<HeaderValue>,
+    others: Vec<HeaderValue>,
     resource_metadata: Option<String>,
 }
 
@@ -311,29 +484,74 @@ impl Challenge {
             bare_bearer,
             bare_basic,
             api_keys: Vec::new(),
+            others: Vec::new(),
             resource_metadata: None,
         }
     }
 
-    /// The challenges for a layer reading credentials from `sources`: `Bearer` if it accepts
-    /// bearer tokens, `Basic` if it accepts Basic, and `ApiKey` for each API key header.
+    /// The challenges for a layer reading credentials from `sources`: the schemes each
+    /// source answers to ([`CredentialSource::challenges`](crate::extract::CredentialSource::challenges)),
+    /// `Bearer` first, then `Basic`, then each `ApiKey` header, then other schemes.
     pub fn for_sources(realm: impl Into<String>, sources: &CredentialSources) -> Self {
-        let mut challenge =
-            Self::with_schemes(realm, sources.accepts_bearer(), sources.accepts_basic());
-        for name in sources.api_key_headers() {
-            challenge = challenge.api_key_header(name.as_str());
+        sources
+            .challenges()
+            .into_iter()
+            .fold(Self::with_schemes(realm, false, false), Self::accept)
+    }
+
+    /// Also challenges for `scheme` (a scheme already named is not named twice).
+    pub fn accept(mut self, scheme: ChallengeScheme) -> Self {
+        match scheme {
+            ChallengeScheme::Bearer => self.bearer = true,
+            ChallengeScheme::Basic => self.basic = true,
+            ChallengeScheme::ApiKey { header } => {
+                let value = header_value(format!(
+                    "ApiKey realm={}, header={}",
+                    quote(&self.realm),
+                    quote(header.as_str())
+                ));
+                if !self.api_keys.contains(&value) {
+                    self.api_keys.push(value);
+                }
+            }
+            ChallengeScheme::Other { scheme, params } => {
+                let mut text = format!(
+                    "{} realm={}",
+                    token_or_placeholder(&scheme),
+                    quote(&self.realm)
+                );
+                for (name, value) in &params {
+                    text.push_str(", ");
+                    text.push_str(token_or_placeholder(name));
+                    text.push('=');
+                    text.push_str(&quote(value));
+                }
+                let value = header_value(text);
+                if !self.others.contains(&value) {
+                    self.others.push(value);
+                }
+            }
         }
-        challenge
+        self
     }
 
     /// Also challenges for an API key carried in the header `name`.
-    pub fn api_key_header(mut self, name: &str) -> Self {
-        self.api_keys.push(header_value(format!(
-            "ApiKey realm={}, header={}",
-            quote(&self.realm),
-            quote(name)
-        )));
-        self
+    ///
+    /// # Panics
+    /// When `name` is not a valid header name: a configuration error, caught at startup.
+    pub fn api_key_header(self, name: &str) -> Self {
+        let header = HeaderName::try_from(name).expect("invalid header name");
+        self.accept(ChallengeScheme::ApiKey { header })
+    }
+
+    /// Whether `Bearer` is challenged.
+    pub fn accepts_bearer(&self) -> bool {
+        self.bearer
+    }
+
+    /// Whether `Basic` is challenged.
+    pub fn accepts_basic(&self) -> bool {
+        self.basic
     }
 
     /// Adds RFC 9728 §5.1's `resource_metadata="<url>"` to every `Bearer` challenge: where a
@@ -370,7 +588,7 @@ impl Challenge {
     /// Whether no scheme at all is accepted: a 401 then falls back to a bare `Bearer`
     /// challenge, since it must carry one (RFC 9110 §11.6.1).
     fn accepts_nothing(&self) -> bool {
-        !self.bearer && !self.basic && self.api_keys.is_empty()
+        !self.bearer && !self.basic && self.api_keys.is_empty() && self.others.is_empty()
     }
 
     fn bearer_with_error(&self, error: &AuthError) -> HeaderValue {
@@ -411,14 +629,36 @@ pub(crate) fn quote(value: &str) -> String {
     out
 }
 
+/// An RFC 9110 §5.6.2 token, or `x` when `name` is not one (a configuration mistake must not
+/// break the header).
+fn token_or_placeholder(name: &str) -> &str {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.is_empty() && name.bytes().all(tchar) {
+        name
+    } else {
+        "x"
+    }
+}
+
 fn header_value(value: String) -> HeaderValue {
     // `quote` leaves only visible ASCII and spaces, which a header value always accepts.
     HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
-/// Builds the response for `error`: status, challenges, cache headers and the responder's body.
+/// Builds the response for `error` with `responder` (which decides status, headers and body).
+pub fn render(
+    error: &AuthError,
+    challenge: &Challenge,
+    responder: &dyn Responder,
+) -> Response<Full<Bytes>> {
+    responder.respond(&Refusal::new(error, challenge))
+}
+
+/// The RFC 6750 answer to `refusal`, with `body`: the status of the error's kind, the
+/// challenges, `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1, RFC 9111).
+/// [`BodyShape`]s answer with it; a custom [`Responder`] may start from it.
 ///
-/// Challenges name only the schemes `challenge` accepts (RFC 9110 §11.6.1):
+/// Challenges name only the schemes the layer accepts (RFC 9110 §11.6.1):
 ///
 /// - 401 without a credential: a bare challenge per accepted scheme (RFC 6750 §3.1, RFC 7617
 ///   §2); 401 for a bad credential: the same, with `Bearer` carrying `error="invalid_token"`
@@ -427,12 +667,18 @@ fn header_value(value: String) -> HeaderValue {
 ///   with the error, only where bearer tokens are accepted (RFC 6750 §3.1).
 /// - 408: no challenge, and `Connection: close`, since the rest of the body is not read
 ///   (RFC 9110 §15.5.9).
-pub fn render(
-    error: &AuthError,
-    challenge: &Challenge,
-    responder: &dyn Responder,
-) -> Response<Full<Bytes>> {
-    let body = responder.body(error);
+///
+/// ```
+/// use tower_gatekeeper::error::{rfc6750_response, AuthError, Challenge, ErrorBody, Refusal};
+///
+/// let challenge = Challenge::new("api", true);
+/// let r = rfc6750_response(&Refusal::new(&AuthError::missing(), &challenge), ErrorBody::empty());
+/// assert_eq!(r.status(), 401);
+/// assert_eq!(r.headers().get_all("www-authenticate").iter().count(), 2);
+/// assert_eq!(r.headers()["cache-control"], "no-store");
+/// ```
+pub fn rfc6750_response(refusal: &Refusal<'_>, body: ErrorBody) -> Response<Full<Bytes>> {
+    let (error, challenge) = (refusal.error(), refusal.challenge());
     let mut response = Response::new(Full::new(body.bytes));
     *response.status_mut() = error.status();
     let headers = response.headers_mut();
@@ -451,8 +697,8 @@ pub fn render(
             if challenge.basic {
                 headers.append(WWW_AUTHENTICATE, challenge.bare_basic.clone());
             }
-            for api_key in &challenge.api_keys {
-                headers.append(WWW_AUTHENTICATE, api_key.clone());
+            for other in challenge.api_keys.iter().chain(&challenge.others) {
+                headers.append(WWW_AUTHENTICATE, other.clone());
             }
         }
         ErrorKind::InvalidRequest | ErrorKind::InsufficientScope => {

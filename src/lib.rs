@@ -97,6 +97,8 @@ pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod grant;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 pub mod impersonate;
 pub mod layer;
 mod maybe_ready;

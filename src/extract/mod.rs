@@ -1,8 +1,12 @@
 //! Stage 1: finding the credential in a request.
 //!
 //! [`CredentialSources`] says where to look: the `Authorization` header (`Bearer`, and `Basic`
-//! when enabled), named headers, a query parameter, and a field of a form or JSON body. The
-//! defaults follow RFC 6750, which prefers the header: only `Authorization: Bearer` is on.
+//! when enabled), named headers (for gRPC: metadata keys), a query parameter, a cookie, and a
+//! field of a form or JSON body. The defaults follow RFC 6750, which prefers the header: only
+//! `Authorization: Bearer` is on. Each place is a [`CredentialSource`] value
+//! ([`AuthorizationSource`], [`HeaderSource`], [`QuerySource`], [`CookieSource`],
+//! [`FormSource`], [`JsonSource`]); an application adds its own with
+//! [`CredentialSources::source`], and the rules below apply to it unchanged.
 //!
 //! ```
 //! use tower_gatekeeper::extract::{CredentialSources, Scheme, Source};
@@ -26,25 +30,33 @@
 //! credential, so that a second one in the body is refused too.
 
 mod body;
+mod cookie;
 mod query;
+mod source;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, Method, Uri};
+use http::{HeaderMap, Method, Uri};
 use serde::Serialize;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, ChallengeScheme};
 
 pub use body::RequestBody;
 #[cfg(feature = "issuer")]
 pub(crate) use body::read_limited;
-pub(crate) use body::{BodyFormat, BodyRead, find_in_body, read_up_to};
+pub(crate) use body::{BodyRead, read_up_to};
+pub use cookie::CookieSource;
 pub(crate) use query::strip_query_param;
+pub(crate) use source::Origin;
+pub use source::{
+    AuthorizationSource, CredentialSource, FormSource, HeaderSource, JsonSource, OneCredential,
+    QuerySource, RequestHead,
+};
 
 /// The default limit on a buffered request body: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -56,6 +68,7 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The kind of credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Scheme {
     /// An OAuth bearer token (JWT or opaque).
     Bearer,
@@ -65,16 +78,42 @@ pub enum Scheme {
     ApiKey,
 }
 
+impl Scheme {
+    /// The name used in JSON: `bearer`, `basic` or `api_key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::Basic => "basic",
+            Self::ApiKey => "api_key",
+        }
+    }
+}
+
 /// Where the credential was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Source {
-    /// A request header (`Authorization` or a named header).
+    /// A request header (`Authorization` or a named header; for gRPC, a metadata key).
     Header,
     /// A query parameter.
     Query,
     /// A field of a form or JSON body.
     Body,
+    /// A cookie ([`CookieSource`]).
+    Cookie,
+}
+
+impl Source {
+    /// The name used in JSON: `header`, `query`, `body` or `cookie`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Query => "query",
+            Self::Body => "body",
+            Self::Cookie => "cookie",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -194,33 +233,20 @@ impl fmt::Debug for Credential<'_> {
     }
 }
 
-/// Which part of the request held the credential, so it can be stripped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    Authorization,
-    Header(usize),
-    Query,
-    Body,
-}
-
-#[derive(Debug, Clone)]
-struct NamedHeader {
-    name: HeaderName,
-    scheme: Scheme,
-}
-
-/// Where to look for credentials, and what to do with them once found.
+/// Where to look for credentials, and what to do with them once found: a list of
+/// [`CredentialSource`]s (the `Authorization` header first), the body limit and deadline, and
+/// whether to strip the credential.
 #[derive(Debug, Clone)]
 pub struct CredentialSources {
-    bearer: bool,
-    basic: bool,
-    headers: Vec<NamedHeader>,
-    query: Option<String>,
-    form_field: Option<String>,
-    json_field: Option<String>,
+    authorization: AuthorizationSource,
+    sources: Vec<Arc<dyn CredentialSource>>,
     body_limit: usize,
     body_read_timeout: Duration,
     strip: bool,
+    /// A [`FormSource`] was added (RFC 6750 §2.2), for discovery metadata.
+    form_bearer: bool,
+    /// A [`QuerySource`] was added (RFC 6750 §2.3), for discovery metadata.
+    query_bearer: bool,
 }
 
 impl Default for CredentialSources {
@@ -233,72 +259,83 @@ impl CredentialSources {
     /// `Authorization: Bearer` only (RFC 6750's preferred method).
     pub fn new() -> Self {
         Self {
-            bearer: true,
-            basic: false,
-            headers: Vec::new(),
-            query: None,
-            form_field: None,
-            json_field: None,
+            authorization: AuthorizationSource::new(true, false),
+            sources: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             strip: false,
+            form_bearer: false,
+            query_bearer: false,
         }
     }
 
     /// Accepts (or not) `Authorization: Bearer`.
     pub fn bearer(mut self, on: bool) -> Self {
-        self.bearer = on;
+        self.authorization.set_bearer(on);
         self
     }
 
     /// Accepts (or not) `Authorization: Basic` (RFC 7617).
     pub fn basic(mut self, on: bool) -> Self {
-        self.basic = on;
+        self.authorization.set_basic(on);
         self
     }
 
-    /// Reads a bearer token from the header `name` (e.g. `access_token`, `X-Auth-Token`).
+    /// Also looks in `source`, after the sources added before it.
+    pub fn source(mut self, source: impl CredentialSource) -> Self {
+        let any: &dyn std::any::Any = &source;
+        self.form_bearer |= any.is::<FormSource>();
+        self.query_bearer |= any.is::<QuerySource>();
+        self.sources.push(Arc::new(source));
+        self
+    }
+
+    /// Also looks in a shared `source`.
+    pub fn shared_source(mut self, source: Arc<dyn CredentialSource>) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Reads a bearer token from the header `name` (e.g. `access_token`, `X-Auth-Token`; for
+    /// gRPC, a metadata key): a [`HeaderSource::token`].
     ///
     /// # Panics
     /// When `name` is not a valid header name: a configuration error, caught at startup.
-    pub fn token_header(mut self, name: &str) -> Self {
-        self.headers.push(NamedHeader {
-            name: HeaderName::try_from(name).expect("invalid header name"),
-            scheme: Scheme::Bearer,
-        });
-        self
+    pub fn token_header(self, name: &str) -> Self {
+        self.source(HeaderSource::token(name))
     }
 
-    /// Reads an API key from the header `name` (e.g. `X-API-Key`).
+    /// Reads an API key from the header `name` (e.g. `X-API-Key`): a
+    /// [`HeaderSource::api_key`].
     ///
     /// # Panics
     /// When `name` is not a valid header name: a configuration error, caught at startup.
-    pub fn api_key_header(mut self, name: &str) -> Self {
-        self.headers.push(NamedHeader {
-            name: HeaderName::try_from(name).expect("invalid header name"),
-            scheme: Scheme::ApiKey,
-        });
-        self
+    pub fn api_key_header(self, name: &str) -> Self {
+        self.source(HeaderSource::api_key(name))
     }
 
-    /// Reads a bearer token from the query parameter `name` (RFC 6750 §2.3).
-    pub fn query(mut self, name: impl Into<String>) -> Self {
-        self.query = Some(name.into());
-        self
+    /// Reads a bearer token from the query parameter `name` (RFC 6750 §2.3): a
+    /// [`QuerySource`].
+    pub fn query(self, name: impl Into<String>) -> Self {
+        self.source(QuerySource::new(name))
+    }
+
+    /// Reads a bearer token from the cookie `name`: a [`CookieSource::token`] (read its note
+    /// on cross-site requests).
+    pub fn cookie(self, name: impl Into<String>) -> Self {
+        self.source(CookieSource::token(name))
     }
 
     /// Reads a bearer token from the field `name` of an `application/x-www-form-urlencoded`
-    /// body (RFC 6750 §2.2).
-    pub fn form_body(mut self, name: impl Into<String>) -> Self {
-        self.form_field = Some(name.into());
-        self
+    /// body (RFC 6750 §2.2): a [`FormSource`].
+    pub fn form_body(self, name: impl Into<String>) -> Self {
+        self.source(FormSource::new(name))
     }
 
     /// Reads a bearer token from the top-level string field `name` of an `application/json`
-    /// body.
-    pub fn json_body(mut self, name: impl Into<String>) -> Self {
-        self.json_field = Some(name.into());
-        self
+    /// body: a [`JsonSource`].
+    pub fn json_body(self, name: impl Into<String>) -> Self {
+        self.source(JsonSource::new(name))
     }
 
     /// The largest body read when looking for a credential in it (default 64 KiB).
@@ -323,46 +360,51 @@ impl CredentialSources {
         self
     }
 
-    /// Removes the credential from the request (its header or query parameter) before the
-    /// inner service, and its logs, see it. Body credentials are left: the body is handed on
-    /// intact.
+    /// Removes the credential from the request (its header, cookie or query parameter) before
+    /// the inner service, and its logs, see it. Body credentials are left: the body is handed
+    /// on intact.
     pub fn strip(mut self, on: bool) -> Self {
         self.strip = on;
         self
     }
 
+    /// The schemes the sources answer to, in source order (duplicates included).
+    pub fn challenges(&self) -> Vec<ChallengeScheme> {
+        let mut schemes = self.authorization.challenges();
+        for source in &self.sources {
+            schemes.extend(source.challenges());
+        }
+        schemes
+    }
+
     /// Whether bearer tokens are accepted from any source.
     pub fn accepts_bearer(&self) -> bool {
-        self.bearer
-            || self.query.is_some()
-            || self.form_field.is_some()
-            || self.json_field.is_some()
-            || self.headers.iter().any(|h| h.scheme == Scheme::Bearer)
+        self.challenges().contains(&ChallengeScheme::Bearer)
     }
 
     /// Whether `Authorization: Basic` is accepted.
     pub fn accepts_basic(&self) -> bool {
-        self.basic
+        self.challenges().contains(&ChallengeScheme::Basic)
     }
 
     /// Whether API keys are accepted (from a header named with
-    /// [`api_key_header`](Self::api_key_header)).
+    /// [`api_key_header`](Self::api_key_header), or another source that says so).
     pub fn accepts_api_key(&self) -> bool {
-        self.headers.iter().any(|h| h.scheme == Scheme::ApiKey)
+        self.challenges()
+            .iter()
+            .any(|s| matches!(s, ChallengeScheme::ApiKey { .. }))
     }
 
     /// Which of RFC 6750's bearer methods are read: `Authorization` header (§2.1), form body
-    /// (§2.2), query (§2.3), for RFC 9728's `bearer_methods_supported`.
+    /// (§2.2), query (§2.3), for RFC 9728's `bearer_methods_supported`. Form and query
+    /// sources are recognised when added by value ([`source`](Self::source) and the methods
+    /// built on it); a [`shared_source`](Self::shared_source) is not named.
     pub(crate) fn rfc6750_methods(&self) -> (bool, bool, bool) {
-        (self.bearer, self.form_field.is_some(), self.query.is_some())
-    }
-
-    /// The headers API keys are read from, in the order they were added.
-    pub(crate) fn api_key_headers(&self) -> impl Iterator<Item = &HeaderName> {
-        self.headers
-            .iter()
-            .filter(|h| h.scheme == Scheme::ApiKey)
-            .map(|h| &h.name)
+        let header = self
+            .authorization
+            .challenges()
+            .contains(&ChallengeScheme::Bearer);
+        (header, self.form_bearer, self.query_bearer)
     }
 
     pub(crate) fn strips(&self) -> bool {
@@ -393,128 +435,59 @@ impl CredentialSources {
         headers: &'a HeaderMap,
         uri: &'a Uri,
     ) -> Result<Option<(Credential<'a>, Origin)>, AuthError> {
-        let mut found: Option<(Credential<'a>, Origin)> = None;
-        let mut take = |c: Credential<'a>, o: Origin| {
-            if found.is_some() {
-                return Err(more_than_one());
-            }
-            found = Some((c, o));
-            Ok(())
-        };
-
-        if self.bearer || self.basic {
-            for value in headers.get_all(AUTHORIZATION) {
-                if let Some(c) = self.parse_authorization(value.as_bytes())? {
-                    take(c, Origin::Authorization)?;
-                }
-            }
+        let head = RequestHead::new(headers, uri);
+        let mut found = OneCredential::new();
+        // The common case, `Authorization` only, is one direct call and no loop.
+        self.authorization
+            .find_in_head(head, found.from(Origin::Authorization))?;
+        for (i, source) in self.sources.iter().enumerate() {
+            source.find_in_head(head, found.from(Origin::Source(i)))?;
         }
-        for (i, named) in self.headers.iter().enumerate() {
-            for value in headers.get_all(&named.name) {
-                let token = std::str::from_utf8(value.as_bytes())
-                    .map_err(|_| malformed())
-                    .and_then(|t| check_token(t.trim_matches([' ', '\t'])))?;
-                let c = match named.scheme {
-                    Scheme::ApiKey => Credential::api_key(token, Source::Header),
-                    _ => Credential::bearer(token, Source::Header),
-                };
-                take(c, Origin::Header(i))?;
-            }
-        }
-        if let (Some(name), Some(q)) = (&self.query, uri.query()) {
-            for (key, value) in form_urlencoded::parse(q.as_bytes()) {
-                if key == name.as_str() {
-                    let token = match value {
-                        Cow::Borrowed(v) => Cow::Borrowed(check_token(v)?),
-                        Cow::Owned(v) => {
-                            check_token(&v)?;
-                            Cow::Owned(v)
-                        }
-                    };
-                    take(Credential::bearer(token, Source::Query), Origin::Query)?;
-                }
-            }
-        }
-        Ok(found)
+        Ok(found.into_found())
     }
 
-    fn parse_authorization<'a>(
-        &self,
-        value: &'a [u8],
-    ) -> Result<Option<Credential<'a>>, AuthError> {
-        let value = std::str::from_utf8(value).map_err(|_| malformed())?;
-        let value = value.trim_matches([' ', '\t']);
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        let rest = rest.trim_start_matches(' ');
-        if self.bearer && scheme.eq_ignore_ascii_case("bearer") {
-            if !is_b64token(rest) {
-                return Err(AuthError::invalid_request(
-                    "the bearer token is not a valid b64token (RFC 6750 section 2.1)",
-                ));
-            }
-            if rest.len() > MAX_CREDENTIAL_LEN {
-                return Err(malformed());
-            }
-            return Ok(Some(Credential::bearer(rest, Source::Header)));
-        }
-        if self.basic && scheme.eq_ignore_ascii_case("basic") {
-            let (user, password) = parse_basic(rest)?;
-            return Ok(Some(Credential::basic(user, password, Source::Header)));
-        }
-        // Another scheme (or one that is switched off) is not a credential we accept.
-        Ok(None)
-    }
-
-    /// Which body format a body source reads for this request, if any: never for GET and
-    /// HEAD, and only for the content type of a configured body source.
-    pub(crate) fn body_format(&self, method: &Method, headers: &HeaderMap) -> Option<BodyFormat> {
-        if self.form_field.is_none() && self.json_field.is_none() {
-            return None;
-        }
+    /// Whether some source reads the body of this request: never for GET and HEAD, and only
+    /// for a content type a body source reads.
+    pub(crate) fn reads_body(&self, method: &Method, headers: &HeaderMap) -> bool {
         if method == Method::GET || method == Method::HEAD {
-            return None;
+            return false;
         }
-        let essence = headers
-            .get(CONTENT_TYPE)?
-            .to_str()
-            .ok()?
-            .split(';')
-            .next()?
-            .trim();
-        if self.form_field.is_some()
-            && essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        {
-            Some(BodyFormat::Form)
-        } else if self.json_field.is_some() && essence.eq_ignore_ascii_case("application/json") {
-            Some(BodyFormat::Json)
-        } else {
-            None
-        }
+        self.sources.iter().any(|s| s.reads_body(headers))
     }
 
-    pub(crate) fn body_field(&self, format: BodyFormat) -> &str {
-        match format {
-            BodyFormat::Form => self.form_field.as_deref().unwrap_or("access_token"),
-            BodyFormat::Json => self.json_field.as_deref().unwrap_or("access_token"),
+    /// Looks for a credential in a body read because [`reads_body`](Self::reads_body) said so.
+    pub(crate) fn find_in_body<'a>(
+        &self,
+        headers: &HeaderMap,
+        body: &'a [u8],
+    ) -> Result<Option<Credential<'a>>, AuthError> {
+        let mut found = OneCredential::new();
+        for source in self.sources.iter().filter(|s| s.reads_body(headers)) {
+            source.find_in_body(body, found.from(Origin::Body))?;
+        }
+        Ok(found.into_credential())
+    }
+
+    fn source_at(&self, origin: Origin) -> Option<&dyn CredentialSource> {
+        match origin {
+            Origin::Authorization => Some(&self.authorization),
+            Origin::Source(i) => self.sources.get(i).map(|s| &**s),
+            Origin::Body => None,
         }
     }
 
     /// Removes the credential found at `origin` from the request head.
     pub(crate) fn strip_from(&self, origin: Origin, parts: &mut http::request::Parts) {
-        match origin {
-            Origin::Authorization => {
-                parts.headers.remove(AUTHORIZATION);
-            }
-            Origin::Header(i) => {
-                parts.headers.remove(&self.headers[i].name);
-            }
-            Origin::Query => {
-                if let Some(name) = &self.query {
-                    parts.uri = strip_query_param(&parts.uri, name);
-                }
-            }
-            Origin::Body => {}
+        if let Some(source) = self.source_at(origin) {
+            source.strip(parts);
         }
+    }
+
+    /// Whether a response to a request whose credential was found at `origin` must be marked
+    /// `Cache-Control: private`.
+    pub(crate) fn responses_private(&self, origin: Origin) -> bool {
+        self.source_at(origin)
+            .is_some_and(|s| s.responses_private())
     }
 }
 
@@ -522,7 +495,7 @@ pub(crate) fn more_than_one() -> AuthError {
     AuthError::invalid_request("more than one credential was presented (RFC 6750 section 2)")
 }
 
-fn malformed() -> AuthError {
+pub(crate) fn malformed() -> AuthError {
     AuthError::invalid_request("the credential is malformed")
 }
 
@@ -584,7 +557,7 @@ const BASIC_ENGINE: GeneralPurpose = GeneralPurpose::new(
 
 /// Decodes RFC 7617 credentials: base64 of `user-id ":" password`, UTF-8, no control
 /// characters; the password may contain `:`.
-fn parse_basic(encoded: &str) -> Result<(String, String), AuthError> {
+pub(crate) fn parse_basic(encoded: &str) -> Result<(String, String), AuthError> {
     let bad = || AuthError::invalid_request("malformed Basic credentials (RFC 7617)");
     if encoded.is_empty() || encoded.len() > MAX_CREDENTIAL_LEN {
         return Err(bad());

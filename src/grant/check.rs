@@ -40,32 +40,139 @@ impl<S: Send + Sync> axum_core::extract::FromRequestParts<S> for MatchedApi {
     }
 }
 
+/// One published API route: an API id, a path prefix, the methods it takes and the scopes
+/// it requires. Add it to an [`ApiTable`] with [`ApiTable::route`].
+///
+/// ```
+/// use http::Method;
+/// use tower_gatekeeper::grant::ApiRoute;
+///
+/// let write = ApiRoute::new("orders", "/api/orders").methods([Method::POST]).scopes(["orders:write"]);
+/// assert_eq!((write.id(), write.prefix()), ("orders", "/api/orders"));
+/// let hello = ApiRoute::grpc_method("greeter", "helloworld.Greeter/SayHello");
+/// assert_eq!(hello.prefix(), "/helloworld.Greeter/SayHello");
+/// ```
 #[derive(Debug, Clone)]
-struct ApiRoute {
+pub struct ApiRoute {
     id: Arc<str>,
     prefix: String,
     methods: Vec<Method>,
+    scopes: Vec<String>,
 }
 
-/// Maps requests to API ids by path prefix and method.
+impl ApiRoute {
+    /// API `id` under the path `prefix`, for every method, with no scope required.
+    pub fn new(id: impl AsRef<str>, prefix: impl Into<String>) -> Self {
+        let mut prefix = prefix.into();
+        while prefix.len() > 1 && prefix.ends_with('/') {
+            prefix.pop();
+        }
+        Self {
+            id: Arc::from(id.as_ref()),
+            prefix,
+            methods: Vec::new(),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// The gRPC method `method` (`pkg.Service/Method`, with or without the leading `/`) as API
+    /// `id`: its path, `POST` only (gRPC calls are `POST`s, gRPC over HTTP/2).
+    ///
+    /// # Panics
+    /// When `method` is not `<service>/<method>` with both parts non-empty: a configuration
+    /// error, caught at startup.
+    pub fn grpc_method(id: impl AsRef<str>, method: &str) -> Self {
+        let method = method.strip_prefix('/').unwrap_or(method);
+        let valid = method.split_once('/').is_some_and(|(service, name)| {
+            !service.is_empty() && !name.is_empty() && !name.contains('/')
+        });
+        assert!(
+            valid,
+            "a gRPC method is <package.Service>/<Method>: {method:?}"
+        );
+        Self::new(id, format!("/{method}")).methods([Method::POST])
+    }
+
+    /// Every method of the gRPC service `service` (`pkg.Service`) as API `id`, `POST` only.
+    ///
+    /// # Panics
+    /// When `service` is empty or contains `/`.
+    pub fn grpc_service(id: impl AsRef<str>, service: &str) -> Self {
+        let service = service.strip_prefix('/').unwrap_or(service);
+        assert!(
+            !service.is_empty() && !service.contains('/'),
+            "a gRPC service is <package.Service>: {service:?}"
+        );
+        Self::new(id, format!("/{service}")).methods([Method::POST])
+    }
+
+    /// Only these methods (none given: every method).
+    pub fn methods<I: IntoIterator<Item = Method>>(mut self, methods: I) -> Self {
+        self.methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Requires every one of `scopes` of requests mapped to this route (403
+    /// `insufficient_scope` naming the first missing).
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The API id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The path prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The scopes required.
+    pub fn required_scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    fn check_scopes(&self, principal: &Principal) -> Result<(), AuthError> {
+        match self.scopes.iter().find(|s| !principal.has_scope(s)) {
+            Some(missing) => Err(AuthError::insufficient_scope(missing.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Maps requests to API ids by path prefix and method, and to the scopes each route requires.
 ///
 /// A prefix matches whole segments (`/api/orders` matches `/api/orders` and `/api/orders/7`,
 /// not `/api/ordersX`); the longest matching prefix decides, and if it does not allow the
 /// method the request is unmapped (it never falls through to a shorter prefix). Unmapped
 /// requests are refused (default deny).
 ///
+/// gRPC methods are paths too (`/pkg.Service/Method`): [`grpc_method`](Self::grpc_method) and
+/// [`grpc_service`](Self::grpc_service) map them, so one table gives each method its API id
+/// for the grant check and its scopes.
+///
 /// ```
 /// use http::Method;
-/// use tower_gatekeeper::grant::ApiTable;
+/// use tower_gatekeeper::grant::{ApiRoute, ApiTable};
 ///
 /// let table = ApiTable::new()
 ///     .api("orders", "/api/orders", [Method::GET, Method::POST])
-///     .api("admin", "/api", []); // every method
+///     .api("admin", "/api", []) // every method
+///     .route(ApiRoute::grpc_method("greeter", "helloworld.Greeter/SayHello").scopes(["greeter:hello"]));
 /// assert_eq!(table.resolve(&Method::GET, "/api/orders/7"), Some("orders"));
 /// assert_eq!(table.resolve(&Method::DELETE, "/api/orders/7"), None);
 /// assert_eq!(table.resolve(&Method::DELETE, "/api/users"), Some("admin"));
 /// assert_eq!(table.resolve(&Method::GET, "/apix"), None);
+/// assert_eq!(table.resolve(&Method::POST, "/helloworld.Greeter/SayHello"), Some("greeter"));
+/// assert_eq!(table.resolve(&Method::POST, "/helloworld.Greeter/SayGoodbye"), None);
 /// ```
+///
+/// The table is a stage of its own too ([`Authorize`]): it refuses unmapped requests and
+/// requests without the route's scopes, and records the API on the principal — the per-route
+/// decisions without grants. [`GrantCheck::by_table`] makes the same decisions, then checks the
+/// grant.
 #[derive(Debug, Clone, Default)]
 pub struct ApiTable {
     routes: Vec<ApiRoute>,
@@ -79,20 +186,34 @@ impl ApiTable {
 
     /// Publishes API `id` under the path `prefix` for `methods` (empty: every method).
     pub fn api<I: IntoIterator<Item = Method>>(
-        mut self,
+        self,
         id: impl AsRef<str>,
         prefix: impl Into<String>,
         methods: I,
     ) -> Self {
-        let mut prefix = prefix.into();
-        while prefix.len() > 1 && prefix.ends_with('/') {
-            prefix.pop();
-        }
-        self.routes.push(ApiRoute {
-            id: Arc::from(id.as_ref()),
-            prefix,
-            methods: methods.into_iter().collect(),
-        });
+        self.route(ApiRoute::new(id, prefix).methods(methods))
+    }
+
+    /// Publishes the gRPC method `method` (`pkg.Service/Method`) as API `id` (see
+    /// [`ApiRoute::grpc_method`]).
+    ///
+    /// # Panics
+    /// When `method` is not `<service>/<method>`.
+    pub fn grpc_method(self, id: impl AsRef<str>, method: &str) -> Self {
+        self.route(ApiRoute::grpc_method(id, method))
+    }
+
+    /// Publishes every method of the gRPC service `service` (`pkg.Service`) as API `id`.
+    ///
+    /// # Panics
+    /// When `service` is empty or contains `/`.
+    pub fn grpc_service(self, id: impl AsRef<str>, service: &str) -> Self {
+        self.route(ApiRoute::grpc_service(id, service))
+    }
+
+    /// Publishes `route`.
+    pub fn route(mut self, route: ApiRoute) -> Self {
+        self.routes.push(route);
         // Longest prefix first.
         self.routes
             .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -104,19 +225,44 @@ impl ApiTable {
         self.routes.iter().map(|r| &*r.id)
     }
 
-    fn route(&self, method: &Method, path: &str) -> Option<&Arc<str>> {
+    fn route_for(&self, method: &Method, path: &str) -> Option<&ApiRoute> {
         let route = self.routes.iter().find(|r| {
             r.prefix == "/"
                 || path
                     .strip_prefix(r.prefix.as_str())
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })?;
-        (route.methods.is_empty() || route.methods.contains(method)).then_some(&route.id)
+        (route.methods.is_empty() || route.methods.contains(method)).then_some(route)
     }
 
     /// The API that `method` on `path` belongs to.
     pub fn resolve(&self, method: &Method, path: &str) -> Option<&str> {
-        self.route(method, path).map(|id| &**id)
+        self.route_for(method, path).map(|r| &*r.id)
+    }
+
+    /// The route of a request: 400 for a path that is not canonical, 403 for an unmapped one.
+    fn route_of(&self, parts: &Parts) -> Result<&ApiRoute, AuthError> {
+        let path = parts.uri.path();
+        if !is_canonical_path(path) {
+            return Err(AuthError::invalid_request(
+                "the request path is not in canonical form",
+            ));
+        }
+        self.route_for(&parts.method, path)
+            .ok_or_else(|| AuthError::forbidden("no API is published at this path and method"))
+    }
+}
+
+impl Authorize for ApiTable {
+    fn authorize(
+        &self,
+        principal: Principal,
+        parts: &mut Parts,
+    ) -> MaybeReady<Result<Principal, AuthError>> {
+        MaybeReady::Ready(self.route_of(parts).and_then(|route| {
+            route.check_scopes(&principal)?;
+            Ok(principal.with_api(route.id.clone()))
+        }))
     }
 }
 
@@ -226,7 +372,8 @@ impl GrantCheck {
         }
     }
 
-    /// Requests are mapped by `table`; unmapped requests and non-canonical paths are refused.
+    /// Requests are mapped by `table`; unmapped requests and non-canonical paths are refused,
+    /// and so are requests without the scopes their route requires (checked before the grant).
     pub fn by_table(store: impl GrantStore, table: ApiTable) -> Self {
         Self::by_table_shared(Arc::new(store), table)
     }
@@ -281,19 +428,12 @@ impl Authorize for GrantCheck {
         let api = match &self.mapping {
             Mapping::Fixed(api) => api.0.clone(),
             Mapping::Table(table) => {
-                let path = parts.uri.path();
-                if !is_canonical_path(path) {
-                    return MaybeReady::Ready(Err(AuthError::invalid_request(
-                        "the request path is not in canonical form",
-                    )));
-                }
-                match table.route(&parts.method, path) {
-                    Some(id) => id.clone(),
-                    None => {
-                        return MaybeReady::Ready(Err(AuthError::forbidden(
-                            "no API is published at this path and method",
-                        )));
-                    }
+                match table
+                    .route_of(parts)
+                    .and_then(|route| route.check_scopes(&principal).map(|()| route))
+                {
+                    Ok(route) => route.id.clone(),
+                    Err(error) => return MaybeReady::Ready(Err(error)),
                 }
             }
         };

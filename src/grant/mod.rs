@@ -49,7 +49,7 @@ mod store;
 #[cfg(feature = "issuer")]
 mod admin;
 
-pub use check::{ApiTable, GrantCheck, MatchedApi, is_canonical_path};
+pub use check::{ApiRoute, ApiTable, GrantCheck, MatchedApi, is_canonical_path};
 pub use manager::{GrantManager, GrantManagerBuilder};
 pub use model::{Access, Grant, GrantAction, GrantError, GrantState, Grantee, transition};
 pub use store::{GrantStore, GrantUpdate, InMemoryGrantStore};

@@ -146,6 +146,26 @@ impl Impersonation {
         self
     }
 
+    /// The header (gRPC metadata key) carrying `tenantId` (default `x-tenant-id`).
+    ///
+    /// # Panics
+    /// When `name` is not a valid header name.
+    pub fn tenant_id_header(mut self, name: &str) -> Self {
+        self.config_mut().tenant_id_header =
+            HeaderName::try_from(name).expect("invalid header name");
+        self
+    }
+
+    /// The header (gRPC metadata key) carrying `tenantCode` (default `x-tenant-code`).
+    ///
+    /// # Panics
+    /// When `name` is not a valid header name.
+    pub fn tenant_code_header(mut self, name: &str) -> Self {
+        self.config_mut().tenant_code_header =
+            HeaderName::try_from(name).expect("invalid header name");
+        self
+    }
+
     /// Where decisions are recorded (default [`TracingAudit`]).
     pub fn audit(mut self, sink: impl AuditSink) -> Self {
         self.config_mut().audit = Arc::new(sink);

@@ -1,7 +1,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -11,10 +10,10 @@ use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::Shared;
 use super::body::ResponseBody;
 use super::service::Admitted;
-use crate::error::{AuthError, render};
+use super::{LayerContext, RenderInLayer};
+use crate::error::AuthError;
 use crate::extract::RequestBody;
 use crate::maybe_ready::BoxFuture;
 
@@ -29,7 +28,8 @@ pin_project! {
         Deciding {
             decision: BoxFuture<Result<Admitted<B>, AuthError>>,
             inner: Option<S>,
-            shared: Arc<Shared>,
+            context: LayerContext,
+            grpc: bool,
         },
         // The request was admitted; the inner service is answering.
         Inner {
@@ -37,6 +37,8 @@ pin_project! {
             future: S::Future,
             cache_private: bool,
             extra_headers: Option<http::HeaderMap>,
+            context: LayerContext,
+            grpc: bool,
         },
         // The request was refused.
         Refused {
@@ -76,20 +78,27 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<RequestBody<B>>>,
 {
-    pub(crate) fn inner(inner: &mut S, admitted: Admitted<B>) -> Self {
+    pub(crate) fn inner(
+        inner: &mut S,
+        admitted: Admitted<B>,
+        context: LayerContext,
+        grpc: bool,
+    ) -> Self {
         Self {
             state: State::Inner {
                 future: inner.call(admitted.request),
                 cache_private: admitted.cache_private,
                 extra_headers: admitted.extra_headers,
+                context,
+                grpc,
             },
         }
     }
 
-    pub(crate) fn refused(shared: &Shared, error: &AuthError) -> Self {
+    pub(crate) fn refused(context: &LayerContext, error: &AuthError, grpc: bool) -> Self {
         Self {
             state: State::Refused {
-                response: Some(render(error, &shared.challenge, shared.responder.as_ref())),
+                response: Some(context.refuse(error, grpc)),
             },
         }
     }
@@ -97,13 +106,15 @@ where
     pub(crate) fn deciding(
         decision: BoxFuture<Result<Admitted<B>, AuthError>>,
         inner: S,
-        shared: Arc<Shared>,
+        context: LayerContext,
+        grpc: bool,
     ) -> Self {
         Self {
             state: State::Deciding {
                 decision,
                 inner: Some(inner),
-                shared,
+                context,
+                grpc,
             },
         }
     }
@@ -122,7 +133,8 @@ where
                 StateProj::Deciding {
                     decision,
                     inner,
-                    shared,
+                    context,
+                    grpc,
                 } => {
                     let next = match ready!(decision.as_mut().poll(cx)) {
                         Ok(admitted) => {
@@ -133,14 +145,12 @@ where
                                 future: inner.call(admitted.request),
                                 cache_private: admitted.cache_private,
                                 extra_headers: admitted.extra_headers,
+                                context: context.clone(),
+                                grpc: *grpc,
                             }
                         }
                         Err(error) => State::Refused {
-                            response: Some(render(
-                                &error,
-                                &shared.challenge,
-                                shared.responder.as_ref(),
-                            )),
+                            response: Some(context.refuse(&error, *grpc)),
                         },
                     };
                     this.state.set(next);
@@ -149,8 +159,14 @@ where
                     future,
                     cache_private,
                     extra_headers,
+                    context,
+                    grpc,
                 } => {
                     let response = ready!(future.poll(cx))?;
+                    // A refusal rendered with defaults further in: answered this layer's way.
+                    if let Some(again) = rerender(&response, context, *grpc) {
+                        return Poll::Ready(Ok(again.map(|body| ResponseBody::Refusal { body })));
+                    }
                     let mut response = response.map(|body| ResponseBody::Inner { body });
                     if let Some(extra) = extra_headers.take() {
                         let headers = response.headers_mut();
@@ -172,6 +188,17 @@ where
             }
         }
     }
+}
+
+/// The answer, by `context`, to a refusal that was rendered with defaults further in (an
+/// `AuthError` a handler returned): `None` for every other response.
+pub(crate) fn rerender<B>(
+    response: &Response<B>,
+    context: &LayerContext,
+    grpc: bool,
+) -> Option<Response<Full<Bytes>>> {
+    let RenderInLayer(error) = response.extensions().get::<RenderInLayer>()?;
+    Some(context.refuse(error, grpc))
 }
 
 /// RFC 6750 §2.3: a response to a request with the token in the query must not be stored by

@@ -18,50 +18,106 @@
 //! What kind of credential passed is what its verifier says it verified (an API key is an API
 //! key wherever it was carried), recorded in [`Principal::credential`](crate::Principal::credential);
 //! [`RequireScheme`] admits only the kinds an API accepts.
+//!
+//! Refusals are answered by the layer's [`Responder`] (with the `tonic` feature, by its gRPC
+//! responder for `application/grpc` requests), in its realm. The layer leaves that context in
+//! the extensions of every request it admits, so that refusals made further in answer the same
+//! way: an [`AuthorizeLayer`] under it, the `Principal` and `MatchedApi` extractors, and an
+//! [`AuthError`](crate::AuthError) a handler returns (re-rendered on its way out).
+//!
+//! [`AuthorizeLayer`] runs authorization stages on the principal an outer layer placed,
+//! without verifying the credential again (see `docs/composition.md`).
 
 mod authorize;
 mod body;
 mod future;
 mod service;
+mod stage;
 
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use http::{HeaderMap, Response};
+use http_body_util::Full;
 use tower_layer::Layer;
 
 pub use authorize::{AddResponseHeaders, Authorize, RequireScheme, RequireScopes};
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use service::Gatekeeper;
+pub use stage::{AuthorizeFuture, AuthorizeLayer, AuthorizeLayerBuilder, AuthorizeService};
 
-use crate::error::{Challenge, JsonResponder, Responder};
+use crate::error::{AuthError, Challenge, JsonResponder, Responder, render};
 use crate::extract::CredentialSources;
 use crate::verify::{CacheConfig, CachedVerifier, VerifiedCache, Verifier};
 
 pub(crate) struct Shared {
     pub(crate) sources: CredentialSources,
     pub(crate) verifier: Arc<dyn Verifier>,
-    pub(crate) responder: Arc<dyn Responder>,
-    pub(crate) challenge: Challenge,
+    pub(crate) context: LayerContext,
     pub(crate) optional: bool,
     pub(crate) cors_preflight: bool,
     pub(crate) stages: Vec<Arc<dyn Authorize>>,
     pub(crate) cache: Option<VerifiedCache>,
 }
 
-/// Carried by anonymous requests in optional mode, so that a later refusal (an extractor that
-/// needs a principal) answers like the layer would.
+/// How a layer answers refusals, and what it lets through without a principal.
+pub(crate) struct Refusals {
+    pub(crate) challenge: Challenge,
+    pub(crate) responder: Arc<dyn Responder>,
+    /// Answers `application/grpc` requests, when set (feature `tonic`).
+    pub(crate) grpc_responder: Option<Arc<dyn Responder>>,
+    /// The layer passes anonymous requests on (optional mode, no stage needing a principal).
+    pub(crate) passes_anonymous: bool,
+    /// The layer passes CORS preflights on.
+    pub(crate) cors_preflight: bool,
+}
+
+/// A layer's way of refusing, left in the extensions of the requests it admits so that later
+/// refusals (an [`AuthorizeLayer`], an extractor that needs a principal, an `AuthError` a
+/// handler returns) answer like the layer would.
 #[derive(Clone)]
-pub(crate) struct LayerContext(pub(crate) Arc<Shared>);
+pub(crate) struct LayerContext(pub(crate) Arc<Refusals>);
 
 impl LayerContext {
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn refuse(
-        &self,
-        error: &crate::error::AuthError,
-    ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-        crate::error::render(error, &self.0.challenge, self.0.responder.as_ref())
+    pub(crate) fn new(refusals: Refusals) -> Self {
+        Self(Arc::new(refusals))
     }
+
+    /// Whether `headers` are those of a gRPC request this layer answers the gRPC way.
+    pub(crate) fn is_grpc(&self, headers: &HeaderMap) -> bool {
+        self.0.grpc_responder.is_some() && is_grpc_content_type(headers)
+    }
+
+    /// The answer to `error`, for a gRPC request or not.
+    pub(crate) fn refuse(&self, error: &AuthError, grpc: bool) -> Response<Full<Bytes>> {
+        let responder = match (&self.0.grpc_responder, grpc) {
+            (Some(grpc), true) => grpc,
+            _ => &self.0.responder,
+        };
+        render(error, &self.0.challenge, responder.as_ref())
+    }
+}
+
+/// A refusal made where no layer's context was at hand (an `AuthError` a handler returned),
+/// rendered with defaults: the innermost layer it passes through answers it again, its way.
+#[derive(Clone)]
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+pub(crate) struct RenderInLayer(pub(crate) AuthError);
+
+/// Whether the content type is gRPC's: `application/grpc`, `application/grpc+<format>` or
+/// either with parameters (gRPC over HTTP/2, "Content-Type"). `application/grpc-web` is not:
+/// its framing differs.
+pub(crate) fn is_grpc_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    const GRPC: &[u8] = b"application/grpc";
+    value.len() >= GRPC.len()
+        && value[..GRPC.len()].eq_ignore_ascii_case(GRPC)
+        && matches!(value.get(GRPC.len()), None | Some(b'+' | b';' | b' '))
 }
 
 /// Authenticates (and authorizes) every request before the inner service sees it.
@@ -81,7 +137,7 @@ impl fmt::Debug for GatekeeperLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatekeeperLayer")
             .field("sources", &self.shared.sources)
-            .field("realm", &self.shared.challenge.realm())
+            .field("realm", &self.shared.context.0.challenge.realm())
             .field("optional", &self.shared.optional)
             .field("cors_preflight", &self.shared.cors_preflight)
             .field("stages", &self.shared.stages.len())
@@ -96,6 +152,7 @@ impl GatekeeperLayer {
             sources: CredentialSources::new(),
             verifier: Arc::new(verifier),
             responder: Arc::new(JsonResponder::OAuth),
+            grpc_responder: default_grpc_responder(),
             realm: "api".to_owned(),
             optional: false,
             cors_preflight: false,
@@ -104,6 +161,16 @@ impl GatekeeperLayer {
             cache: CacheConfig::new(),
         }
     }
+}
+
+#[cfg(feature = "tonic")]
+fn default_grpc_responder() -> Option<Arc<dyn Responder>> {
+    Some(Arc::new(crate::grpc::GrpcResponder))
+}
+
+#[cfg(not(feature = "tonic"))]
+fn default_grpc_responder() -> Option<Arc<dyn Responder>> {
+    None
 }
 
 impl GatekeeperLayer {
@@ -128,6 +195,7 @@ pub struct GatekeeperBuilder {
     sources: CredentialSources,
     verifier: Arc<dyn Verifier>,
     responder: Arc<dyn Responder>,
+    grpc_responder: Option<Arc<dyn Responder>>,
     realm: String,
     optional: bool,
     cors_preflight: bool,
@@ -158,9 +226,30 @@ impl GatekeeperBuilder {
         self
     }
 
-    /// The body format of refusals (default [`JsonResponder::OAuth`]).
+    /// How refusals are answered (default: RFC 6750 with a [`JsonResponder::OAuth`] body). A
+    /// [`BodyShape`](crate::error::BodyShape) (a [`JsonResponder`], a closure returning an
+    /// [`ErrorBody`](crate::error::ErrorBody)) changes the body only; a [`Responder`] decides
+    /// status, headers and body. With the `tonic` feature, gRPC requests are answered by the
+    /// [gRPC responder](Self::grpc_responder) instead.
     pub fn responder(mut self, responder: impl Responder) -> Self {
         self.responder = Arc::new(responder);
+        self
+    }
+
+    /// How refusals of gRPC requests (content type `application/grpc` or
+    /// `application/grpc+…`) are answered: by default
+    /// [`GrpcResponder`](crate::grpc::GrpcResponder), HTTP 200 with a `grpc-status`.
+    #[cfg(feature = "tonic")]
+    pub fn grpc_responder(mut self, responder: impl Responder) -> Self {
+        self.grpc_responder = Some(Arc::new(responder));
+        self
+    }
+
+    /// Answers gRPC requests with the [`responder`](Self::responder) like any other, instead of
+    /// the gRPC way.
+    #[cfg(feature = "tonic")]
+    pub fn no_grpc_responder(mut self) -> Self {
+        self.grpc_responder = None;
         self
     }
 
@@ -213,6 +302,13 @@ impl GatekeeperBuilder {
         if let Some(url) = self.resource_metadata {
             challenge = challenge.resource_metadata(url);
         }
+        let context = LayerContext::new(Refusals {
+            challenge,
+            responder: self.responder,
+            grpc_responder: self.grpc_responder,
+            passes_anonymous: self.optional && !self.stages.iter().any(|s| s.requires_principal()),
+            cors_preflight: self.cors_preflight,
+        });
         let (verifier, cache) = if self.cache.is_enabled() {
             let cached = CachedVerifier::with_config(self.verifier, self.cache);
             let cache = cached.cache();
@@ -224,8 +320,7 @@ impl GatekeeperBuilder {
             shared: Arc::new(Shared {
                 sources: self.sources,
                 verifier,
-                responder: self.responder,
-                challenge,
+                context,
                 optional: self.optional,
                 cors_preflight: self.cors_preflight,
                 stages: self.stages,

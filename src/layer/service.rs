@@ -12,9 +12,7 @@ use tower_service::Service;
 use super::Shared;
 use super::future::ResponseFuture;
 use crate::error::AuthError;
-use crate::extract::{
-    BodyRead, Credential, Origin, RequestBody, find_in_body, more_than_one, read_up_to,
-};
+use crate::extract::{BodyRead, Credential, Origin, RequestBody, more_than_one, read_up_to};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{CredentialInfo, Principal};
 use crate::verify::VerifyError;
@@ -81,15 +79,20 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let context = &self.shared.context;
+        // Refusals of gRPC requests are answered the gRPC way (feature `tonic`).
+        let grpc = context.is_grpc(req.headers());
         match decide(&self.shared, req) {
             // Decided at once: the service `poll_ready` readied is called now, no clone needed.
-            MaybeReady::Ready(Ok(admitted)) => ResponseFuture::inner(&mut self.inner, admitted),
-            MaybeReady::Ready(Err(error)) => ResponseFuture::refused(&self.shared, &error),
+            MaybeReady::Ready(Ok(admitted)) => {
+                ResponseFuture::inner(&mut self.inner, admitted, context.clone(), grpc)
+            }
+            MaybeReady::Ready(Err(error)) => ResponseFuture::refused(context, &error, grpc),
             MaybeReady::Pending(decision) => {
                 // Keep the readied service for later; leave a fresh clone in its place.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::deciding(decision, inner, self.shared.clone())
+                ResponseFuture::deciding(decision, inner, context.clone(), grpc)
             }
         }
     }
@@ -116,16 +119,13 @@ where
         Ok(head) => head,
     };
     // A body that is already over (an empty POST) holds nothing to look for.
-    let format = shared
-        .sources
-        .body_format(&parts.method, &parts.headers)
-        .filter(|_| !body.is_end_stream());
+    let reads_body =
+        !body.is_end_stream() && shared.sources.reads_body(&parts.method, &parts.headers);
     // Only a body some source reads is measured.
-    let too_long =
-        format.is_some() && content_length(&parts).is_some_and(|len| len > limit(shared));
-    match (head, format) {
+    let too_long = reads_body && content_length(&parts).is_some_and(|len| len > limit(shared));
+    match (head, reads_body) {
         // The common case: the credential is in the head and no body source reads this body.
-        (Some((credential, origin)), None) => {
+        (Some((credential, origin)), false) => {
             let verification = shared.verifier.verify(&credential);
             let carried = carried(&credential);
             let body = RequestBody::new(body);
@@ -144,8 +144,8 @@ where
         }
         // RFC 6750 §2: one method per request. A body source reads this body, so it may hold a
         // second credential: read it (same limit, same deadline) before verifying the first.
-        (Some(_), Some(_)) if too_long => MaybeReady::Ready(Err(AuthError::payload_too_large())),
-        (Some((credential, origin)), Some(format)) => {
+        (Some(_), true) if too_long => MaybeReady::Ready(Err(AuthError::payload_too_large())),
+        (Some((credential, origin)), true) => {
             let credential = credential.into_owned();
             let shared = shared.clone();
             MaybeReady::pending(async move {
@@ -153,7 +153,11 @@ where
                     BodyRead::Complete(data, trailers) => (data, trailers),
                     BodyRead::TooLarge { .. } => return Err(AuthError::payload_too_large()),
                 };
-                if find_in_body(format, shared.sources.body_field(format), &data)?.is_some() {
+                if shared
+                    .sources
+                    .find_in_body(&parts.headers, &data)?
+                    .is_some()
+                {
                     return Err(more_than_one());
                 }
                 let body = RequestBody::buffered(data, trailers);
@@ -163,17 +167,23 @@ where
             })
         }
         (None, _) if shared.cors_preflight && is_cors_preflight(&parts) => {
-            MaybeReady::Ready(Ok(admit_anonymous(parts, RequestBody::new(body))))
+            let mut admitted = admit_anonymous(parts, RequestBody::new(body));
+            // An `AuthorizeLayer` further in lets the preflight through too.
+            admitted
+                .request
+                .extensions_mut()
+                .insert(shared.context.clone());
+            MaybeReady::Ready(Ok(admitted))
         }
-        (None, None) => MaybeReady::Ready(anonymous(shared, parts, RequestBody::new(body))),
+        (None, false) => MaybeReady::Ready(anonymous(shared, parts, RequestBody::new(body))),
         // Too large to look into. In optional mode an anonymous request is passed on with its
         // body untouched (a public route may take large bodies); otherwise 413.
-        (None, Some(_)) if too_long => MaybeReady::Ready(if may_pass_anonymous(shared) {
+        (None, true) if too_long => MaybeReady::Ready(if may_pass_anonymous(shared) {
             anonymous(shared, parts, RequestBody::new(body))
         } else {
             Err(AuthError::payload_too_large())
         }),
-        (None, Some(format)) => {
+        (None, true) => {
             let shared = shared.clone();
             MaybeReady::pending(async move {
                 let (data, trailers) = match read_body(&shared, body).await? {
@@ -185,8 +195,9 @@ where
                     }
                     BodyRead::TooLarge { .. } => return Err(AuthError::payload_too_large()),
                 };
-                let field = shared.sources.body_field(format);
-                let found = find_in_body(format, field, &data)?
+                let found = shared
+                    .sources
+                    .find_in_body(&parts.headers, &data)?
                     .map(|c| (shared.verifier.verify(&c), carried(&c)));
                 let body = RequestBody::buffered(data, trailers);
                 match found {
@@ -234,7 +245,7 @@ fn carried(credential: &Credential<'_>) -> CredentialInfo {
 
 /// Whether a request without a credential may reach the inner service.
 fn may_pass_anonymous(shared: &Shared) -> bool {
-    shared.optional && !shared.stages.iter().any(|s| s.requires_principal())
+    shared.context.0.passes_anonymous
 }
 
 fn anonymous<B>(
@@ -248,7 +259,7 @@ fn anonymous<B>(
         admitted
             .request
             .extensions_mut()
-            .insert(super::LayerContext(shared.clone()));
+            .insert(shared.context.clone());
         Ok(admitted)
     } else {
         Err(AuthError::missing())
@@ -312,10 +323,10 @@ fn run_stages<B: Send + 'static>(
     if shared.sources.strips() {
         shared.sources.strip_from(origin, &mut parts);
     }
-    let cache_private = principal
-        .credential()
-        .is_some_and(|c| c.source == crate::extract::Source::Query);
+    let cache_private = shared.sources.responses_private(origin);
     parts.extensions.insert(principal);
+    // Lets later refusals (an `AuthorizeLayer`, extractors) answer in this layer's way.
+    parts.extensions.insert(shared.context.clone());
     let extra_headers = parts
         .extensions
         .remove::<super::AddResponseHeaders>()

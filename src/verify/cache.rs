@@ -446,8 +446,9 @@ fn kind(credential: &Credential<'_>) -> u8 {
         Source::Header => 0,
         Source::Query => 1,
         Source::Body => 2,
+        Source::Cookie => 3,
     };
-    scheme * 3 + source
+    scheme * 4 + source
 }
 
 impl Table {
