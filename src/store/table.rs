@@ -104,6 +104,9 @@ pub(crate) enum Change<V, T> {
 /// Records of one kind, by key.
 pub(crate) struct Table<V: Record> {
     map: papaya::HashMap<Box<str>, Slot<V>, Hasher>,
+    /// Bumped by every change this node makes or hears of: a derived cache that saw the same
+    /// generation knows nothing changed since.
+    generation: std::sync::atomic::AtomicU64,
     #[cfg(feature = "redis")]
     remote: Option<super::redis::Remote>,
 }
@@ -113,6 +116,7 @@ impl<V: Record> Table<V> {
     pub(crate) fn memory() -> Arc<Self> {
         Arc::new(Self {
             map: papaya::HashMap::builder().hasher(Hasher::default()).build(),
+            generation: Default::default(),
             #[cfg(feature = "redis")]
             remote: None,
         })
@@ -123,6 +127,7 @@ impl<V: Record> Table<V> {
     pub(crate) fn redis(store: &super::RedisStore) -> Arc<Self> {
         let table = Arc::new(Self {
             map: papaya::HashMap::builder().hasher(Hasher::default()).build(),
+            generation: Default::default(),
             remote: Some(super::redis::Remote::new(store)),
         });
         store.register(V::KIND, Arc::downgrade(&table) as _);
@@ -236,17 +241,30 @@ impl<V: Record> Table<V> {
                 }
             }
         });
+        self.bump();
         answer.expect("compute runs the change at least once")
     }
 
     /// Drops this node's copy of `key` (a change notice arrived).
     pub(crate) fn forget(&self, key: &str) {
         self.map.pin().remove(key);
+        self.bump();
     }
 
     /// Drops every cached record (this node lost contact and resynchronises).
     pub(crate) fn forget_all(&self) {
         self.map.pin().clear();
+        self.bump();
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Changes seen so far (see the field).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// How many slots the map holds (records, and in redis mode cached absences).
