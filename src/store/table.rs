@@ -262,7 +262,9 @@ impl<V: Record> Table<V> {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
-    /// Changes seen so far (see the field).
+    /// Changes seen so far. A derived cache reads it *before* computing from the table and
+    /// keeps its answer only while it is unchanged; every change bumps it *after* it is
+    /// visible, so a stale answer is never kept.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
