@@ -14,7 +14,9 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use tower::ServiceExt;
 use tower_gatekeeper::GatekeeperLayer;
 use tower_gatekeeper::extract::CredentialSources;
-use tower_gatekeeper::grant::{ApiTable, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore};
+use tower_gatekeeper::grant::{
+    ApiTable, GrantCheck, GrantManager, GrantStore, Grantee, InMemoryGrantStore,
+};
 use tower_gatekeeper::layer::Authorize;
 use tower_gatekeeper::principal::Identity;
 use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch, JwtVerifier};
@@ -76,7 +78,11 @@ fn guarded_with_grants(by_table: bool) -> Router {
     rt.block_on(async {
         for i in 0..1000 {
             manager
-                .authorize("orders", &format!("app-{i}"), 4_000_000_000)
+                .authorize(
+                    "orders",
+                    Grantee::client(&format!("app-{i}")),
+                    4_000_000_000,
+                )
                 .await
                 .unwrap();
         }
@@ -217,7 +223,11 @@ fn bench(c: &mut Criterion) {
     rt.block_on(async {
         for i in 0..1000 {
             manager
-                .authorize("orders", &format!("app-{i}"), 4_000_000_000)
+                .authorize(
+                    "orders",
+                    Grantee::client(&format!("app-{i}")),
+                    4_000_000_000,
+                )
                 .await
                 .unwrap();
         }

@@ -38,10 +38,14 @@ async fn main() {
     let store = InMemoryGrantStore::new();
     let grants = GrantManager::builder(store.clone())
         .apis(["orders"])
-        .grantees(["load-app"])
+        .grantees([tower_gatekeeper::grant::Grantee::client("load-app")])
         .build();
     grants
-        .authorize("orders", "load-app", 4_000_000_000)
+        .authorize(
+            "orders",
+            tower_gatekeeper::grant::Grantee::client("load-app"),
+            4_000_000_000,
+        )
         .await
         .expect("grant");
 

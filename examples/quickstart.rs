@@ -4,7 +4,8 @@
 //! cargo run --example quickstart [-- --config examples/quickstart.toml --addr 127.0.0.1:3000]
 //! ```
 //!
-//! It mounts the client-credentials endpoint at `/oauth/token`, protects `/whoami` and
+//! It mounts the client-credentials endpoint at `/oauth/token` (with check, introspect and
+//! revoke beside it, and the seed systems' literal paths as aliases), protects `/whoami` and
 //! `/api/*`, and prints the curl commands to try next.
 
 use std::collections::{HashMap, HashSet};
@@ -23,8 +24,8 @@ use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
 use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use tower_gatekeeper::extract::{CredentialSources, Scheme};
 use tower_gatekeeper::grant::{
-    ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, InMemoryGrantStore, MatchedApi,
-    parse_time,
+    ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, Grantee, InMemoryGrantStore,
+    MatchedApi, parse_time,
 };
 use tower_gatekeeper::impersonate::Impersonation;
 use tower_gatekeeper::issuer::{
@@ -58,6 +59,22 @@ struct Config {
     grants: Vec<GrantConfig>,
     #[serde(default)]
     api_keys: Vec<ApiKeyConfig>,
+    /// Another name of the API audience, for `scope=<resource_id>/.default` (Azure).
+    resource_id: Option<String>,
+    #[serde(default)]
+    compat: CompatConfig,
+}
+
+/// The seed systems' request forms that put secrets in URLs: off unless the config says so.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompatConfig {
+    /// `GET` token requests with the client secret in the query (HENGSHI, Tencent).
+    #[serde(default)]
+    get_token_requests: bool,
+    /// `GET …/revoke?token=…`: revocation by whoever holds the token (HENGSHI).
+    #[serde(default)]
+    get_revoke_by_possession: bool,
 }
 
 fn default_realm() -> String {
@@ -147,9 +164,27 @@ fn all_schemes() -> Vec<String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GrantConfig {
-    grantee: String,
+    /// Exactly one of `client`, `user`, `api_key_owner`: client ids, uids and key owners are
+    /// separate namespaces, so a grant names its grantee's kind.
+    client: Option<String>,
+    user: Option<String>,
+    api_key_owner: Option<String>,
     api: String,
     expires_at: String,
+}
+
+impl GrantConfig {
+    fn grantee(&self) -> Result<Grantee<'_>, String> {
+        match (&self.client, &self.user, &self.api_key_owner) {
+            (Some(id), None, None) => Ok(Grantee::client(id)),
+            (None, Some(id), None) => Ok(Grantee::user(id)),
+            (None, None, Some(id)) => Ok(Grantee::api_key_owner(id)),
+            _ => Err(format!(
+                "grant for api {}: give exactly one of client, user and api_key_owner",
+                self.api
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,11 +307,10 @@ async fn api(
             "no API is published at this path",
         );
     };
-    let scheme = principal
-        .credential()
-        .map(|c| scheme_name(c.scheme))
-        .unwrap_or("bearer");
-    if !api.auth.iter().any(|a| a == scheme) {
+    // What verified the credential, not what carried it: an API key sent as a bearer token
+    // is an API key. (For one fixed list per layer, `layer::RequireScheme` does this check.)
+    let scheme = principal.credential().map(|c| scheme_name(c.scheme));
+    if !scheme.is_some_and(|scheme| api.auth.iter().any(|a| a == scheme)) {
         return error(
             StatusCode::FORBIDDEN,
             "access_denied",
@@ -352,7 +386,16 @@ async fn build(
             .insert(account)
             .map_err(|e| format!("user {}: {e}", u.uid))?;
     }
-    let issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
+    // Client ids and uids are separate namespaces that must not overlap: client `1001` would
+    // otherwise look like user `1001` to whoever reads only the id.
+    if let Some(c) = config
+        .clients
+        .iter()
+        .find(|c| config.users.iter().any(|u| u.uid == c.client_id))
+    {
+        return Err(format!("client {} has the uid of a user", c.client_id));
+    }
+    let mut issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
         .issuer(&config.issuer)
         .audience(&config.audience)
         .lifetime(Duration::from_secs(config.token_lifetime_secs))
@@ -360,7 +403,11 @@ async fn build(
         .users(users.clone())
         .token_format(config.token_format.unwrap_or_default().into())
         .shared_clock(clock.clone())
-        .build();
+        .realm(&config.realm);
+    if let Some(resource) = &config.resource_id {
+        issuer = issuer.resource_id(resource);
+    }
+    let issuer = issuer.build();
 
     let keys = ApiKeyStore::new();
     for k in &config.api_keys {
@@ -381,10 +428,19 @@ async fn build(
             .collect::<Result<Vec<_>, _>>()?;
         table = table.api(&api.id, api.path.clone(), methods);
     }
-    let mut grantees: HashSet<String> =
-        config.clients.iter().map(|c| c.client_id.clone()).collect();
-    grantees.extend(config.users.iter().map(|u| u.uid.clone()));
-    grantees.extend(config.api_keys.iter().map(|k| k.owner.clone()));
+    // Each grantee is known as what it is: a client, a user or an API key's owner.
+    let grantees: HashSet<Grantee<'_>> = config
+        .clients
+        .iter()
+        .map(|c| Grantee::client(&c.client_id))
+        .chain(config.users.iter().map(|u| Grantee::user(&u.uid)))
+        .chain(
+            config
+                .api_keys
+                .iter()
+                .map(|k| Grantee::api_key_owner(&k.owner)),
+        )
+        .collect();
     let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
     let grants = GrantManager::builder_shared(store.clone())
         .apis(config.apis.iter().map(|a| a.id.as_str()))
@@ -392,16 +448,19 @@ async fn build(
         .shared_clock(clock.clone())
         .build();
     for g in &config.grants {
+        let grantee = g.grantee()?;
         let ends_at = parse_time(&g.expires_at)
-            .ok_or_else(|| format!("grant {}/{}: bad expires_at", g.api, g.grantee))?;
+            .ok_or_else(|| format!("grant {}/{grantee}: bad expires_at", g.api))?;
         grants
-            .authorize(&g.api, &g.grantee, ends_at)
+            .authorize(&g.api, grantee, ends_at)
             .await
-            .map_err(|e| format!("grant {}/{}: {e}", g.api, g.grantee))?;
+            .map_err(|e| format!("grant {}/{grantee}: {e}", g.api))?;
     }
 
     let verifier = FirstMatch::new()
         .or(issuer.verifier())
+        // API keys come in `X-API-Key` only: keys carried as bearer tokens are opt-in
+        // (`.accept_bearer(true)`), and would still count as API keys.
         .or(ApiKeyVerifier::new(keys))
         .or(users.basic_verifier());
     // The seed systems accept tokens in headers, the query and the body: so does the demo.
@@ -438,19 +497,46 @@ async fn build(
         .route("/api/{*path}", any(api))
         .layer(gate(Some(grant_check)))
         .with_state(apis);
-    let accounts = AccountAdmin::new(clients, users).prefix("/admin");
-    let mut app = Router::new()
+    let accounts = AccountAdmin::new(clients, users)
+        .prefix("/admin")
+        .realm(&config.realm);
+    let grant_admin = GrantAdmin::new(grants).realm(&config.realm);
+    let mut app: Router = Router::new()
         .route("/whoami", get(whoami).post(whoami))
-        .nest_service("/admin/apis", GrantAdmin::new(grants))
+        .nest_service("/admin/apis", grant_admin.clone())
+        // Huawei DataArts' own path for the authorize action (seed 002), behind the same gate.
+        .route_service(
+            "/v1/{project_id}/service/apis/authorize/action",
+            grant_admin,
+        )
         .route_service("/admin/clients", accounts.clone())
         .route_service("/admin/clients/{*rest}", accounts.clone())
         .route_service("/admin/users", accounts.clone())
         .route_service("/admin/users/{*rest}", accounts)
         .layer(gate(None))
-        .merge(published)
-        // The token endpoint, and check / introspect / revoke beside it.
-        .route_service("/oauth/token", issuer.token_endpoint())
-        .route_service("/oauth/token/{op}", issuer.token_endpoint());
+        .merge(published);
+    // The token endpoint, and check / introspect / revoke beside it, outside the gatekeeper.
+    // Each service answers on exactly the paths it is mounted at; other paths are 404.
+    let token = issuer
+        .token_endpoint()
+        .allow_get(config.compat.get_token_requests);
+    let check = issuer.check_endpoint();
+    let revoke = issuer
+        .revocation_endpoint()
+        .allow_get_by_possession(config.compat.get_revoke_by_possession);
+    app = app
+        .route_service("/oauth/token", token.clone())
+        .route_service("/oauth/token/check", check.clone())
+        .route_service("/oauth/token/introspect", issuer.introspection_endpoint())
+        .route_service("/oauth/token/revoke", revoke.clone())
+        // The seeds' literal paths, for clients written against them. These exact routes win
+        // over `/api/{*path}` and are not behind the gatekeeper.
+        // HENGSHI BI: GET /api/oauth2/server/tokens?grant_type=…, …/check?token=…, …/revoke?token=…
+        .route_service("/api/oauth2/server/tokens", token.clone())
+        .route_service("/api/oauth2/server/tokens/check", check)
+        .route_service("/api/oauth2/server/tokens/revoke", revoke)
+        // Azure (China) AD: POST /{tenant}/oauth2/v2.0/token, any tenant segment.
+        .route_service("/{tenant}/oauth2/v2.0/token", token);
     // Resource servers in other processes fetch the public key here (RS256 configs only).
     if let Some(jwks) = issuer.jwks() {
         app = app.route(
@@ -504,6 +590,16 @@ fn print_next_steps(addr: SocketAddr) {
     println!("  curl \"{base}/oauth/token/check?token=$TOKEN\"");
     println!("  curl -u demo-app:demo-app-secret -d token=$TOKEN {base}/oauth/token/introspect");
     println!("  curl \"{base}/oauth/token/revoke?token=$TOKEN\"");
+    println!(
+        "The seed systems' literal requests work too (HENGSHI BI's GET forms, Azure AD's POST):"
+    );
+    println!(
+        "  curl '{base}/api/oauth2/server/tokens?grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret'"
+    );
+    println!("  curl \"{base}/api/oauth2/server/tokens/check?token=$TOKEN\"");
+    println!(
+        "  curl -d grant_type=client_credentials -d client_id=demo-app -d client_secret=demo-app-secret -d scope=d6b7c858-55fa-4d04-85a6-131af690abd4/.default {base}/387c56a8-cf86-45de-b9f5-b4de88cac054/oauth2/v2.0/token"
+    );
     println!("Refusals: no credential, a bad token:");
     println!("  curl -i {base}/whoami");
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");

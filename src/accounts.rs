@@ -11,15 +11,40 @@
 //! assert!(users.is_disabled("1001"));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::impersonate::{DirectoryUser, InMemoryDirectory};
-use crate::principal::Identity;
+use crate::impersonate::{DirectoryUser, InMemoryDirectory, canonical_login};
+use crate::principal::{Identity, PrincipalKind};
 use crate::verify::{BasicUsers, BasicVerifier};
+
+/// A password prepared by RFC 8265 §4.2's OpaqueString profile (RFC 7617 §2.1 asks for it):
+/// non-ASCII spaces become U+0020, then NFC. Passwords are hashed and verified in this form,
+/// so a password typed in NFD matches the one registered in NFC. Case and width are kept.
+///
+/// ```
+/// use tower_gatekeeper::accounts::canonical_password;
+/// assert_eq!(canonical_password("pa\u{A0}sse\u{301}"), "pa ss\u{E9}");
+/// assert_eq!(canonical_password("Plain ASCII"), "Plain ASCII");
+/// ```
+pub fn canonical_password(password: &str) -> Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    if password.is_ascii() {
+        return Cow::Borrowed(password);
+    }
+    let spaced = password.chars().map(|c| match c {
+        // The Zs (space separator) characters other than U+0020 (RFC 8265 §4.2.1).
+        '\u{A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
+            ' '
+        }
+        c => c,
+    });
+    Cow::Owned(spaced.nfc().collect())
+}
 
 /// A user to create: the directory fields plus a password (hashed here) or a PHC hash.
 #[derive(Clone, Default)]
@@ -46,12 +71,14 @@ impl UserAccount {
             ..Self::default()
         }
     }
-    /// The password, hashed with argon2id when inserted.
+    /// The password, prepared with [`canonical_password`] and hashed with argon2id when
+    /// inserted.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
         self
     }
-    /// An argon2 PHC hash computed elsewhere.
+    /// An argon2 PHC hash computed elsewhere, of the password prepared with
+    /// [`canonical_password`].
     pub fn password_hash(mut self, phc: impl Into<String>) -> Self {
         self.password_hash = Some(phc.into());
         self
@@ -94,8 +121,11 @@ impl UserAccount {
 pub enum UserError {
     /// The uid or login name is empty.
     Empty,
-    /// Another user already has this login name.
+    /// Another user already has this login name (compared after [`canonical_login`]).
     LoginNameTaken,
+    /// The login name holds control or compatibility characters
+    /// ([`is_valid_login`](crate::impersonate::is_valid_login)).
+    LoginNameInvalid,
     /// The password hash is not an argon2 PHC string, or hashing failed.
     Password,
     /// A user with this uid exists (from [`UserRegistry::create`]).
@@ -107,6 +137,9 @@ impl fmt::Display for UserError {
         f.write_str(match self {
             Self::Empty => "the uid and the login name must not be empty",
             Self::LoginNameTaken => "another user has this login name",
+            Self::LoginNameInvalid => {
+                "the login name holds control or compatibility characters (RFC 8265)"
+            }
             Self::Password => "the password could not be stored",
             Self::Exists => "the user already exists",
         })
@@ -152,19 +185,50 @@ impl UserRegistry {
     }
 
     fn store(&self, account: UserAccount, only_new: bool) -> Result<(), UserError> {
+        self.store_checked(account, only_new, |_| true)
+    }
+
+    /// Like [`create`](Self::create), also refusing (with [`UserError::Exists`]) a uid that
+    /// `uid_free` says is taken elsewhere — a client id, say. `uid_free` runs under this
+    /// registry's writer lock, so it is decided atomically with respect to other user writes.
+    pub fn create_if(
+        &self,
+        account: UserAccount,
+        uid_free: impl Fn(&str) -> bool,
+    ) -> Result<(), UserError> {
+        self.store_checked(account, true, uid_free)
+    }
+
+    /// Runs `f` under the writer lock: no user is created, replaced or disabled meanwhile.
+    pub fn with_writer_lock<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f()
+    }
+
+    fn store_checked(
+        &self,
+        account: UserAccount,
+        only_new: bool,
+        uid_free: impl Fn(&str) -> bool,
+    ) -> Result<(), UserError> {
+        let user = &account.user;
+        if user.uid.is_empty() || user.login_name.is_empty() {
+            return Err(UserError::Empty);
+        }
+        if !crate::impersonate::is_valid_login(&user.login_name) {
+            return Err(UserError::LoginNameInvalid);
+        }
         // Hash before taking the lock: it is slow on purpose.
         let phc = match (&account.password, &account.password_hash) {
-            (Some(password), _) => {
-                Some(crate::verify::hash_password(password).map_err(|_| UserError::Password)?)
-            }
+            (Some(password), _) => Some(
+                crate::verify::hash_password(&canonical_password(password))
+                    .map_err(|_| UserError::Password)?,
+            ),
             (None, Some(phc)) => Some(phc.clone()),
             (None, None) => None,
         };
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let user = account.user;
-        if user.uid.is_empty() || user.login_name.is_empty() {
-            return Err(UserError::Empty);
-        }
         let taken = crate::impersonate::UserDirectory::find_user(
             &self.directory,
             &crate::impersonate::UserSelector::LoginName(user.login_name.clone()),
@@ -178,23 +242,35 @@ impl UserRegistry {
         if only_new && previous.is_some() {
             return Err(UserError::Exists);
         }
+        if only_new && !uid_free(&user.uid) {
+            return Err(UserError::Exists);
+        }
         let identity = Identity::new(&user.uid)
+            .with_kind(PrincipalKind::User)
             .with_roles(&user.roles)
             .with_scopes(&user.scopes);
+        let login = canonical_login(&user.login_name);
+        // A user stored disabled is never visible enabled: the disabled set is marked first,
+        // and each store gets the flag in the same step that makes the user visible.
+        if user.disabled {
+            self.mark(&user.uid, true);
+        }
         if let Some(phc) = &phc {
             self.basic
-                .insert_hash(&user.login_name, phc, identity)
+                .insert_hash_disabled(&user.login_name, phc, identity, user.disabled)
                 .map_err(|_| UserError::Password)?;
         }
         // A replaced user's old login stops working; so does its password if none is given.
         if let Some(old) = previous
-            && (old.login_name != user.login_name || phc.is_none())
+            && (canonical_login(&old.login_name) != login || phc.is_none())
         {
             self.basic.remove(&old.login_name);
         }
-        self.basic.set_disabled(&user.login_name, user.disabled);
-        self.mark(&user.uid, user.disabled);
+        let (uid, disabled) = (user.uid.clone(), user.disabled);
         self.directory.insert_user(user);
+        if !disabled {
+            self.mark(&uid, false);
+        }
         Ok(())
     }
 
@@ -212,14 +288,23 @@ impl UserRegistry {
 
     /// Disables or re-enables a user everywhere: Basic login, sudo target, tenant selection,
     /// and (through [`is_disabled`](Self::is_disabled)) tokens naming the user. Returns whether
-    /// the user exists.
+    /// the user exists. Serialised with every other write (the writer lock), so it never
+    /// undoes a concurrent password change or replacement.
     pub fn set_disabled(&self, uid: &str, disabled: bool) -> bool {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(user) = self.directory.user(uid) else {
             return false;
         };
+        // Disabling: the registry-wide flag first, so no reader sees the user enabled in one
+        // place after it was disabled in another. Enabling: the flag last.
+        if disabled {
+            self.mark(uid, true);
+        }
         self.basic.set_disabled(&user.login_name, disabled);
         self.directory.set_disabled(uid, disabled);
-        self.mark(uid, disabled);
+        if !disabled {
+            self.mark(uid, false);
+        }
         true
     }
 

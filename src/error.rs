@@ -22,9 +22,11 @@ use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+
+use crate::extract::CredentialSources;
 
 /// What kind of refusal this is; decides the status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +44,9 @@ pub enum ErrorKind {
     Forbidden,
     /// The request body is larger than the configured limit: 413.
     PayloadTooLarge,
+    /// The request body the layer had to read did not arrive in time: 408, and the
+    /// connection is closed (RFC 9110 §15.5.9).
+    RequestTimeout,
     /// A verifier backend is unreachable: 503, never a pass.
     Unavailable,
 }
@@ -54,6 +59,7 @@ impl ErrorKind {
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
             Self::InsufficientScope | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -62,7 +68,9 @@ impl ErrorKind {
     pub fn code(self) -> &'static str {
         match self {
             Self::MissingCredential => "unauthorized",
-            Self::InvalidRequest | Self::PayloadTooLarge => "invalid_request",
+            Self::InvalidRequest | Self::PayloadTooLarge | Self::RequestTimeout => {
+                "invalid_request"
+            }
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::Forbidden => "access_denied",
@@ -124,6 +132,13 @@ impl AuthError {
         Self::new(
             ErrorKind::PayloadTooLarge,
             "the request body exceeds the size limit",
+        )
+    }
+    /// The body did not arrive in time (408).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            ErrorKind::RequestTimeout,
+            "the request body did not arrive in time",
         )
     }
 
@@ -248,6 +263,23 @@ impl Responder for JsonResponder {
 }
 
 /// The realm and schemes advertised in `WWW-Authenticate` challenges.
+///
+/// Only the schemes a layer accepts are challenged (RFC 9110 §11.6.1), and every 401 carries
+/// at least one challenge. API keys are challenged as `ApiKey realm="…", header="x-api-key"`
+/// (one challenge per header): no RFC names a scheme for them, and naming the header tells a
+/// client where the key goes (Kong's key-auth answers `Key realm="kong"` in the same spirit).
+///
+/// ```
+/// use tower_gatekeeper::error::{AuthError, Challenge, JsonResponder, render};
+///
+/// let basic_only = Challenge::with_schemes("files", false, true);
+/// let r = render(&AuthError::invalid_token("wrong password"), &basic_only, &JsonResponder::OAuth);
+/// assert_eq!(r.headers()["www-authenticate"], r#"Basic realm="files", charset="UTF-8""#);
+///
+/// let keys_only = Challenge::with_schemes("reports", false, false).api_key_header("x-api-key");
+/// let r = render(&AuthError::missing(), &keys_only, &JsonResponder::OAuth);
+/// assert_eq!(r.headers()["www-authenticate"], r#"ApiKey realm="reports", header="x-api-key""#);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Challenge {
     realm: String,
@@ -255,6 +287,7 @@ pub struct Challenge {
     basic: bool,
     bare_bearer: HeaderValue,
     bare_basic: HeaderValue,
+    api_keys: Vec<HeaderValue>,
 }
 
 impl Challenge {
@@ -263,7 +296,9 @@ impl Challenge {
         Self::with_schemes(realm, true, basic)
     }
 
-    /// Challenges for `realm` naming only the schemes that are accepted.
+    /// Challenges for `realm` naming only the schemes that are accepted. With neither, a 401
+    /// still carries a bare `Bearer` challenge, unless API keys are added with
+    /// [`api_key_header`](Self::api_key_header).
     pub fn with_schemes(realm: impl Into<String>, bearer: bool, basic: bool) -> Self {
         let realm = realm.into();
         let bare_bearer = header_value(format!("Bearer realm={}", quote(&realm)));
@@ -274,12 +309,40 @@ impl Challenge {
             basic,
             bare_bearer,
             bare_basic,
+            api_keys: Vec::new(),
         }
+    }
+
+    /// The challenges for a layer reading credentials from `sources`: `Bearer` if it accepts
+    /// bearer tokens, `Basic` if it accepts Basic, and `ApiKey` for each API key header.
+    pub fn for_sources(realm: impl Into<String>, sources: &CredentialSources) -> Self {
+        let mut challenge =
+            Self::with_schemes(realm, sources.accepts_bearer(), sources.accepts_basic());
+        for name in sources.api_key_headers() {
+            challenge = challenge.api_key_header(name.as_str());
+        }
+        challenge
+    }
+
+    /// Also challenges for an API key carried in the header `name`.
+    pub fn api_key_header(mut self, name: &str) -> Self {
+        self.api_keys.push(header_value(format!(
+            "ApiKey realm={}, header={}",
+            quote(&self.realm),
+            quote(name)
+        )));
+        self
     }
 
     /// The realm.
     pub fn realm(&self) -> &str {
         &self.realm
+    }
+
+    /// Whether no scheme at all is accepted: a 401 then falls back to a bare `Bearer`
+    /// challenge, since it must carry one (RFC 9110 §11.6.1).
+    fn accepts_nothing(&self) -> bool {
+        !self.bearer && !self.basic && self.api_keys.is_empty()
     }
 
     fn bearer_with_error(&self, error: &AuthError) -> HeaderValue {
@@ -322,6 +385,16 @@ fn header_value(value: String) -> HeaderValue {
 }
 
 /// Builds the response for `error`: status, challenges, cache headers and the responder's body.
+///
+/// Challenges name only the schemes `challenge` accepts (RFC 9110 §11.6.1):
+///
+/// - 401 without a credential: a bare challenge per accepted scheme (RFC 6750 §3.1, RFC 7617
+///   §2); 401 for a bad credential: the same, with `Bearer` carrying `error="invalid_token"`
+///   (RFC 6750 §3.1). A 401 always carries at least one challenge.
+/// - 400 `invalid_request` and 403 `insufficient_scope` (with `scope`): a `Bearer` challenge
+///   with the error, only where bearer tokens are accepted (RFC 6750 §3.1).
+/// - 408: no challenge, and `Connection: close`, since the rest of the body is not read
+///   (RFC 9110 §15.5.9).
 pub fn render(
     error: &AuthError,
     challenge: &Challenge,
@@ -335,22 +408,28 @@ pub fn render(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     match error.kind() {
-        ErrorKind::MissingCredential => {
-            if challenge.bearer || !challenge.basic {
-                headers.append(WWW_AUTHENTICATE, challenge.bare_bearer.clone());
+        ErrorKind::MissingCredential | ErrorKind::InvalidToken => {
+            if challenge.bearer || challenge.accepts_nothing() {
+                let bearer = match error.kind() {
+                    ErrorKind::InvalidToken => challenge.bearer_with_error(error),
+                    _ => challenge.bare_bearer.clone(),
+                };
+                headers.append(WWW_AUTHENTICATE, bearer);
             }
             if challenge.basic {
                 headers.append(WWW_AUTHENTICATE, challenge.bare_basic.clone());
             }
-        }
-        ErrorKind::InvalidToken => {
-            headers.append(WWW_AUTHENTICATE, challenge.bearer_with_error(error));
-            if challenge.basic {
-                headers.append(WWW_AUTHENTICATE, challenge.bare_basic.clone());
+            for api_key in &challenge.api_keys {
+                headers.append(WWW_AUTHENTICATE, api_key.clone());
             }
         }
         ErrorKind::InvalidRequest | ErrorKind::InsufficientScope => {
-            headers.append(WWW_AUTHENTICATE, challenge.bearer_with_error(error));
+            if challenge.bearer {
+                headers.append(WWW_AUTHENTICATE, challenge.bearer_with_error(error));
+            }
+        }
+        ErrorKind::RequestTimeout => {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         ErrorKind::Forbidden | ErrorKind::PayloadTooLarge | ErrorKind::Unavailable => {}
     }

@@ -15,7 +15,7 @@
 //! assert_eq!(
 //!     serde_json::to_value(&principal).unwrap(),
 //!     serde_json::json!({
-//!         "subject": "app-42", "client_id": "app-42", "scopes": ["read"],
+//!         "subject": "app-42", "kind": "client", "client_id": "app-42", "scopes": ["read"],
 //!         "actor": null, "tenant": null,
 //!         "credential": {"scheme": "bearer", "source": "header"}
 //!     })
@@ -31,12 +31,87 @@ use serde_json::{Map, Value};
 
 use crate::extract::{Scheme, Source};
 
-/// Who a verified credential belongs to: an app (OAuth client), a user, or a key owner.
+/// What kind of party a credential belongs to.
+///
+/// Client ids, user ids and API-key owners are **separate namespaces**: client `1001` is not
+/// user `1001`. Tenant membership and sudo targets only ever resolve users; a grant names its
+/// grantee's kind ([`Grantee`](crate::grant::Grantee)).
+///
+/// Who sets it:
+///
+/// | credential | kind |
+/// | --- | --- |
+/// | the issuer's tokens (client credentials, RFC 6749 §4.4) | [`Client`](Self::Client) |
+/// | Basic users ([`BasicUsers`](crate::verify::BasicUsers), [`UserRegistry`](crate::accounts::UserRegistry)) | [`User`](Self::User) |
+/// | API keys ([`ApiKeyStore`](crate::verify::ApiKeyStore)) | [`ApiKeyOwner`](Self::ApiKeyOwner), unless the key's identity names a kind |
+/// | sudo's effective identity | [`User`](Self::User) |
+/// | JWTs and introspection answers of other issuers | by [`PrincipalKind::of_token`] |
+/// | an [`Identity`] built by hand without [`Identity::with_kind`] | by [`PrincipalKind::of_token`] |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// An app: an OAuth client acting for itself.
+    Client,
+    /// A user of the provider (a directory user).
+    User,
+    /// The owner of an API key, neither a client nor a directory user.
+    ApiKeyOwner,
+}
+
+impl PrincipalKind {
+    /// The rule for tokens (JWTs, RFC 7662 introspection answers) and hand-built identities:
+    /// a token whose subject is absent or equals its client id (`client_id`, `azp`) is a
+    /// client's own token (RFC 9068 §2.2: client-credentials tokens carry the client as `sub`);
+    /// any other subject is a user's.
+    ///
+    /// ```
+    /// use tower_gatekeeper::principal::PrincipalKind;
+    /// assert_eq!(PrincipalKind::of_token("app", Some("app")), PrincipalKind::Client);
+    /// assert_eq!(PrincipalKind::of_token("1001", Some("app")), PrincipalKind::User);
+    /// assert_eq!(PrincipalKind::of_token("1001", None), PrincipalKind::User);
+    /// ```
+    pub fn of_token(subject: &str, client_id: Option<&str>) -> Self {
+        if client_id == Some(subject) {
+            Self::Client
+        } else {
+            Self::User
+        }
+    }
+
+    /// The name used in JSON and in grantee strings: `client`, `user` or `api_key_owner`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::User => "user",
+            Self::ApiKeyOwner => "api_key_owner",
+        }
+    }
+
+    /// Reads [`as_str`](Self::as_str)'s names back.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "client" => Some(Self::Client),
+            "user" => Some(Self::User),
+            "api_key_owner" => Some(Self::ApiKeyOwner),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PrincipalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a verified credential belongs to: an app (OAuth client), a user, or a key owner (see
+/// [`PrincipalKind`]).
 ///
 /// Shared behind an `Arc` by [`Principal`], so cloning a principal never copies it.
 #[derive(Clone, Default, PartialEq)]
 pub struct Identity {
     subject: String,
+    kind: Option<PrincipalKind>,
     client_id: Option<String>,
     scopes: Vec<String>,
     roles: Vec<String>,
@@ -51,6 +126,7 @@ impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
             .field("subject", &self.subject)
+            .field("kind", &self.kind())
             .field("client_id", &self.client_id)
             .field("scopes", &self.scopes)
             .field("roles", &self.roles)
@@ -69,6 +145,17 @@ impl Identity {
             subject: subject.into(),
             ..Self::default()
         }
+    }
+
+    /// Sets what kind of party the identity is (see [`PrincipalKind`] for the rule when unset).
+    pub fn with_kind(mut self, kind: PrincipalKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// Whether the kind was set explicitly (else it follows [`PrincipalKind::of_token`]).
+    pub fn has_explicit_kind(&self) -> bool {
+        self.kind.is_some()
     }
 
     /// Sets the OAuth client id.
@@ -133,7 +220,9 @@ impl Identity {
     /// carry none); the client id is read from `client_id`, `azp` or `clientId`; scopes from
     /// `scope` or `scp`, each a space-delimited string or an array of strings; roles from
     /// `roles`; the tenant from `tenant` (a string id or `{"id","code"}`), `tenant_id` or
-    /// `tenantId`; the actor from `act` (RFC 8693). Returns `None` when no subject can be found.
+    /// `tenantId`; the actor from `act` (RFC 8693); the kind by [`PrincipalKind::of_token`]
+    /// (an absent `sub` or one equal to the client id: a client; else a user). Returns `None`
+    /// when no subject can be found.
     ///
     /// ```
     /// use tower_gatekeeper::principal::Identity;
@@ -143,6 +232,7 @@ impl Identity {
     /// assert_eq!(id.subject(), "u1");
     /// assert_eq!(id.client_id(), Some("app"));
     /// assert_eq!(id.scopes(), ["a", "b"]);
+    /// assert_eq!(id.kind(), tower_gatekeeper::principal::PrincipalKind::User);
     /// ```
     pub fn from_claims(claims: Map<String, Value>) -> Option<Self> {
         let client_id = ["client_id", "azp", "clientId"]
@@ -177,8 +267,11 @@ impl Identity {
         let actor = claims.get("act").and_then(Actor::from_claim);
         let expires_at = claims.get("exp").and_then(numeric_date);
         let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        // Kind (H3): sub absent or equal to the client id → a client's token, else a user's.
+        let kind = Some(PrincipalKind::of_token(&subject, client_id.as_deref()));
         Some(Self {
             subject,
+            kind,
             client_id,
             scopes,
             roles,
@@ -193,6 +286,17 @@ impl Identity {
     /// The subject: the user or app the credential stands for.
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+    /// What kind of party this is: the kind set with [`with_kind`](Self::with_kind), else
+    /// [`PrincipalKind::of_token`] of the subject and client id.
+    pub fn kind(&self) -> PrincipalKind {
+        self.kind
+            .unwrap_or_else(|| PrincipalKind::of_token(&self.subject, self.client_id.as_deref()))
+    }
+    /// Whether this is a directory user (the only kind that can be a tenant member or a sudo
+    /// target).
+    pub fn is_user(&self) -> bool {
+        self.kind() == PrincipalKind::User
     }
     /// The OAuth client id, when the credential was issued to a client.
     pub fn client_id(&self) -> Option<&str> {
@@ -327,10 +431,12 @@ impl Actor {
     }
 }
 
-/// How the credential reached the service.
+/// What kind of credential was verified, and where it reached the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CredentialInfo {
-    /// The credential's scheme.
+    /// The kind of credential its verifier verified: an API key is [`Scheme::ApiKey`] even
+    /// when it was carried as `Authorization: Bearer`. Verifiers that do not say are taken
+    /// to have verified what the source carries.
     pub scheme: Scheme,
     /// Where in the request it was found.
     pub source: Source,
@@ -361,7 +467,9 @@ impl Principal {
         }
     }
 
-    /// Records how the credential was presented (set by the layer).
+    /// Records the credential: a verifier sets the kind it verified (`scheme`) when that may
+    /// differ from what carried it; the layer keeps that kind and sets `source` to where the
+    /// credential was found.
     pub fn with_credential(mut self, credential: CredentialInfo) -> Self {
         self.credential = Some(credential);
         self
@@ -404,6 +512,11 @@ impl Principal {
         self.identity.subject()
     }
 
+    /// The kind of the effective identity.
+    pub fn kind(&self) -> PrincipalKind {
+        self.identity.kind()
+    }
+
     /// The client id of the effective identity.
     pub fn client_id(&self) -> Option<&str> {
         self.identity.client_id()
@@ -438,7 +551,8 @@ impl Principal {
             .or_else(|| self.caller.as_ref().and_then(|c| c.tenant()))
     }
 
-    /// How the credential was presented.
+    /// What kind of credential was verified and where it was found (set by the layer on
+    /// every principal it admits).
     pub fn credential(&self) -> Option<CredentialInfo> {
         self.credential
     }
@@ -449,6 +563,8 @@ impl Principal {
         self
     }
 
+    // Read by the `MatchedApi` extractor (feature `axum`).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn api_arc(&self) -> Option<&Arc<str>> {
         self.api.as_ref()
     }
@@ -461,8 +577,9 @@ impl Principal {
 
 impl Serialize for Principal {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Principal", 6)?;
+        let mut s = serializer.serialize_struct("Principal", 7)?;
         s.serialize_field("subject", self.subject())?;
+        s.serialize_field("kind", &self.kind())?;
         s.serialize_field("client_id", &self.client_id())?;
         s.serialize_field("scopes", self.scopes())?;
         s.serialize_field("actor", &self.actor())?;

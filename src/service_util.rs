@@ -1,4 +1,9 @@
 //! Pieces shared by the JSON services (token endpoint, grant and account admin).
+// Every user of these pieces is behind the `issuer` feature.
+#![cfg_attr(
+    not(feature = "issuer"),
+    allow(dead_code, unused_macros, unused_imports)
+)]
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
@@ -28,6 +33,43 @@ pub(crate) fn relative_path<'a>(path: &'a str, prefix: &str) -> &'a str {
     path.strip_prefix(prefix)
         .filter(|p| p.starts_with('/'))
         .unwrap_or(path)
+}
+
+/// The answer to `OPTIONS` on an admin resource: 204 with `Allow` (RFC 9110 §9.3.7), given
+/// without authentication (a CORS preflight carries no credential) and revealing nothing but
+/// the methods, which are documented anyway.
+pub(crate) fn options_response(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = no_content();
+    response
+        .headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Adds `Allow` to a 405 answer (RFC 9110 §15.5.6: a 405 MUST list the allowed methods).
+pub(crate) fn with_allow(
+    mut response: Response<Full<Bytes>>,
+    allow: &'static str,
+) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Adds the `WWW-Authenticate: Bearer realm="…"` challenge every 401 carries (RFC 9110
+/// §11.6.1, RFC 6750 §3: no error attribute when no credential was given).
+pub(crate) fn with_bearer_challenge(
+    mut response: Response<Full<Bytes>>,
+    realm: &str,
+) -> Response<Full<Bytes>> {
+    let escaped = realm.replace('\\', "\\\\").replace('"', "\\\"");
+    let value = HeaderValue::from_str(&format!("Bearer realm=\"{escaped}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+    response
+        .headers_mut()
+        .insert(http::header::WWW_AUTHENTICATE, value);
+    response
 }
 
 /// An empty 204.

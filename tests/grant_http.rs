@@ -14,8 +14,11 @@ use tower::ServiceExt;
 use tower_gatekeeper::clock::{ManualClock, SharedClock};
 use tower_gatekeeper::grant::{
     ApiTable, Grant, GrantAdmin, GrantCheck, GrantError, GrantManager, GrantStore, GrantUpdate,
-    InMemoryGrantStore, MatchedApi, format_time,
+    Grantee, InMemoryGrantStore, MatchedApi, format_time,
 };
+
+const APP1: Grantee<'static> = Grantee::client("app-1");
+const APP2: Grantee<'static> = Grantee::client("app-2");
 use tower_gatekeeper::verify::JwtVerifier;
 use tower_gatekeeper::{BoxFuture, GatekeeperLayer, MaybeReady};
 
@@ -34,7 +37,7 @@ fn world() -> World {
     let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
     let manager = GrantManager::builder_shared(store.clone())
         .apis(["public", "secret", "orders"])
-        .grantees(["app-1", "app-2", "admin"])
+        .grantees([APP1, APP2, Grantee::client("admin")])
         .clock(clock.clone())
         .build();
     World {
@@ -130,12 +133,12 @@ async fn each_refusal_has_its_own_description() {
     assert_eq!(v["error"], "access_denied");
     let missing = desc(v);
 
-    w.manager.apply("orders", "app-1", T0 + DAY).await.unwrap();
+    w.manager.apply("orders", APP1, T0 + DAY).await.unwrap();
     let (s, v) = call(&app, "GET", "/orders", Some(&t), None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let pending = desc(v);
 
-    w.manager.approve("orders", "app-1").await.unwrap();
+    w.manager.approve("orders", APP1).await.unwrap();
     let (s, v) = call(&app, "GET", "/orders", Some(&t), None).await;
     assert_eq!((s, v), (StatusCode::OK, json!("orders")));
 
@@ -145,10 +148,10 @@ async fn each_refusal_has_its_own_description() {
     let expired = desc(v);
 
     w.manager
-        .authorize("orders", "app-1", T0 + 10 * DAY)
+        .authorize("orders", APP1, T0 + 10 * DAY)
         .await
         .unwrap();
-    w.manager.app_revoke("orders", "app-1").await.unwrap();
+    w.manager.app_revoke("orders", APP1).await.unwrap();
     let (s, v) = call(&app, "GET", "/orders", Some(&t), None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let revoked = desc(v);
@@ -168,14 +171,8 @@ async fn each_refusal_has_its_own_description() {
 async fn grant_of_another_app_or_api_does_not_count() {
     let w = world();
     let app = table_app(&w);
-    w.manager
-        .authorize("public", "app-2", T0 + DAY)
-        .await
-        .unwrap();
-    w.manager
-        .authorize("secret", "app-1", T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("public", APP2, T0 + DAY).await.unwrap();
+    w.manager.authorize("secret", APP1, T0 + DAY).await.unwrap();
     let (s, _) = call(&app, "GET", "/api/public", Some(&token("app-1", "")), None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, v) = call(
@@ -193,10 +190,7 @@ async fn grant_of_another_app_or_api_does_not_count() {
 async fn unmapped_routes_are_denied_and_methods_do_not_fall_through() {
     let w = world();
     let app = table_app(&w);
-    w.manager
-        .authorize("orders", "app-1", T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("orders", APP1, T0 + DAY).await.unwrap();
     let t = token("app-1", "");
     assert_eq!(
         call(&app, "GET", "/api/orders/1", Some(&t), None).await.0,
@@ -221,10 +215,7 @@ async fn path_tricks_never_reach_another_mapping() {
     let w = world();
     let app = table_app(&w);
     // app-1 may call "public" only.
-    w.manager
-        .authorize("public", "app-1", T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("public", APP1, T0 + DAY).await.unwrap();
     let t = token("app-1", "");
     for tricky in [
         "/api/public/../secret",
@@ -276,7 +267,7 @@ impl GrantStore for Remote {
     fn get(
         &self,
         api_id: &str,
-        grantee: &str,
+        grantee: Grantee<'_>,
     ) -> MaybeReady<Result<Option<Arc<Grant>>, GrantError>> {
         if self.down {
             return MaybeReady::Ready(Err(GrantError::Unavailable("connection refused".into())));
@@ -290,7 +281,7 @@ impl GrantStore for Remote {
     fn update(
         &self,
         a: &str,
-        g: &str,
+        g: Grantee<'_>,
         u: GrantUpdate,
     ) -> BoxFuture<Result<Arc<Grant>, GrantError>> {
         self.inner.update(a, g, u)
@@ -298,7 +289,7 @@ impl GrantStore for Remote {
     fn list_by_api(&self, a: &str) -> BoxFuture<Result<Vec<Arc<Grant>>, GrantError>> {
         self.inner.list_by_api(a)
     }
-    fn list_by_grantee(&self, g: &str) -> BoxFuture<Result<Vec<Arc<Grant>>, GrantError>> {
+    fn list_by_grantee(&self, g: Grantee<'_>) -> BoxFuture<Result<Vec<Arc<Grant>>, GrantError>> {
         self.inner.list_by_grantee(g)
     }
 }
@@ -309,10 +300,10 @@ async fn a_store_that_is_down_fails_closed_and_a_slow_one_works() {
     let inner = InMemoryGrantStore::new();
     GrantManager::builder(inner.clone())
         .apis(["orders"])
-        .grantees(["app-1"])
+        .grantees([APP1])
         .clock(clock.clone())
         .build()
-        .authorize("orders", "app-1", T0 + DAY)
+        .authorize("orders", APP1, T0 + DAY)
         .await
         .unwrap();
     for (down, expected) in [
@@ -532,10 +523,7 @@ async fn admin_surface_refusals() {
     let admin = token("admin", "grants:admin");
     let app1 = token("app-1", "");
     let app2 = token("app-2", "");
-    w.manager
-        .authorize("orders", "app-1", T0 + DAY)
-        .await
-        .unwrap();
+    w.manager.authorize("orders", APP1, T0 + DAY).await.unwrap();
     let before = w.manager.list_by_api("orders").await.unwrap();
 
     let bad = |kind: &str, time: Option<u64>| action("orders", "app-1", kind, time);

@@ -103,6 +103,11 @@ impl Env {
     fn app(&self) -> Router {
         router(self.issuer.token_endpoint())
     }
+
+    /// The seeds' compatibility mode: `GET` with the parameters in the query.
+    fn app_with_get(&self) -> Router {
+        router(self.issuer.token_endpoint().allow_get(true))
+    }
 }
 
 struct Reply {
@@ -382,9 +387,9 @@ fn get_query(pairs: &[(&str, &str)]) -> Request<Body> {
 }
 
 #[tokio::test]
-async fn get_with_query_parameters_works_by_default() {
+async fn get_with_query_parameters_works_when_allowed() {
     let env = env();
-    let reply = send(&env.app(), get_query(&cc_body(APP, APP_SECRET))).await;
+    let reply = send(&env.app_with_get(), get_query(&cc_body(APP, APP_SECRET))).await;
     let body = reply.assert_token();
     assert_eq!(body["scope"], "read");
     assert_eq!(reply.header(CACHE_CONTROL), Some("no-store"));
@@ -397,23 +402,28 @@ async fn get_with_query_parameters_works_by_default() {
     );
 
     // Errors follow the same rules in the query.
-    send(&env.app(), get_query(&cc_body(APP, "wrong")))
+    send(&env.app_with_get(), get_query(&cc_body(APP, "wrong")))
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
 }
 
 #[tokio::test]
-async fn allow_get_false_refuses_get() {
+async fn get_is_refused_unless_allowed() {
     let env = env();
-    let app = router(env.issuer.token_endpoint().allow_get(false));
-    let reply = send(&app, get_query(&cc_body(APP, APP_SECRET))).await;
-    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(reply.header(ALLOW), Some("POST"));
-    assert!(reply.json().get("access_token").is_none());
-    // POST still works.
-    send(&app, post_form(&cc_body(APP, APP_SECRET)))
-        .await
-        .assert_token();
+    // Off by default, and when switched off explicitly.
+    for app in [
+        env.app(),
+        router(env.issuer.token_endpoint().allow_get(false)),
+    ] {
+        let reply = send(&app, get_query(&cc_body(APP, APP_SECRET))).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(reply.header(ALLOW), Some("POST"));
+        assert!(reply.json().get("access_token").is_none());
+        // POST still works.
+        send(&app, post_form(&cc_body(APP, APP_SECRET)))
+            .await
+            .assert_token();
+    }
 }
 
 #[tokio::test]
@@ -427,6 +437,14 @@ async fn other_methods_are_refused() {
             .body(Body::from(form(&cc_body(APP, APP_SECRET))))
             .unwrap();
         let reply = send(&env.app(), request).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(reply.header(ALLOW), Some("POST"));
+        let request = Request::builder()
+            .method(method.clone())
+            .uri("/oauth/token")
+            .body(Body::empty())
+            .unwrap();
+        let reply = send(&env.app_with_get(), request).await;
         assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
         assert_eq!(reply.header(ALLOW), Some("GET, POST"));
     }
@@ -478,8 +496,7 @@ async fn an_oversized_body_is_refused() {
     let mut pairs = cc_body(APP, APP_SECRET);
     pairs.push(("padding", &padding));
     let reply = send(&env.app(), post_form(&pairs)).await;
-    assert!(reply.status.is_client_error(), "{}", reply.status);
-    assert!(reply.json().get("access_token").is_none());
+    reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -620,11 +637,12 @@ async fn bad_client_credentials_are_invalid_client() {
         ("unknown-app", APP_SECRET),
         (OFF, OFF_SECRET),
     ] {
-        // In the body: 401, no Basic challenge.
+        // In the body: 401, with a Basic challenge too (RFC 9110 §11.6.1: every 401 has one).
         let reply = send(&env.app(), post_form(&cc_body(id, secret))).await;
         let body = reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+        let challenge = reply.header(WWW_AUTHENTICATE).unwrap_or_default();
+        assert!(challenge.starts_with("Basic "), "{id}: {challenge:?}");
         if !secret.is_empty() {
-            assert_eq!(reply.header(WWW_AUTHENTICATE), None, "{id}");
             descriptions.push(body["error_description"].clone());
         }
 
@@ -690,7 +708,7 @@ async fn a_repeated_parameter_is_invalid_request() {
     // Also in a GET query.
     let mut pairs = cc_body(APP, APP_SECRET);
     pairs.push(("grant_type", "client_credentials"));
-    send(&env.app(), get_query(&pairs))
+    send(&env.app_with_get(), get_query(&pairs))
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
 }
@@ -868,7 +886,7 @@ async fn the_client_secret_never_appears_in_a_response() {
         .collect();
     let mut statuses = Vec::new();
     for request in requests {
-        let reply = send(&env.app(), request).await;
+        let reply = send(&env.app_with_get(), request).await;
         statuses.push(reply.status);
         let everything = reply.everything();
         for secret in &forbidden {

@@ -61,6 +61,7 @@ const TOO_LARGE_ERROR: &str =
     r#"{"error":"invalid_request","error_description":"the request body exceeds the size limit"}"#;
 const BEARER_CHALLENGE: &str = r#"Bearer realm="orders""#;
 const BASIC_CHALLENGE: &str = r#"Basic realm="orders", charset="UTF-8""#;
+const API_KEY_CHALLENGE: &str = r#"ApiKey realm="orders", header="x-api-key""#;
 
 // ---------------------------------------------------------------------------------------------
 // Tokens, verifiers, layers
@@ -131,12 +132,13 @@ fn basic_users() -> BasicUsers {
     users
 }
 
-/// JWTs, then Basic users, then API keys (opaque bearer tokens included).
+/// JWTs, then Basic users, then API keys (opted in to keys carried as bearer tokens, which
+/// still verify as API keys).
 fn everything_verifier() -> FirstMatch {
     FirstMatch::new()
         .or(jwt())
         .or(BasicVerifier::new(basic_users()))
-        .or(ApiKeyVerifier::new(api_keys()))
+        .or(ApiKeyVerifier::new(api_keys()).accept_bearer(true))
 }
 
 /// Every source switched on.
@@ -591,9 +593,11 @@ async fn longest_accepted_credential_is_16_kib() {
     let long = "k".repeat(16 * 1024);
     let keys = ApiKeyStore::new();
     keys.insert(&long, Identity::new("long-key"));
-    let app = app(GatekeeperLayer::builder(ApiKeyVerifier::new(keys))
-        .realm(REALM)
-        .build());
+    let app = app(
+        GatekeeperLayer::builder(ApiKeyVerifier::new(keys).accept_bearer(true))
+            .realm(REALM)
+            .build(),
+    );
     let r = send(
         &app,
         get_req("/maybe")
@@ -641,7 +645,7 @@ async fn basic_password_containing_colons_works() {
     assert_eq!(
         r.json(),
         json!({
-            "subject": "u-alice", "client_id": null, "scopes": ["orders:read"],
+            "subject": "u-alice", "kind": "user", "client_id": null, "scopes": ["orders:read"],
             "actor": null, "tenant": null,
             "credential": {"scheme": "basic", "source": "header"}
         })
@@ -686,6 +690,7 @@ async fn basic_wrong_password_is_401_with_both_challenges() {
             &[
                 r#"Bearer realm="orders", error="invalid_token", error_description="invalid user name or password""#,
                 BASIC_CHALLENGE,
+                API_KEY_CHALLENGE,
             ],
         );
     }
@@ -766,6 +771,7 @@ async fn named_token_header_and_api_key_header() {
         &[
             r#"Bearer realm="orders", error="invalid_token", error_description="the key is unknown or revoked""#,
             BASIC_CHALLENGE,
+            API_KEY_CHALLENGE,
         ],
     );
 
@@ -1237,14 +1243,21 @@ async fn trailers_survive_buffering() {
 }
 
 #[tokio::test]
-async fn requests_with_the_credential_in_the_head_are_never_buffered() {
+async fn head_credential_requests_of_other_content_types_are_never_buffered() {
     let app = full_app();
-    // The handler does not read the body, and the layer must not either.
+    // The handler does not read the body, and the layer must not either: no body source reads
+    // these content types. (Form and JSON bodies are read, to refuse a second credential in
+    // them: tests/body_credentials.rs.)
     for (uri, header) in [
         ("/ok".to_owned(), Some(bearer(&token()))),
         (format!("/ok?access_token={}", token()), None),
     ] {
-        for content_type in ["application/x-www-form-urlencoded", "application/json"] {
+        for content_type in [
+            "text/plain",
+            "application/octet-stream",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+        ] {
             let mut b = post_req(&uri).header(CONTENT_TYPE, content_type);
             if let Some(h) = &header {
                 b = b.header(AUTHORIZATION, h);
@@ -1258,7 +1271,7 @@ async fn requests_with_the_credential_in_the_head_are_never_buffered() {
         &app,
         post_req("/echo")
             .header(AUTHORIZATION, bearer(&token()))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(CONTENT_TYPE, "text/plain")
             .body(Body::new(Chunks::new(["access_token=whatever&x=", "1"])))
             .unwrap(),
     )
@@ -1527,12 +1540,12 @@ async fn missing_credential_has_a_bare_challenge() {
     r.assert_missing();
     assert_eq!(r.challenges(), [r#"Bearer realm="orders""#]);
 
-    // With Basic on, a second challenge.
+    // With Basic and an API key header on, a challenge for each.
     let r = send(&full_app(), get_req("/ok").body(empty()).unwrap()).await;
     r.assert_refusal(
         StatusCode::UNAUTHORIZED,
         MISSING_ERROR,
-        &[BEARER_CHALLENGE, BASIC_CHALLENGE],
+        &[BEARER_CHALLENGE, BASIC_CHALLENGE, API_KEY_CHALLENGE],
     );
 
     // The default realm is `api`.
@@ -2761,7 +2774,7 @@ async fn async_verifier_path() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.text(),
-        r#"{"subject":"async-user","client_id":"async-app","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"bearer","source":"header"}}"#
+        r#"{"subject":"async-user","kind":"user","client_id":"async-app","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"bearer","source":"header"}}"#
     );
 
     // Query: the cache mark is set on the asynchronous path too.
@@ -2945,7 +2958,7 @@ async fn principal_json_shape_for_every_scheme_and_source() {
     let t = token();
     let bearer_json = |source: &str| {
         format!(
-            r#"{{"subject":"app-1","client_id":"app-1","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{{"scheme":"bearer","source":"{source}"}}}}"#
+            r#"{{"subject":"app-1","kind":"client","client_id":"app-1","scopes":["orders:read"],"actor":null,"tenant":null,"credential":{{"scheme":"bearer","source":"{source}"}}}}"#
         )
     };
     let cases: Vec<(Request<Body>, String)> = vec![
@@ -2988,22 +3001,22 @@ async fn principal_json_shape_for_every_scheme_and_source() {
                 .header("x-api-key", "key-123")
                 .body(empty())
                 .unwrap(),
-            r#"{"subject":"svc-reporting","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"api_key","source":"header"}}"#.to_owned(),
+            r#"{"subject":"svc-reporting","kind":"api_key_owner","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"api_key","source":"header"}}"#.to_owned(),
         ),
         (
             get_req("/whoami")
                 .header(AUTHORIZATION, basic("alice", ALICE_PASSWORD))
                 .body(empty())
                 .unwrap(),
-            r#"{"subject":"u-alice","client_id":null,"scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"basic","source":"header"}}"#.to_owned(),
+            r#"{"subject":"u-alice","kind":"user","client_id":null,"scopes":["orders:read"],"actor":null,"tenant":null,"credential":{"scheme":"basic","source":"header"}}"#.to_owned(),
         ),
-        // An opaque bearer token looked up in the key store.
+        // An API key carried as a bearer token (opted in): still an API key.
         (
             get_req("/whoami")
                 .header(AUTHORIZATION, "Bearer key-123")
                 .body(empty())
                 .unwrap(),
-            r#"{"subject":"svc-reporting","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"bearer","source":"header"}}"#.to_owned(),
+            r#"{"subject":"svc-reporting","kind":"api_key_owner","client_id":"reporting","scopes":["reports:read"],"actor":null,"tenant":null,"credential":{"scheme":"api_key","source":"header"}}"#.to_owned(),
         ),
     ];
     for (request, expected) in cases {
@@ -3037,6 +3050,6 @@ async fn principal_json_with_actor_and_tenant() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.text(),
-        r#"{"subject":"u-9","client_id":"app-9","scopes":["a","b"],"actor":{"subject":"admin","client_id":"ops"},"tenant":{"id":"t-1","code":"acme"},"credential":{"scheme":"bearer","source":"header"}}"#
+        r#"{"subject":"u-9","kind":"user","client_id":"app-9","scopes":["a","b"],"actor":{"subject":"admin","client_id":"ops"},"tenant":{"id":"t-1","code":"acme"},"credential":{"scheme":"bearer","source":"header"}}"#
     );
 }

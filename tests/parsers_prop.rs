@@ -31,7 +31,8 @@ fn build_app() -> Router {
         .unwrap();
     let verifier = FirstMatch::new()
         .or(JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
-        .or(ApiKeyVerifier::new(keys))
+        // Keys carried as bearer tokens too, so random bearer values reach the key store.
+        .or(ApiKeyVerifier::new(keys).accept_bearer(true))
         .or(BasicVerifier::new(users));
     let sources = CredentialSources::new()
         .basic(true)

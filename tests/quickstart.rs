@@ -117,7 +117,7 @@ async fn quickstart_end_to_end() {
 
     let expected = |source: &str| {
         json!({
-            "subject": "demo-app", "client_id": "demo-app", "scopes": ["orders:read", "orders:write"],
+            "subject": "demo-app", "kind": "client", "client_id": "demo-app", "scopes": ["orders:read", "orders:write"],
             "actor": null, "tenant": null, "credential": {"scheme": "bearer", "source": source}
         })
     };
@@ -222,7 +222,7 @@ async fn quickstart_refusals() {
     let bearer = format!("Bearer {tok}");
     let whoami = format!("{base}/whoami");
 
-    // No credential: a bare challenge for each scheme.
+    // No credential: a bare challenge for each scheme (API keys name their header).
     let r = send(Method::GET, &whoami, &[], "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let challenges: Vec<_> = r
@@ -235,7 +235,8 @@ async fn quickstart_refusals() {
         challenges,
         [
             "Bearer realm=\"quickstart\"",
-            "Basic realm=\"quickstart\", charset=\"UTF-8\""
+            "Basic realm=\"quickstart\", charset=\"UTF-8\"",
+            "ApiKey realm=\"quickstart\", header=\"x-api-key\""
         ]
     );
     assert_eq!(r.headers["cache-control"], "no-store");
@@ -336,6 +337,8 @@ async fn quickstart_get_token_endpoint_and_custom_config() {
 issuer = "custom-issuer"
 audience = "custom-api"
 token_lifetime_secs = 120
+[compat]
+get_token_requests = true
 [signing_key]
 algorithm = "HS256"
 secret = "custom-secret-of-at-least-32-bytes-long"
@@ -540,7 +543,7 @@ async fn quickstart_sudo_by_each_selector_in_each_tenant_form() {
             assert_eq!(
                 r.json(),
                 json!({
-                    "subject": "1001", "client_id": null, "scopes": ["orders:read"],
+                    "subject": "1001", "kind": "user", "client_id": null, "scopes": ["orders:read"],
                     "actor": {"subject": "bi-integration", "client_id": "bi-integration"},
                     "tenant": {"id": "t-100", "code": "acme"},
                     "credential": {"scheme": "bearer", "source": "header"}
@@ -567,14 +570,19 @@ async fn quickstart_sudo_by_each_selector_in_each_tenant_form() {
     assert_eq!(r.json()["subject"], "1002");
 
     // Refusals.
-    let cases: [(&str, StatusCode); 7] = [
+    let cases: [(&str, StatusCode); 8] = [
         ("sudo=uid:1003", StatusCode::FORBIDDEN),   // disabled
         ("sudo=uid:9999", StatusCode::FORBIDDEN),   // unknown
         ("sudo=UID:1001", StatusCode::BAD_REQUEST), // selectors are case-sensitive
         ("sudo=uid:1001&tenantCode=globex", StatusCode::FORBIDDEN), // not her tenant
+        // Only a member of both (bob) learns that they disagree; alice gets the 403.
+        (
+            "sudo=uid:1002&tenantId=t-100&tenantCode=globex",
+            StatusCode::BAD_REQUEST,
+        ),
         (
             "sudo=uid:1001&tenantId=t-100&tenantCode=globex",
-            StatusCode::BAD_REQUEST,
+            StatusCode::FORBIDDEN,
         ),
         ("sudo=uid:1001&sudo=uid:1001", StatusCode::BAD_REQUEST),
         ("sudo=email:%ZZ", StatusCode::BAD_REQUEST),

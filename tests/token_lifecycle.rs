@@ -3,7 +3,7 @@
 //! and the account admin service.
 //!
 //! Everything goes through one axum `Router` mounted like the quickstart (token endpoint and
-//! `/oauth/token/{op}` beside it, `/whoami` and `/admin/...` behind a `GatekeeperLayer`), driven
+//! check / introspect / revoke beside it, HENGSHI's GET revoke switched on, `/whoami` and `/admin/...` behind a `GatekeeperLayer`), driven
 //! with `tower::ServiceExt::oneshot`; a `ManualClock` shared with the issuer moves time.
 //!
 //! Every test also checks, when its `Env` is dropped, that no secret (client secret, user
@@ -51,7 +51,8 @@ const OPAQUE_SECRET: &str = "opaque-app test secret 33c2";
 /// The account administrator.
 const ADMIN: &str = "admin-console";
 const ADMIN_SECRET: &str = "admin-console test secret 9a0f";
-/// A client whose id is also a user's uid, so that its tokens name that user.
+/// A client whose id equals a user's uid (registered in code, which the admin would refuse):
+/// its tokens are still the client's, never user 1001's (separate namespaces).
 const UID: &str = "1001";
 const UID_SECRET: &str = "client-1001 test secret 51aa";
 /// The user `1001`.
@@ -145,7 +146,12 @@ fn router(issuer: &TokenIssuer, clients: &ClientRegistry, users: &UserRegistry) 
         .route_service("/admin/users/{*rest}", accounts)
         .layer(gate)
         .route_service("/oauth/token", issuer.token_endpoint())
-        .route_service("/oauth/token/{op}", issuer.token_endpoint())
+        .route_service("/oauth/token/check", issuer.check_endpoint())
+        .route_service("/oauth/token/introspect", issuer.introspection_endpoint())
+        .route_service(
+            "/oauth/token/revoke",
+            issuer.revocation_endpoint().allow_get_by_possession(true),
+        )
 }
 
 struct Logged {
@@ -678,7 +684,7 @@ async fn introspection_requires_client_authentication() {
         .await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
 
-    // A wrong secret, in the header (with a Basic challenge) or in the body.
+    // A wrong secret, in the header or in the body: a Basic challenge either way.
     let reply = env.introspect(OTHER, "wrong secret", &token).await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
     assert!(
@@ -701,7 +707,14 @@ async fn introspection_requires_client_authentication() {
         ))
         .await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    assert_eq!(reply.header(WWW_AUTHENTICATE), None);
+    // Every 401 carries a challenge (RFC 9110 §11.6.1), whatever the client used.
+    assert!(
+        reply
+            .header(WWW_AUTHENTICATE)
+            .is_some_and(|v| v.starts_with("Basic")),
+        "{:?}",
+        reply.headers
+    );
 
     // An unknown client; a disabled one.
     env.introspect("nobody", OTHER_SECRET, &token)
@@ -1361,11 +1374,10 @@ async fn disabling_a_user_stops_basic_login_and_tokens_naming_the_user() {
             .await
             .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
         assert_eq!(body["error_description"], "the account is disabled");
-        assert_eq!(env.assert_refused(&token).await, "the account is disabled");
-        env.check(&token)
-            .await
-            .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
-        env.assert_inactive(&token).await;
+        // Client 1001's token is the client's own (kind "client"), not user 1001's: client ids
+        // and uids are separate namespaces, so disabling the user leaves the client alone.
+        assert_eq!(env.assert_accepted(&token).await["kind"], "client");
+        env.check(&token).await.assert_json(StatusCode::OK);
         // Other users and clients are not affected.
         env.whoami_basic(CAROL, CAROL_PASSWORD)
             .await
@@ -1678,11 +1690,11 @@ async fn admin_creates_a_user_whose_password_works() {
     env.whoami_basic("bob2", &format!("{BOB_PASSWORD}x"))
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
-    // Another uid with a login name in use: refused, and alice keeps hers.
+    // Another uid with a login name in use: 409, and alice keeps hers.
     let taken = format!(r#"{{"uid":"3003","login_name":"alice","password":"{BOB_PASSWORD}"}}"#);
     env.admin_post(&admin, "/admin/users", &taken)
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+        .assert_error(StatusCode::CONFLICT, "invalid_request");
     assert!(!env.users.contains("3003"));
     env.whoami_basic(ALICE, ALICE_PASSWORD)
         .await
@@ -1733,7 +1745,8 @@ async fn admin_disables_and_enables_a_user() {
     env.whoami_basic(ALICE, ALICE_PASSWORD)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
-    assert_eq!(env.assert_refused(&token).await, "the account is disabled");
+    // Client 1001 is not user 1001 (separate namespaces): its token still works.
+    env.assert_accepted(&token).await;
     env.whoami_basic(CAROL, CAROL_PASSWORD)
         .await
         .assert_json(StatusCode::OK);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 use tower_gatekeeper::MaybeReady;
 use tower_gatekeeper::Principal;
-use tower_gatekeeper::extract::{Credential, Source};
+use tower_gatekeeper::extract::{Credential, Scheme, Source};
 use tower_gatekeeper::principal::Identity;
 use tower_gatekeeper::verify::{
     ApiKeyStore, ApiKeyVerifier, BasicUsers, BasicVerifier, FirstMatch, JwtVerifier, Verifier,
@@ -59,9 +59,19 @@ fn a_known_api_key_yields_its_owner() {
     assert_eq!(p.client_id(), Some("reporting"));
     assert_eq!(p.scopes(), ["reports:read"]);
 
-    // Opaque bearer tokens are looked up too by default.
-    let p = ready(verifier.verify(&bearer("key-reporting-123"))).unwrap();
+    // A key verifies as an API key.
+    assert_eq!(p.credential().map(|c| c.scheme), Some(Scheme::ApiKey));
+
+    // A key carried as a bearer token is not looked up by default...
+    assert_eq!(
+        ready(verifier.verify(&bearer("key-reporting-123"))).unwrap_err(),
+        VerifyError::NotApplicable
+    );
+    // ...and when opted in, it is still an API key, not a token.
+    let opted_in = verifier.clone().accept_bearer(true);
+    let p = ready(opted_in.verify(&bearer("key-reporting-123"))).unwrap();
     assert_eq!(p.subject(), "reporting-service");
+    assert_eq!(p.credential().map(|c| c.scheme), Some(Scheme::ApiKey));
 
     // Keys are matched exactly.
     for near in [
@@ -77,7 +87,7 @@ fn a_known_api_key_yields_its_owner() {
 
 #[test]
 fn an_unknown_key_is_invalid() {
-    let verifier = ApiKeyVerifier::new(ApiKeyStore::new());
+    let verifier = ApiKeyVerifier::new(ApiKeyStore::new()).accept_bearer(true);
     let err = assert_invalid(ready(verifier.verify(&api_key("nope"))));
     assert!(!err.to_string().contains("nope"), "{err}");
     assert_invalid(ready(verifier.verify(&bearer("nope"))));
@@ -130,7 +140,7 @@ fn a_jwt_looking_bearer_is_not_applicable() {
     let store = ApiKeyStore::new();
     let jwt_like = "aaaa.bbbb.cccc";
     store.insert(jwt_like, Identity::new("svc"));
-    let verifier = ApiKeyVerifier::new(store);
+    let verifier = ApiKeyVerifier::new(store).accept_bearer(true);
     assert_eq!(
         ready(verifier.verify(&bearer(jwt_like))).unwrap_err(),
         VerifyError::NotApplicable
@@ -248,12 +258,20 @@ async fn wrong_password_and_unknown_user_give_the_same_error() {
     assert_eq!(wrong, others_password);
     assert_eq!(wrong, empty);
     assert_eq!(wrong.to_string(), unknown.to_string());
-    // User names are case-sensitive.
+    // User names are compared after canonical_login (RFC 8265: lower case, NFC), so "Alice"
+    // is alice — with alice's password only.
     assert_eq!(
-        basic(&verifier, "Alice", "correct horse battery")
+        basic(&verifier, "Alice", "not the password")
             .await
             .unwrap_err(),
         wrong
+    );
+    assert_eq!(
+        basic(&verifier, "ALICE", "correct horse battery")
+            .await
+            .unwrap()
+            .subject(),
+        "u-alice"
     );
     // Nothing of the credential is echoed.
     assert!(!wrong.to_string().contains("alice"));
@@ -572,7 +590,7 @@ async fn real_verifiers_chained() {
     let chain = FirstMatch::new()
         .or(JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
         .or(BasicVerifier::new(users))
-        .or(ApiKeyVerifier::new(keys));
+        .or(ApiKeyVerifier::new(keys).accept_bearer(true));
 
     assert_eq!(
         chain.verify(&api_key("k-123")).await.unwrap().subject(),

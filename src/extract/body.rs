@@ -5,10 +5,10 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
@@ -25,7 +25,9 @@ pin_project! {
     /// The request body the inner service receives.
     ///
     /// Usually the original body, untouched. When the layer had to read the body to look for
-    /// a credential, the exact bytes it read (and any trailers), replayed.
+    /// a credential, the exact bytes it read (and any trailers), replayed; when an anonymous
+    /// body in optional mode grew past the limit while being read, the bytes read followed by
+    /// the rest of the original stream.
     /// (Variant fields are the body, and the bytes and trailers not yet replayed.)
     #[project = RequestBodyProj]
     #[allow(missing_docs)]
@@ -39,6 +41,12 @@ pin_project! {
         Buffered {
             data: Option<Bytes>,
             trailers: Option<HeaderMap>,
+        },
+        /// A body that was partly read: `prefix` (the bytes read, not yet replayed), then
+        /// the rest of the original body, its trailers included.
+        Prefixed {
+            prefix: Option<Bytes>,
+            rest: Pin<Box<B>>,
         },
     }
 }
@@ -55,6 +63,13 @@ impl<B> RequestBody<B> {
             trailers,
         }
     }
+
+    pub(crate) fn prefixed(prefix: Bytes, rest: Pin<Box<B>>) -> Self {
+        Self::Prefixed {
+            prefix: (!prefix.is_empty()).then_some(prefix),
+            rest,
+        }
+    }
 }
 
 impl<B> fmt::Debug for RequestBody<B> {
@@ -65,6 +80,11 @@ impl<B> fmt::Debug for RequestBody<B> {
                 f,
                 "RequestBody::Buffered({} bytes)",
                 data.as_ref().map_or(0, Bytes::len)
+            ),
+            Self::Prefixed { prefix, .. } => write!(
+                f,
+                "RequestBody::Prefixed({} bytes, then the rest)",
+                prefix.as_ref().map_or(0, Bytes::len)
             ),
         }
     }
@@ -89,6 +109,12 @@ where
                 }
                 Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))))
             }
+            RequestBodyProj::Prefixed { prefix, rest } => {
+                if let Some(prefix) = prefix.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(prefix))));
+                }
+                rest.as_mut().poll_frame(cx)
+            }
         }
     }
 
@@ -96,6 +122,7 @@ where
         match self {
             Self::Original { body } => body.is_end_stream(),
             Self::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
+            Self::Prefixed { prefix, rest } => prefix.is_none() && rest.is_end_stream(),
         }
     }
 
@@ -105,11 +132,23 @@ where
             Self::Buffered { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
+            Self::Prefixed { prefix, rest } => {
+                let read = prefix.as_ref().map_or(0, |p| p.len() as u64);
+                let rest = rest.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower().saturating_add(read));
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(read));
+                }
+                hint
+            }
         }
     }
 }
 
 /// Reads at most `limit` bytes of `body`; 413 past it, 400 when the body cannot be read.
+/// (The admin and token services read their bodies with it.)
+#[cfg(feature = "issuer")]
 pub(crate) async fn read_limited<B>(
     body: B,
     limit: usize,
@@ -122,7 +161,7 @@ where
     if content_length.is_some_and(|len| len > limit as u64) {
         return Err(AuthError::payload_too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => {
             let trailers = collected.trailers().cloned();
             Ok((collected.to_bytes(), trailers))
@@ -133,6 +172,68 @@ where
         Err(_) => Err(AuthError::invalid_request(
             "the request body could not be read",
         )),
+    }
+}
+
+/// What reading a body up to a limit found.
+pub(crate) enum BodyRead<B> {
+    /// The whole body, within the limit, and its trailers.
+    Complete(Bytes, Option<HeaderMap>),
+    /// The body grew past the limit: the bytes read so far (more than the limit), and the
+    /// body itself, positioned after them.
+    TooLarge { prefix: Bytes, rest: Pin<Box<B>> },
+}
+
+/// Reads `body` until it ends or more than `limit` bytes have arrived; 400 when it cannot be
+/// read. Allocates the body on the heap, so that a body that is too large can be handed on.
+pub(crate) async fn read_up_to<B>(body: B, limit: usize) -> Result<BodyRead<B>, AuthError>
+where
+    B: Body<Data = Bytes>,
+{
+    let mut body = Box::pin(body);
+    // The common case, one data frame, is kept without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut more = BytesMut::new();
+    let mut trailers: Option<HeaderMap> = None;
+    let mut read = 0usize;
+    while let Some(frame) = body.as_mut().frame().await {
+        let frame =
+            frame.map_err(|_| AuthError::invalid_request("the request body could not be read"))?;
+        let frame = match frame.into_data() {
+            Ok(data) => {
+                read = read.saturating_add(data.len());
+                match &first {
+                    None => first = Some(data),
+                    Some(_) => more.extend_from_slice(&data),
+                }
+                if read > limit {
+                    let prefix = join(first, more);
+                    return Ok(BodyRead::TooLarge { prefix, rest: body });
+                }
+                continue;
+            }
+            Err(frame) => frame,
+        };
+        if let Ok(t) = frame.into_trailers() {
+            match &mut trailers {
+                Some(existing) => existing.extend(t),
+                None => trailers = Some(t),
+            }
+        }
+    }
+    Ok(BodyRead::Complete(join(first, more), trailers))
+}
+
+fn join(first: Option<Bytes>, more: BytesMut) -> Bytes {
+    match first {
+        None => Bytes::new(),
+        Some(first) if more.is_empty() => first,
+        Some(first) => {
+            let mut all = BytesMut::with_capacity(first.len() + more.len());
+            all.extend_from_slice(&first);
+            all.extend_from_slice(&more);
+            all.freeze()
+        }
     }
 }
 

@@ -20,13 +20,17 @@
 //! ```
 //!
 //! Finding more than one credential in one request is refused with 400 `invalid_request`
-//! (RFC 6750 §2), even when the values are identical.
+//! (RFC 6750 §2), even when the values are identical. With a body source on, a form or JSON
+//! body is read (up to [`body_limit`](CredentialSources::body_limit), within
+//! [`body_read_timeout`](CredentialSources::body_read_timeout)) even when the head holds a
+//! credential, so that a second one in the body is refused too.
 
 mod body;
 mod query;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -37,13 +41,17 @@ use serde::Serialize;
 use crate::error::AuthError;
 
 pub use body::RequestBody;
-pub(crate) use body::{BodyFormat, find_in_body, read_limited};
+#[cfg(feature = "issuer")]
+pub(crate) use body::read_limited;
+pub(crate) use body::{BodyFormat, BodyRead, find_in_body, read_up_to};
 pub(crate) use query::strip_query_param;
 
 /// The default limit on a buffered request body: 64 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// The longest credential accepted, in bytes.
 pub const MAX_CREDENTIAL_LEN: usize = 16 * 1024;
+/// The default deadline for reading a request body the layer must look into: 10 seconds.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The kind of credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -211,6 +219,7 @@ pub struct CredentialSources {
     form_field: Option<String>,
     json_field: Option<String>,
     body_limit: usize,
+    body_read_timeout: Duration,
     strip: bool,
 }
 
@@ -231,6 +240,7 @@ impl CredentialSources {
             form_field: None,
             json_field: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             strip: false,
         }
     }
@@ -292,8 +302,24 @@ impl CredentialSources {
     }
 
     /// The largest body read when looking for a credential in it (default 64 KiB).
+    ///
+    /// With a body source on, a form or JSON body (whichever the source reads) is read up to
+    /// this limit even when the credential is in a header, to refuse a second credential in the
+    /// body (RFC 6750 §2); past it the answer is 413, except for anonymous requests in optional
+    /// mode, which are passed on with their body intact.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// How long the layer waits for a body it reads (default
+    /// [`DEFAULT_BODY_READ_TIMEOUT`], 10 s); past it the answer is 408 and the connection is
+    /// closed. Bodies the layer does not read are not timed here.
+    ///
+    /// The deadline uses `tokio::time`: the runtime must have its timer enabled (as
+    /// `#[tokio::main]` and `#[tokio::test]` do).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
         self
     }
 
@@ -319,12 +345,30 @@ impl CredentialSources {
         self.basic
     }
 
+    /// Whether API keys are accepted (from a header named with
+    /// [`api_key_header`](Self::api_key_header)).
+    pub fn accepts_api_key(&self) -> bool {
+        self.headers.iter().any(|h| h.scheme == Scheme::ApiKey)
+    }
+
+    /// The headers API keys are read from, in the order they were added.
+    pub(crate) fn api_key_headers(&self) -> impl Iterator<Item = &HeaderName> {
+        self.headers
+            .iter()
+            .filter(|h| h.scheme == Scheme::ApiKey)
+            .map(|h| &h.name)
+    }
+
     pub(crate) fn strips(&self) -> bool {
         self.strip
     }
 
     pub(crate) fn body_limit_bytes(&self) -> usize {
         self.body_limit
+    }
+
+    pub(crate) fn body_read_deadline(&self) -> Duration {
+        self.body_read_timeout
     }
 
     /// Looks for a credential in the headers and the query string.
@@ -415,7 +459,8 @@ impl CredentialSources {
         Ok(None)
     }
 
-    /// Which body format to read for a request with no credential in its head, if any.
+    /// Which body format a body source reads for this request, if any: never for GET and
+    /// HEAD, and only for the content type of a configured body source.
     pub(crate) fn body_format(&self, method: &Method, headers: &HeaderMap) -> Option<BodyFormat> {
         if self.form_field.is_none() && self.json_field.is_none() {
             return None;
@@ -475,13 +520,43 @@ fn malformed() -> AuthError {
     AuthError::invalid_request("the credential is malformed")
 }
 
+/// Bytes allowed in the body of an RFC 6750 §2.1 `b64token` (before its trailing `=`):
+/// `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`.
+const B64TOKEN_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        i += 1;
+    }
+    table
+};
+
+/// Bytes allowed in a token from a header other than `Authorization`, a query or a body:
+/// visible ASCII (`%x21-7E`, RFC 5234 `VCHAR`).
+const VISIBLE_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = (i as u8).is_ascii_graphic();
+        i += 1;
+    }
+    table
+};
+
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+///
+/// ```
+/// use tower_gatekeeper::extract::is_b64token;
+///
+/// assert!(is_b64token("abc.DEF-_~+/=="));
+/// assert!(!is_b64token("a=b") && !is_b64token("==") && !is_b64token("a b"));
+/// ```
 pub fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    !body.is_empty() && body.bytes().all(|b| B64TOKEN_CHAR[usize::from(b)])
 }
 
 /// A token from a header other than `Authorization`, a query or a body: non-empty, no longer
@@ -489,7 +564,7 @@ pub fn is_b64token(token: &str) -> bool {
 pub(crate) fn check_token(token: &str) -> Result<&str, AuthError> {
     if token.is_empty()
         || token.len() > MAX_CREDENTIAL_LEN
-        || !token.bytes().all(|b| b.is_ascii_graphic())
+        || !token.bytes().all(|b| VISIBLE_CHAR[usize::from(b)])
     {
         return Err(malformed());
     }
@@ -542,6 +617,19 @@ mod tests {
         assert!(!is_b64token("a b"));
         assert!(!is_b64token("a=b"));
         assert!(!is_b64token("tök"));
+    }
+
+    #[test]
+    fn tables_match_the_grammar_for_every_byte() {
+        for b in 0..=255u8 {
+            let b64 = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(B64TOKEN_CHAR[usize::from(b)], b64, "{b:#04x}");
+            assert_eq!(
+                VISIBLE_CHAR[usize::from(b)],
+                (0x21..=0x7e).contains(&b),
+                "{b:#04x}"
+            );
+        }
     }
 
     #[test]

@@ -11,11 +11,13 @@ use http_body::Body;
 use http_body_util::Full;
 use serde::Deserialize;
 
-use super::model::{Grant, GrantAction, GrantError};
+use super::model::{Grant, GrantAction, GrantError, Grantee};
 use super::{GrantManager, format_time, parse_time};
 use crate::extract::read_limited;
-use crate::principal::Principal;
-use crate::service_util::{json_response, no_content, relative_path};
+use crate::principal::{Principal, PrincipalKind};
+use crate::service_util::{
+    json_response, no_content, options_response, relative_path, with_allow, with_bearer_challenge,
+};
 
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -25,30 +27,48 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// | request | who | answer |
 /// | --- | --- | --- |
 /// | `POST {prefix}/authorize/action` `{"api_id","app_id","apply_type","time"}` | see below | 204 |
+/// | `POST /v1/{project_id}/service/apis/authorize/action` (the same, Huawei DataArts' path) | see below | 204 |
 /// | `POST {prefix}/authorize/approve` `{"api_id","app_id"}` | provider | 204 |
 /// | `POST {prefix}/authorize/reject` `{"api_id","app_id"}` | provider | 204 |
 /// | `GET {prefix}/grants?api_id=…` | provider | `{"grants":[…]}` |
-/// | `GET {prefix}/grants?app_id=…` | provider, or that app | `{"grants":[…]}` |
+/// | `GET {prefix}/grants?app_id=…` (or `user_id`, `key_owner_id`) | provider, or that grantee | `{"grants":[…]}` |
+///
+/// **The grantee.** As in Huawei DataArts, `app_id` names an app (an OAuth client). A user is
+/// named with `user_id` (a uid) and an API key's owner with `key_owner_id`, instead of
+/// `app_id`: exactly one of the three. Client `1001` and user `1001` are different grantees
+/// (see [`Grantee`]). Huawei's `instance_id` is accepted and ignored (one gatekeeper serves one
+/// instance), as is the `{project_id}` of its path; other unknown fields are ignored too.
 ///
 /// `apply_type` is `APPLY_TYPE_AUTHORIZE` or `APPLY_TYPE_API_CANCEL_AUTHORIZE` (provider:
 /// a principal with the admin scope, `grants:admin` by default), or
-/// `APPLY_TYPE_APP_CANCEL_AUTHORIZE`, `APPLY_TYPE_APPLY`, `APPLY_TYPE_RENEW` (only the app
-/// itself, with its own credential). `time` is RFC 3339: the end of validity, or when a
-/// provider revocation takes effect. Errors are 400 `{"error_code","error_msg"}` (401 without a
-/// principal, 403 for the wrong caller, 503 when the store is down).
+/// `APPLY_TYPE_APP_CANCEL_AUTHORIZE`, `APPLY_TYPE_APPLY`, `APPLY_TYPE_RENEW` (only the grantee
+/// itself, with its own credential **of its kind**: a client's token for `app_id`, the user's
+/// own credential for `user_id` — never a client whose id happens to equal the uid; under sudo,
+/// the caller holding the credential counts, not the impersonated user). `time` is RFC 3339:
+/// the end of validity, or when a provider revocation takes effect.
+///
+/// Errors are `{"error_code","error_msg"}`: 400 for a malformed request or a broken lifecycle
+/// rule; 401 with `WWW-Authenticate: Bearer realm="…"` when no principal reached the service;
+/// 403 for the wrong caller; 404 for an unknown path; 405 with `Allow` for another method
+/// (RFC 9110 §15.5.6); 413 for a body over 64 KiB; 503 when the store is down. `OPTIONS` is
+/// answered 204 with `Allow` and needs no credential (a CORS preflight carries none).
 ///
 /// ```
 /// use axum::Router;
 /// use tower_gatekeeper::grant::{GrantAdmin, GrantManager, InMemoryGrantStore};
 ///
 /// let manager = GrantManager::builder(InMemoryGrantStore::new()).apis(["orders"]).build();
-/// let admin: Router = Router::new().nest_service("/admin/apis", GrantAdmin::new(manager));
+/// let admin = GrantAdmin::new(manager);
+/// let app: Router = Router::new()
+///     .nest_service("/admin/apis", admin.clone())
+///     .route_service("/v1/{project_id}/service/apis/authorize/action", admin);
 /// ```
 #[derive(Clone)]
 pub struct GrantAdmin {
     manager: GrantManager,
     prefix: Arc<str>,
     admin_scope: Arc<str>,
+    realm: Arc<str>,
 }
 
 impl fmt::Debug for GrantAdmin {
@@ -64,22 +84,23 @@ struct Failure {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
+    allow: Option<&'static str>,
 }
 
 impl Failure {
-    fn bad(message: impl Into<Cow<'static, str>>) -> Self {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "INVALID_REQUEST",
+            status,
+            code,
             message: message.into(),
+            allow: None,
         }
     }
+    fn bad(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
+    }
     fn forbidden(message: &'static str) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            code: "FORBIDDEN",
-            message: message.into(),
-        }
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
     }
 }
 
@@ -89,27 +110,32 @@ impl From<GrantError> for Failure {
             GrantError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self {
-            status,
-            code: e.code(),
-            message: e.to_string().into(),
-        }
+        Self::new(status, e.code(), e.to_string())
     }
 }
 
 impl Failure {
     fn into_response(self) -> Response<Full<Bytes>> {
-        json_response(
+        let response = json_response(
             self.status,
             &serde_json::json!({"error_code": self.code, "error_msg": self.message}),
-        )
+        );
+        match self.allow {
+            Some(allow) => with_allow(response, allow),
+            None => response,
+        }
     }
 }
 
 #[derive(Deserialize)]
 struct ActionBody {
     api_id: Option<String>,
+    /// Huawei DataArts' instance id: accepted, not used (one gatekeeper, one instance).
+    #[allow(dead_code)]
+    instance_id: Option<serde_json::Value>,
     app_id: Option<String>,
+    user_id: Option<String>,
+    key_owner_id: Option<String>,
     apply_type: Option<String>,
     time: Option<String>,
 }
@@ -120,10 +146,49 @@ fn required(value: Option<String>, name: &'static str) -> Result<String, Failure
         .ok_or_else(|| Failure::bad(format!("the field {name} is required")))
 }
 
+/// The field naming a grantee of `kind`.
+fn id_field(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::Client => "app_id",
+        PrincipalKind::User => "user_id",
+        PrincipalKind::ApiKeyOwner => "key_owner_id",
+    }
+}
+
+/// Exactly one of `app_id`, `user_id`, `key_owner_id`, non-empty.
+fn one_grantee(
+    app_id: Option<String>,
+    user_id: Option<String>,
+    key_owner_id: Option<String>,
+) -> Result<(PrincipalKind, String), Failure> {
+    let given: Vec<(PrincipalKind, String)> = [
+        (PrincipalKind::Client, app_id),
+        (PrincipalKind::User, user_id),
+        (PrincipalKind::ApiKeyOwner, key_owner_id),
+    ]
+    .into_iter()
+    .filter_map(|(kind, id)| id.map(|id| (kind, id)))
+    .collect();
+    match given.as_slice() {
+        [(kind, id)] if !id.is_empty() => Ok((*kind, id.clone())),
+        [(kind, _)] => Err(Failure::bad(format!(
+            "the field {} is empty",
+            id_field(*kind)
+        ))),
+        [] => Err(Failure::bad(
+            "name the grantee: app_id (an app), user_id (a user) or key_owner_id",
+        )),
+        _ => Err(Failure::bad(
+            "give only one of app_id, user_id and key_owner_id",
+        )),
+    }
+}
+
 fn grant_json(grant: &Grant, now: u64) -> serde_json::Value {
     serde_json::json!({
         "api_id": &*grant.api_id,
-        "app_id": &*grant.grantee,
+        id_field(grant.grantee_kind): &*grant.grantee,
+        "grantee_kind": grant.grantee_kind,
         "state": grant.state_at(now),
         "access": format!("{:?}", grant.access_at(now)).to_lowercase(),
         "starts_at": grant.starts_at.map(format_time),
@@ -131,6 +196,46 @@ fn grant_json(grant: &Grant, now: u64) -> serde_json::Value {
         "revoke_at": grant.revoke_at.map(format_time),
         "renewal_requested_until": grant.renewal.map(format_time),
     })
+}
+
+/// What a path asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    List,
+    Action,
+    Approve,
+    Reject,
+}
+
+impl Route {
+    fn of(path: &str) -> Option<Self> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match segments.as_slice() {
+            ["grants"] => Some(Self::List),
+            ["authorize", "action"] => Some(Self::Action),
+            ["authorize", "approve"] => Some(Self::Approve),
+            ["authorize", "reject"] => Some(Self::Reject),
+            // Huawei DataArts: POST /v1/{project_id}/service/apis/authorize/action.
+            ["v1", project, "service", "apis", "authorize", "action"] if !project.is_empty() => {
+                Some(Self::Action)
+            }
+            _ => None,
+        }
+    }
+
+    fn allow(self) -> &'static str {
+        match self {
+            Self::List => "GET, OPTIONS",
+            _ => "POST, OPTIONS",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Self::List => Method::GET,
+            _ => Method::POST,
+        }
+    }
 }
 
 impl GrantAdmin {
@@ -141,6 +246,7 @@ impl GrantAdmin {
             manager,
             prefix: Arc::from(""),
             admin_scope: Arc::from("grants:admin"),
+            realm: Arc::from("api"),
         }
     }
 
@@ -156,13 +262,19 @@ impl GrantAdmin {
         self
     }
 
+    /// The realm of the `WWW-Authenticate` challenge on a 401 (default `api`, as the layer's).
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.realm = Arc::from(realm);
+        self
+    }
+
     fn is_admin(&self, principal: &Principal) -> bool {
         principal.has_scope(&self.admin_scope)
     }
 
-    fn is_app(principal: &Principal, app_id: &str) -> bool {
-        let caller = principal.caller();
-        caller.client_id().unwrap_or(caller.subject()) == app_id
+    /// Whether the caller holding the credential is `grantee` itself, kind included.
+    fn is_self(principal: &Principal, grantee: Grantee<'_>) -> bool {
+        Grantee::of(principal.caller()) == grantee
     }
 
     async fn respond<B>(self, request: Request<B>) -> Response<Full<Bytes>>
@@ -170,9 +282,14 @@ impl GrantAdmin {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.handle(request)
-            .await
-            .unwrap_or_else(Failure::into_response)
+        let realm = self.realm.clone();
+        match self.handle(request).await {
+            Ok(response) => response,
+            Err(failure) if failure.status == StatusCode::UNAUTHORIZED => {
+                with_bearer_challenge(failure.into_response(), &realm)
+            }
+            Err(failure) => failure.into_response(),
+        }
     }
 
     async fn handle<B>(self, request: Request<B>) -> Result<Response<Full<Bytes>>, Failure>
@@ -181,17 +298,37 @@ impl GrantAdmin {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
+        let route = Route::of(relative_path(parts.uri.path(), &self.prefix));
+        if parts.method == Method::OPTIONS
+            && let Some(route) = route
+        {
+            return Ok(options_response(route.allow()));
+        }
         let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
-            return Err(Failure {
-                status: StatusCode::UNAUTHORIZED,
-                code: "UNAUTHORIZED",
-                message: "authentication is required".into(),
-            });
+            return Err(Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "authentication is required",
+            ));
         };
-        let path = relative_path(parts.uri.path(), &self.prefix);
-        let route = (parts.method.clone(), path.trim_end_matches('/'));
+        let Some(route) = route else {
+            return Err(Failure::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "no such admin operation",
+            ));
+        };
+        if parts.method != route.method() {
+            let mut failure = Failure::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                format!("use {}", route.method()),
+            );
+            failure.allow = Some(route.allow());
+            return Err(failure);
+        }
         match route {
-            (Method::GET, "/grants") => {
+            Route::List => {
                 let query: Vec<(String, String)> =
                     form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
                         .into_owned()
@@ -202,19 +339,35 @@ impl GrantAdmin {
                         .find(|(k, _)| k == name)
                         .map(|(_, v)| v.clone())
                 };
-                let grants = match (get("api_id"), get("app_id")) {
-                    (Some(api), None) if self.is_admin(&principal) => {
-                        self.manager.list_by_api(&api).await?
+                let api = get("api_id");
+                let named = [get("app_id"), get("user_id"), get("key_owner_id")];
+                let grants = if named.iter().all(Option::is_none) {
+                    match api {
+                        Some(api) if self.is_admin(&principal) => {
+                            self.manager.list_by_api(&api).await?
+                        }
+                        Some(_) => {
+                            return Err(Failure::forbidden("not allowed to list these grants"));
+                        }
+                        None => {
+                            return Err(Failure::bad(
+                                "give exactly one of api_id, app_id, user_id and key_owner_id",
+                            ));
+                        }
                     }
-                    (None, Some(app))
-                        if self.is_admin(&principal) || Self::is_app(&principal, &app) =>
-                    {
-                        self.manager.list_by_grantee(&app).await?
+                } else {
+                    if api.is_some() {
+                        return Err(Failure::bad(
+                            "give exactly one of api_id, app_id, user_id and key_owner_id",
+                        ));
                     }
-                    (Some(_), None) | (None, Some(_)) => {
+                    let [app, user, owner] = named;
+                    let (kind, id) = one_grantee(app, user, owner)?;
+                    let grantee = Grantee::new(kind, &id);
+                    if !(self.is_admin(&principal) || Self::is_self(&principal, grantee)) {
                         return Err(Failure::forbidden("not allowed to list these grants"));
                     }
-                    _ => return Err(Failure::bad("give exactly one of api_id and app_id")),
+                    self.manager.list_by_grantee(grantee).await?
                 };
                 let now = self.manager.clock().unix_seconds();
                 let list: Vec<_> = grants.iter().map(|g| grant_json(g, now)).collect();
@@ -223,19 +376,20 @@ impl GrantAdmin {
                     &serde_json::json!({ "grants": list }),
                 ))
             }
-            (Method::POST, "/authorize/action" | "/authorize/approve" | "/authorize/reject") => {
-                let kind = route.1;
+            Route::Action | Route::Approve | Route::Reject => {
                 let length = parts
                     .headers
                     .get(CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok()?.parse().ok());
-                let (bytes, _) = read_limited(body, BODY_LIMIT, length)
-                    .await
-                    .map_err(|e| Failure::bad(e.description().to_owned()))?;
+                // Too large is 413 (RFC 9110 §15.5.14), too slow 408, as the layer answers.
+                let (bytes, _) = read_limited(body, BODY_LIMIT, length).await.map_err(|e| {
+                    Failure::new(e.status(), "INVALID_REQUEST", e.description().to_owned())
+                })?;
                 let body: ActionBody = serde_json::from_slice(&bytes)
                     .map_err(|_| Failure::bad("the body must be a JSON object"))?;
                 let api_id = required(body.api_id, "api_id")?;
-                let app_id = required(body.app_id, "app_id")?;
+                let (kind, id) = one_grantee(body.app_id, body.user_id, body.key_owner_id)?;
+                let grantee = Grantee::new(kind, &id);
                 let time = match body.time.as_deref() {
                     None | Some("") => None,
                     Some(t) => Some(
@@ -244,9 +398,9 @@ impl GrantAdmin {
                     ),
                 };
                 let end = || time.ok_or_else(|| Failure::bad("the field time is required"));
-                let action = match kind {
-                    "/authorize/approve" => GrantAction::Approve,
-                    "/authorize/reject" => GrantAction::Reject,
+                let action = match route {
+                    Route::Approve => GrantAction::Approve,
+                    Route::Reject => GrantAction::Reject,
                     _ => match required(body.apply_type, "apply_type")?.as_str() {
                         "APPLY_TYPE_AUTHORIZE" => GrantAction::Authorize { ends_at: end()? },
                         "APPLY_TYPE_API_CANCEL_AUTHORIZE" => {
@@ -261,23 +415,18 @@ impl GrantAdmin {
                 let allowed = if action.is_provider_action() {
                     self.is_admin(&principal)
                 } else {
-                    Self::is_app(&principal, &app_id)
+                    Self::is_self(&principal, grantee)
                 };
                 if !allowed {
                     return Err(Failure::forbidden(if action.is_provider_action() {
                         "this action needs a provider administrator"
                     } else {
-                        "only the app itself may take this action"
+                        "only the grantee itself, with its own credential, may take this action"
                     }));
                 }
-                self.manager.perform(&api_id, &app_id, action).await?;
+                self.manager.perform(&api_id, grantee, action).await?;
                 Ok(no_content())
             }
-            _ => Err(Failure {
-                status: StatusCode::NOT_FOUND,
-                code: "NOT_FOUND",
-                message: "no such admin operation".into(),
-            }),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::Method;
 use http::request::Parts;
 
-use super::model::{Access, GrantError};
+use super::model::{Access, GrantError, Grantee};
 use super::store::GrantStore;
 use crate::clock::{Clock, SharedClock};
 use crate::error::AuthError;
@@ -297,8 +297,7 @@ impl Authorize for GrantCheck {
                 }
             }
         };
-        let caller = principal.caller();
-        let grantee = caller.client_id().unwrap_or(caller.subject());
+        let grantee = Grantee::of(principal.caller());
         let check = self.store.check(&api, grantee, self.clock.unix_seconds());
         check.map(move |access| decide(access).map(|()| principal.with_api(api)))
     }

@@ -3,11 +3,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::DEFAULT_NOTICE_SECS;
-use super::model::{Access, Grant, GrantAction, GrantError, transition};
+use super::model::{Access, Grant, GrantAction, GrantError, Grantee, transition};
 use super::store::GrantStore;
 use crate::clock::{Clock, SharedClock};
 
-type GranteeCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+type GranteeCheck = Arc<dyn Fn(Grantee<'_>) -> bool + Send + Sync>;
 
 struct Inner {
     store: Arc<dyn GrantStore>,
@@ -60,17 +60,21 @@ impl GrantManagerBuilder {
         self
     }
 
-    /// The apps and users that may hold grants, as a fixed list.
-    pub fn grantees<I: IntoIterator<Item = S>, S: AsRef<str>>(self, grantees: I) -> Self {
-        let known: HashSet<String> = grantees
+    /// The apps, users and key owners that may hold grants, as a fixed list (each of its
+    /// kind: `Grantee::client("1001")` does not make user `1001` known).
+    pub fn grantees<'a, I: IntoIterator<Item = Grantee<'a>>>(self, grantees: I) -> Self {
+        let known: HashSet<(crate::principal::PrincipalKind, String)> = grantees
             .into_iter()
-            .map(|g| g.as_ref().to_owned())
+            .map(|g| (g.kind, g.id.to_owned()))
             .collect();
-        self.grantee_check(move |g| known.contains(g))
+        self.grantee_check(move |g| known.contains(&(g.kind, g.id.to_owned())))
     }
 
-    /// Whether a grantee exists, asked of your own registry.
-    pub fn grantee_check(mut self, check: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+    /// Whether a grantee (of its kind) exists, asked of your own registries.
+    pub fn grantee_check(
+        mut self,
+        check: impl Fn(Grantee<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.grantees = Arc::new(check);
         self
     }
@@ -139,8 +143,8 @@ impl GrantManager {
         self.inner.apis.contains(api_id)
     }
 
-    /// Whether `grantee` is a known app or user.
-    pub fn knows_grantee(&self, grantee: &str) -> bool {
+    /// Whether `grantee` is a known app, user or key owner (of its kind).
+    pub fn knows_grantee(&self, grantee: Grantee<'_>) -> bool {
         (self.inner.grantees)(grantee)
     }
 
@@ -148,7 +152,7 @@ impl GrantManager {
     pub async fn perform(
         &self,
         api_id: &str,
-        grantee: &str,
+        grantee: Grantee<'_>,
         action: GrantAction,
     ) -> Result<Arc<Grant>, GrantError> {
         let api: Arc<str> = self
@@ -160,12 +164,14 @@ impl GrantManager {
         if !self.knows_grantee(grantee) {
             return Err(GrantError::UnknownGrantee);
         }
-        let grantee_id: Arc<str> = Arc::from(grantee);
+        let grantee_kind = grantee.kind;
+        let grantee_id: Arc<str> = Arc::from(grantee.id);
         let clock = self.inner.clock.clone();
         let notice = self.inner.notice;
         let update = Arc::new(move |current: Option<&Grant>| {
             transition(
                 &api,
+                grantee_kind,
                 &grantee_id,
                 current,
                 action,
@@ -181,7 +187,7 @@ impl GrantManager {
     pub async fn authorize(
         &self,
         api_id: &str,
-        grantee: &str,
+        grantee: Grantee<'_>,
         ends_at: u64,
     ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::Authorize { ends_at })
@@ -192,7 +198,7 @@ impl GrantManager {
     pub async fn provider_revoke(
         &self,
         api_id: &str,
-        grantee: &str,
+        grantee: Grantee<'_>,
         effective_at: Option<u64>,
     ) -> Result<Arc<Grant>, GrantError> {
         self.perform(
@@ -204,7 +210,11 @@ impl GrantManager {
     }
 
     /// App: revoke its own grant, at once.
-    pub async fn app_revoke(&self, api_id: &str, grantee: &str) -> Result<Arc<Grant>, GrantError> {
+    pub async fn app_revoke(
+        &self,
+        api_id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::AppRevoke).await
     }
 
@@ -212,7 +222,7 @@ impl GrantManager {
     pub async fn apply(
         &self,
         api_id: &str,
-        grantee: &str,
+        grantee: Grantee<'_>,
         ends_at: u64,
     ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::Apply { ends_at })
@@ -223,7 +233,7 @@ impl GrantManager {
     pub async fn apply_renew(
         &self,
         api_id: &str,
-        grantee: &str,
+        grantee: Grantee<'_>,
         ends_at: u64,
     ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::ApplyRenew { ends_at })
@@ -231,17 +241,25 @@ impl GrantManager {
     }
 
     /// Provider: approve the pending application or renewal.
-    pub async fn approve(&self, api_id: &str, grantee: &str) -> Result<Arc<Grant>, GrantError> {
+    pub async fn approve(
+        &self,
+        api_id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::Approve).await
     }
 
     /// Provider: reject the pending application or renewal.
-    pub async fn reject(&self, api_id: &str, grantee: &str) -> Result<Arc<Grant>, GrantError> {
+    pub async fn reject(
+        &self,
+        api_id: &str,
+        grantee: Grantee<'_>,
+    ) -> Result<Arc<Grant>, GrantError> {
         self.perform(api_id, grantee, GrantAction::Reject).await
     }
 
     /// Whether `grantee` may call `api_id` now.
-    pub async fn access(&self, api_id: &str, grantee: &str) -> Result<Access, GrantError> {
+    pub async fn access(&self, api_id: &str, grantee: Grantee<'_>) -> Result<Access, GrantError> {
         let now = self.inner.clock.unix_seconds();
         Ok(match self.inner.store.get(api_id, grantee).await? {
             Some(grant) => grant.access_at(now),
@@ -255,7 +273,10 @@ impl GrantManager {
     }
 
     /// Every grant held by `grantee`.
-    pub async fn list_by_grantee(&self, grantee: &str) -> Result<Vec<Arc<Grant>>, GrantError> {
+    pub async fn list_by_grantee(
+        &self,
+        grantee: Grantee<'_>,
+    ) -> Result<Vec<Arc<Grant>>, GrantError> {
         self.inner.store.list_by_grantee(grantee).await
     }
 }

@@ -1,7 +1,9 @@
 //! Stage 4: per-API grants and their lifecycle.
 //!
-//! Each protected API has an id. An app (OAuth client) or user may call it only while it holds a
-//! grant for that API whose validity has not ended: no grant, no access. Grants follow the
+//! Each protected API has an id. An app (OAuth client), user or API-key owner may call it only
+//! while it holds a grant for that API whose validity has not ended: no grant, no access. A
+//! grant is keyed by (API id, grantee kind, grantee id) — a [`Grantee`] — so client `1001`
+//! and user `1001` never share one. Grants follow the
 //! lifecycle of Huawei DataArts' "API authorize action":
 //!
 //! | action | who | effect |
@@ -13,26 +15,29 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_gatekeeper::grant::{Access, GrantManager, InMemoryGrantStore};
+//! use tower_gatekeeper::grant::{Access, GrantManager, Grantee, InMemoryGrantStore};
 //! use tower_gatekeeper::clock::ManualClock;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let clock = ManualClock::at_unix(1_700_000_000);
 //! let grants = GrantManager::builder(InMemoryGrantStore::new())
 //!     .apis(["orders"])
-//!     .grantees(["app-1"])
+//!     .grantees([Grantee::client("app-1")])
 //!     .clock(clock.clone())
 //!     .build();
 //!
-//! grants.authorize("orders", "app-1", 1_700_000_000 + 30 * 86_400).await.unwrap();
-//! assert_eq!(grants.access("orders", "app-1").await.unwrap(), Access::Allowed);
+//! let app = Grantee::client("app-1");
+//! grants.authorize("orders", app, 1_700_000_000 + 30 * 86_400).await.unwrap();
+//! assert_eq!(grants.access("orders", app).await.unwrap(), Access::Allowed);
+//! // User `app-1` is another grantee: it holds nothing.
+//! assert_eq!(grants.access("orders", Grantee::user("app-1")).await.unwrap(), Access::Missing);
 //!
 //! // The provider revokes: the app keeps access through the two days' notice.
-//! grants.provider_revoke("orders", "app-1", None).await.unwrap();
+//! grants.provider_revoke("orders", app, None).await.unwrap();
 //! clock.advance(Duration::from_secs(2 * 86_400 - 1));
-//! assert_eq!(grants.access("orders", "app-1").await.unwrap(), Access::Allowed);
+//! assert_eq!(grants.access("orders", app).await.unwrap(), Access::Allowed);
 //! clock.advance(Duration::from_secs(1));
-//! assert_eq!(grants.access("orders", "app-1").await.unwrap(), Access::Ended);
+//! assert_eq!(grants.access("orders", app).await.unwrap(), Access::Ended);
 //! # });
 //! ```
 
@@ -46,7 +51,7 @@ mod admin;
 
 pub use check::{ApiTable, GrantCheck, MatchedApi, is_canonical_path};
 pub use manager::{GrantManager, GrantManagerBuilder};
-pub use model::{Access, Grant, GrantAction, GrantError, GrantState, transition};
+pub use model::{Access, Grant, GrantAction, GrantError, GrantState, Grantee, transition};
 pub use store::{GrantStore, GrantUpdate, InMemoryGrantStore};
 
 #[cfg(feature = "issuer")]

@@ -5,6 +5,74 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::principal::{Identity, PrincipalKind};
+
+/// Who holds (or applies for) a grant: a kind and an id, borrowed. Client `1001` and user
+/// `1001` are different grantees (see [`PrincipalKind`]).
+///
+/// Written `kind:id` in configuration and logs: `client:demo-app`, `user:1001`,
+/// `api_key_owner:reporting-service`.
+///
+/// ```
+/// use tower_gatekeeper::grant::Grantee;
+/// use tower_gatekeeper::principal::PrincipalKind;
+///
+/// let g = Grantee::parse("user:1001").unwrap();
+/// assert_eq!(g, Grantee::user("1001"));
+/// assert_ne!(g, Grantee::client("1001"));
+/// assert_eq!(g.to_string(), "user:1001");
+/// assert_eq!(Grantee::parse("1001"), None); // the kind is required
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Grantee<'a> {
+    /// The grantee's kind.
+    pub kind: PrincipalKind,
+    /// The client id, uid or key owner's id.
+    pub id: &'a str,
+}
+
+impl<'a> Grantee<'a> {
+    /// A grantee of `kind`.
+    pub const fn new(kind: PrincipalKind, id: &'a str) -> Self {
+        Self { kind, id }
+    }
+    /// An app (OAuth client), by client id.
+    pub const fn client(id: &'a str) -> Self {
+        Self::new(PrincipalKind::Client, id)
+    }
+    /// A user, by uid.
+    pub const fn user(id: &'a str) -> Self {
+        Self::new(PrincipalKind::User, id)
+    }
+    /// An API key's owner, by its id.
+    pub const fn api_key_owner(id: &'a str) -> Self {
+        Self::new(PrincipalKind::ApiKeyOwner, id)
+    }
+    /// The grantee a verified identity is: its kind, and for a client its client id (else its
+    /// subject).
+    pub fn of(identity: &'a Identity) -> Self {
+        let kind = identity.kind();
+        let id = match kind {
+            PrincipalKind::Client => identity.client_id().unwrap_or(identity.subject()),
+            PrincipalKind::User | PrincipalKind::ApiKeyOwner => identity.subject(),
+        };
+        Self { kind, id }
+    }
+    /// Reads `kind:id` (`client:…`, `user:…`, `api_key_owner:…`); `None` without a known kind
+    /// or with an empty id.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        let (kind, id) = text.split_once(':')?;
+        let kind = PrincipalKind::parse(kind)?;
+        (!id.is_empty()).then_some(Self { kind, id })
+    }
+}
+
+impl fmt::Display for Grantee<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.id)
+    }
+}
+
 /// Where a grant is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,8 +103,10 @@ impl fmt::Display for GrantState {
 pub struct Grant {
     /// The API.
     pub api_id: Arc<str>,
-    /// The app (client id) or user (uid) holding the grant.
+    /// The id of the app (client id), user (uid) or key owner holding the grant.
     pub grantee: Arc<str>,
+    /// What kind of party [`grantee`](Self::grantee) names.
+    pub grantee_kind: PrincipalKind,
     /// The lifecycle state.
     pub state: GrantState,
     /// When the grant became active.
@@ -66,6 +136,11 @@ pub enum Access {
 }
 
 impl Grant {
+    /// The holder, as a [`Grantee`].
+    pub fn holder(&self) -> Grantee<'_> {
+        Grantee::new(self.grantee_kind, &self.grantee)
+    }
+
     /// Whether the grant lets its holder call the API at `now`.
     pub fn access_at(&self, now: u64) -> Access {
         match self.state {
@@ -177,7 +252,7 @@ pub enum GrantError {
     NothingPending,
     /// The API is not known.
     UnknownApi,
-    /// The app or user is not known.
+    /// The app, user or key owner is not known (as a grantee of that kind).
     UnknownGrantee,
     /// The grant store could not be reached.
     Unavailable(String),
@@ -224,7 +299,7 @@ impl fmt::Display for GrantError {
             Self::AlreadyPending => f.write_str("a request is already awaiting approval"),
             Self::NothingPending => f.write_str("nothing is awaiting approval"),
             Self::UnknownApi => f.write_str("the API is not known"),
-            Self::UnknownGrantee => f.write_str("the app is not known"),
+            Self::UnknownGrantee => f.write_str("the grantee is not known"),
             Self::Unavailable(why) => write!(f, "the grant store is unavailable: {why}"),
         }
     }
@@ -236,6 +311,7 @@ impl std::error::Error for GrantError {}
 /// in seconds. Returns the new grant; the current one is untouched on error.
 pub fn transition(
     api_id: &Arc<str>,
+    grantee_kind: PrincipalKind,
     grantee: &Arc<str>,
     current: Option<&Grant>,
     action: GrantAction,
@@ -251,6 +327,7 @@ pub fn transition(
     let fresh = |state, ends_at| Grant {
         api_id: api_id.clone(),
         grantee: grantee.clone(),
+        grantee_kind,
         state,
         starts_at: (state == GrantState::Active).then_some(now),
         ends_at,

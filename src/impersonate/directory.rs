@@ -118,13 +118,76 @@ pub trait UserDirectory: Send + Sync + 'static {
     fn find_tenant(&self, selector: &TenantSelector) -> Lookup<Tenant>;
 }
 
-/// Canonical login name: Unicode lower case (`Alice` and `alice` are one user).
+/// Canonical login name, after RFC 8265 §3.4.1 (the UsernameCaseMapped profile's mapping):
+/// fullwidth and halfwidth characters are mapped to their decompositions (`ａｌｉｃｅ` is
+/// `alice`), then Unicode lower case (`Alice` and `alice` are one user), then NFC (the
+/// precomposed `é` and `e` + U+0301 are one user). Idempotent:
+/// `canonical_login(&canonical_login(x)) == canonical_login(x)`.
+///
+/// Applied wherever a login name is compared: registration
+/// ([`UserRegistry`](crate::accounts::UserRegistry)), Basic login
+/// ([`BasicUsers`](crate::verify::BasicUsers)) and `sudo=loginName:`. Other compatibility
+/// characters (ligatures such as `ﬁ`, `ℌ`, superscripts) are not folded: the profile
+/// disallows them, and [`UserRegistry`](crate::accounts::UserRegistry) refuses such names
+/// ([`is_valid_login`]), so they can match nobody.
 ///
 /// ```
-/// assert_eq!(tower_gatekeeper::impersonate::canonical_login("ÅLice"), "ålice");
+/// use tower_gatekeeper::impersonate::canonical_login;
+/// assert_eq!(canonical_login("ÅLice"), "ålice");
+/// assert_eq!(canonical_login("Jose\u{301}"), canonical_login("José"));
+/// assert_eq!(canonical_login("ＡＬＩＣＥ"), "alice");
 /// ```
 pub fn canonical_login(name: &str) -> String {
-    name.to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    // The common case: ASCII is only lower-cased (width mapping and NFC change nothing).
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
+    let mut mapped = String::with_capacity(name.len());
+    for c in name.chars() {
+        if is_width_variant(c) {
+            mapped.extend(std::iter::once(c).nfkd());
+        } else {
+            mapped.push(c);
+        }
+    }
+    let once: String = mapped.to_lowercase().nfc().collect();
+    // Lower-casing an NFC string can, in rare cases, leave something NFC composes further:
+    // repeat until nothing changes (at most a few rounds), which makes the mapping idempotent.
+    let mut current = once;
+    for _ in 0..4 {
+        let next: String = current.to_lowercase().nfc().collect();
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+/// Whether `c` is a fullwidth or halfwidth form (its decomposition is tagged `<wide>` or
+/// `<narrow>`: the Halfwidth and Fullwidth Forms block and the ideographic space).
+fn is_width_variant(c: char) -> bool {
+    matches!(c, '\u{3000}' | '\u{FF01}'..='\u{FFEE}')
+}
+
+/// Whether a login name may be registered: not empty, no control characters, and no
+/// compatibility characters left after [`canonical_login`] (RFC 8265 §3.3's
+/// IdentifierClass disallows them: `ﬁle` would otherwise be a second `file`).
+///
+/// ```
+/// use tower_gatekeeper::impersonate::is_valid_login;
+/// assert!(is_valid_login("José"));
+/// assert!(is_valid_login("ａｌｉｃｅ")); // width-mapped to alice
+/// assert!(!is_valid_login("ﬁle"));
+/// assert!(!is_valid_login("a\u{0}b"));
+/// ```
+pub fn is_valid_login(name: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let canonical = canonical_login(name);
+    !canonical.is_empty()
+        && !canonical.chars().any(char::is_control)
+        && canonical.nfkc().eq(canonical.chars())
 }
 
 /// Canonical e-mail: the local part as written, the domain in lower case (RFC 5321 §2.4:
@@ -268,14 +331,22 @@ impl InMemoryDirectory {
     }
 
     /// Disables or re-enables a user; returns whether the user exists.
+    ///
+    /// One compare-and-swap step on the user as stored at that moment: a concurrent
+    /// replacement of the user is never undone.
     pub fn set_disabled(&self, uid: &str, disabled: bool) -> bool {
-        let Some(user) = self.index.load().by_uid.get(uid).cloned() else {
-            return false;
-        };
-        let mut user = DirectoryUser::clone(&user);
-        user.disabled = disabled;
-        self.insert_user(user);
-        true
+        let mut found = false;
+        self.index.rcu(|index| {
+            let Some(user) = index.by_uid.get(uid) else {
+                found = false;
+                return Arc::clone(index);
+            };
+            found = true;
+            let mut user = DirectoryUser::clone(user);
+            user.disabled = disabled;
+            Arc::new(index.rebuilt(Arc::new(user)))
+        });
+        found
     }
 
     /// The user with `uid`.

@@ -6,19 +6,25 @@
 //! | selector | compared |
 //! | --- | --- |
 //! | `uid:<id>` | exactly |
-//! | `loginName:<name>` | after [`canonical_login`] (Unicode lower case) |
+//! | `loginName:<name>` | after [`canonical_login`] (RFC 8265: width mapping, lower case, NFC) |
 //! | `email:<addr>` | after [`canonical_email`] (domain case-insensitive) |
 //! | `mobile:<number>` | after [`canonical_mobile`] (`+` and digits) |
 //! | `username:<name>` | deprecated alias of `loginName`: answered with a `Warning` header |
 //!
 //! Selectors are case-sensitive (`UID:42` is an unknown selector: 400). `tenantId=<id>` or
-//! `tenantCode=<code>` selects the tenant the request operates in. Both come from the query
+//! `tenantCode=<code>` selects the tenant the request operates in; only a *user* (see
+//! [`PrincipalKind`](crate::principal::PrincipalKind)) can be a member, and sudo targets are
+//! always users. Given both, only a caller who belongs to both named tenants learns that they
+//! disagree (400); anyone else gets the one identical 403, so tenant pairs cannot be probed. Both come from the query
 //! (`sudo`, `tenantId`, `tenantCode`) or from headers (`x-sudo`, `x-tenant-id`,
 //! `x-tenant-code`), for gRPC and for clients that cannot add query parameters — never both.
 //!
-//! Query values are percent-decoded exactly once, strictly: a malformed escape or invalid
-//! UTF-8 is a 400. A `+` is a literal plus (RFC 3986), so `email:a+b@x.org` and
-//! `email:a%2Bb@x.org` name the same address; send a space as `%20`.
+//! Query parameters are read as `application/x-www-form-urlencoded`, like axum's `Query` and
+//! the seeds' Java servers read the rest of the query: `+` is a space and `%2B` a plus, so
+//! send `sudo=email:a%2Bb@x.org`. They are decoded exactly once, strictly: a malformed escape
+//! or invalid UTF-8 is a 400, so a handler never reads another value than the gatekeeper did.
+//! Header values (`x-sudo`, `x-tenant-id`, `x-tenant-code`) are percent-decoded the same
+//! strict way but are not forms: there `+` is a literal plus.
 //!
 //! The resulting [`Principal`]: `subject` is the effective user, `actor` the caller, and the
 //! scopes are **the caller's scopes that the target user also holds**, without the sudo scope
@@ -52,7 +58,7 @@ use http::{HeaderName, HeaderValue};
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub use directory::{
     DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
-    UserSelector, canonical_email, canonical_login, canonical_mobile,
+    UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,
 };
 
 use crate::error::AuthError;
@@ -201,11 +207,12 @@ fn single_header(parts: &Parts, name: &HeaderName) -> Result<Option<String>, Aut
         (Some(_), Some(_)) => Err(AuthError::invalid_request(format!(
             "the {name} header is repeated"
         ))),
-        // Percent-decoded like the query, so non-ASCII values can travel in a header.
+        // Percent-decoded (strictly, once), so non-ASCII values can travel in a header; a
+        // header is not a form, so `+` stays a plus (RFC 3986 percent-decoding only).
         (Some(v), None) => v
             .to_str()
             .ok()
-            .and_then(|s| query::decode(s.trim()))
+            .and_then(|s| query::decode(s.trim(), query::Plus::Literal))
             .map(Some)
             .ok_or_else(|| {
                 AuthError::invalid_request(format!(
@@ -452,6 +459,7 @@ impl Impersonation {
             .filter(|s| **s != self.config.sudo_scope && user.scopes.contains(s))
             .cloned();
         let effective = Identity::new(user.uid.clone())
+            .with_kind(crate::principal::PrincipalKind::User)
             .with_scopes(scopes.collect::<Vec<_>>())
             .with_roles(
                 user.roles
@@ -489,7 +497,13 @@ impl Impersonation {
             .code
             .clone()
             .map(|code| directory.find_tenant(&TenantSelector::Code(code)));
-        let member = directory.find_user(&UserSelector::Uid(principal.subject().to_owned()));
+        // Only a user can be a member: a client or key owner whose id equals a uid is not that
+        // user (separate namespaces, see `PrincipalKind`), and is answered as a non-member.
+        let member = if principal.identity().is_user() {
+            directory.find_user(&UserSelector::Uid(principal.subject().to_owned()))
+        } else {
+            MaybeReady::Ready(Ok(None))
+        };
         let this = self.clone();
         join3(by_id, by_code, member).map(move |(by_id, by_code, member)| {
             this.select_tenant(principal, &ask, by_id, by_code, member, &facts)
@@ -522,13 +536,22 @@ impl Impersonation {
             }
         };
         let not_member = || AuthError::forbidden("the user does not belong to that tenant");
+        let member_of = |t: &Tenant| member.as_ref().is_some_and(|u| u.in_tenant(&t.id));
         let tenant = match (ask.id.is_some(), ask.code.is_some(), by_id, by_code) {
             // Both given: they must name the same tenant.
             (true, true, Some(a), Some(b)) if a.id == b.id => a,
-            (true, true, _, _) => {
+            // Only a caller who belongs to both learns that they disagree; anyone else gets the
+            // identical 403 whether either exists, so pairs cannot be probed.
+            (true, true, Some(a), Some(b)) if member_of(&a) && member_of(&b) => {
                 return deny(
                     "tenantId and tenantCode disagree",
                     AuthError::invalid_request("tenantId and tenantCode name different tenants"),
+                );
+            }
+            (true, true, _, _) => {
+                return deny(
+                    "tenantId and tenantCode do not name one tenant",
+                    not_member(),
                 );
             }
             (_, _, Some(t), None) | (_, _, None, Some(t)) => t,

@@ -1,15 +1,33 @@
 //! Strict reading of the sudo and tenant query parameters.
+//!
+//! The query is read as `application/x-www-form-urlencoded` (WHATWG URL §5.1, the form axum's
+//! `Query`, `form_urlencoded` and the Java servlet containers of the seeds use): `+` is a
+//! space, `%2B` a plus. Unlike those readers this one is strict — a malformed escape or
+//! invalid UTF-8 is a 400, never replaced — so whenever the gatekeeper accepts a query, a
+//! handler reading it with `Query` sees exactly the same values.
 
 use crate::error::AuthError;
 
+/// How `+` is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plus {
+    /// `application/x-www-form-urlencoded`: `+` is a space (query strings).
+    Space,
+    /// RFC 3986 percent-decoding only: `+` is a plus (header values).
+    Literal,
+}
+
 /// Percent-decodes `raw` exactly once. A `%` not followed by two hex digits, or bytes that are
-/// not UTF-8, are errors; `+` stays a `+` (RFC 3986).
-pub(crate) fn decode(raw: &str) -> Option<String> {
+/// not UTF-8, are errors; `+` is read as `plus` says.
+pub(crate) fn decode(raw: &str, plus: Plus) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
+        if bytes[i] == b'+' && plus == Plus::Space {
+            out.push(b' ');
+            i += 1;
+        } else if bytes[i] == b'%' {
             let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
             let (hi, lo) = (hex(bytes.get(i + 1))?, hex(bytes.get(i + 2))?);
             out.push((hi * 16 + lo) as u8);
@@ -32,14 +50,14 @@ pub(crate) fn scan<const N: usize>(
     let Some(query) = query else {
         return Ok(found);
     };
-    // Fast path: none of the names can be present.
-    if !query.contains('%') && !names.iter().any(|n| query.contains(n)) {
+    // Fast path: none of the names can be present (an encoded name holds `%` or `+`).
+    if !query.contains(['%', '+']) && !names.iter().any(|n| query.contains(n)) {
         return Ok(found);
     }
     for pair in query.split('&') {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         // A name that does not decode cannot be one of ours.
-        let Some(name) = decode(raw_name) else {
+        let Some(name) = decode(raw_name, Plus::Space) else {
             continue;
         };
         let Some(slot) = names.iter().position(|n| *n == name) else {
@@ -50,7 +68,7 @@ pub(crate) fn scan<const N: usize>(
                 "the parameter {name} is repeated"
             )));
         }
-        let value = decode(raw_value).ok_or_else(|| {
+        let value = decode(raw_value, Plus::Space).ok_or_else(|| {
             AuthError::invalid_request(format!(
                 "the parameter {name} is not validly percent-encoded UTF-8"
             ))
@@ -66,12 +84,15 @@ mod tests {
 
     #[test]
     fn decodes_once_and_strictly() {
-        assert_eq!(decode("a%2Bb+c").as_deref(), Some("a+b+c"));
-        assert_eq!(decode("%252B").as_deref(), Some("%2B"));
-        assert_eq!(decode("%ZZ"), None);
-        assert_eq!(decode("%4"), None);
-        assert_eq!(decode("%FF"), None);
-        assert_eq!(decode("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(decode("a%2Bb+c", Plus::Space).as_deref(), Some("a+b c"));
+        assert_eq!(decode("a%2Bb+c", Plus::Literal).as_deref(), Some("a+b+c"));
+        assert_eq!(decode("%252B", Plus::Space).as_deref(), Some("%2B"));
+        for plus in [Plus::Space, Plus::Literal] {
+            assert_eq!(decode("%ZZ", plus), None);
+            assert_eq!(decode("%4", plus), None);
+            assert_eq!(decode("%FF", plus), None);
+            assert_eq!(decode("%C3%A9", plus).as_deref(), Some("é"));
+        }
     }
 
     #[test]

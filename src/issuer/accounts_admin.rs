@@ -14,7 +14,12 @@ use super::{Client, ClientRegistry, RegisterError, TokenFormat, random_secret};
 use crate::accounts::{UserAccount, UserError, UserRegistry};
 use crate::extract::read_limited;
 use crate::principal::Principal;
-use crate::service_util::{json_response, no_content, relative_path};
+use crate::service_util::{
+    json_response, no_content, options_response, relative_path, with_allow, with_bearer_challenge,
+};
+
+/// The methods every account admin resource answers.
+const ALLOW: &str = "POST, OPTIONS";
 
 /// Manages clients and users over HTTP, for a principal holding the admin scope
 /// (`accounts:admin` by default). Mount it behind a [`GatekeeperLayer`](crate::GatekeeperLayer).
@@ -31,6 +36,21 @@ use crate::service_util::{json_response, no_content, relative_path};
 /// disabled client or user, Basic login fails, and the user cannot be a sudo target.
 /// Re-enabling restores only tokens that have neither expired nor been revoked.
 ///
+/// Client ids and user ids are separate namespaces that must not overlap (client `1001` must
+/// never be mistaken for user `1001`): creating a client whose id a user holds, or a user
+/// whose uid a client holds, is a 409, as is a login name another user holds (compared after
+/// [`canonical_login`](crate::impersonate::canonical_login)). Both creations run under the
+/// user registry's writer lock, so two admin requests cannot race past the check; clients
+/// registered in code with [`ClientRegistry::register`] are not checked (check your
+/// configuration at start-up).
+///
+/// Status codes: 201/200/204 on success; 400 for a malformed body; 401 with
+/// `WWW-Authenticate: Bearer realm="…"` when no [`Principal`] reached the service; 403
+/// without the admin scope; 404 for an unknown operation or account; 405 with `Allow` for
+/// another method (RFC 9110 §15.5.6); 409 for a taken id or login name; 413 for a body over
+/// 64 KiB. `OPTIONS` is answered 204 with `Allow` and needs no credential (a CORS preflight
+/// carries none).
+///
 /// ```
 /// use axum::Router;
 /// use tower_gatekeeper::accounts::UserRegistry;
@@ -45,6 +65,7 @@ pub struct AccountAdmin {
     users: UserRegistry,
     prefix: Arc<str>,
     admin_scope: Arc<str>,
+    realm: Arc<str>,
 }
 
 impl fmt::Debug for AccountAdmin {
@@ -90,11 +111,10 @@ fn error(status: StatusCode, code: &str, description: impl fmt::Display) -> Resp
 }
 
 /// Runs slow work (password hashing) off the async executor when there is a runtime.
+/// Runs slow work (password hashing) under the process-wide bound on argon2 work, off the
+/// async executor; `None` when the bound refuses it (the caller answers 503).
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.spawn_blocking(work).await.ok(),
-        Err(_) => Some(work()),
-    }
+    crate::verify::HashingPool::shared().run(work).await.ok()
 }
 
 impl AccountAdmin {
@@ -105,7 +125,14 @@ impl AccountAdmin {
             users,
             prefix: Arc::from(""),
             admin_scope: Arc::from("accounts:admin"),
+            realm: Arc::from("api"),
         }
+    }
+
+    /// The realm of the `WWW-Authenticate` challenge on a 401 (default `api`, as the layer's).
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.realm = Arc::from(realm);
+        self
     }
 
     /// Strips `prefix` from request paths first (for mounting with `route_service`).
@@ -126,27 +153,6 @@ impl AccountAdmin {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let Some(principal) = parts.extensions.get::<Principal>() else {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "authentication is required",
-            );
-        };
-        if !principal.has_scope(&self.admin_scope) {
-            return error(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                "this needs an account administrator",
-            );
-        }
-        if parts.method != Method::POST {
-            return error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
-                "use POST",
-            );
-        }
         let path = relative_path(parts.uri.path(), &self.prefix);
         // Account ids may hold any character: segments are percent-decoded (once).
         let Some(segments) = path
@@ -162,6 +168,50 @@ impl AccountAdmin {
         else {
             return error(StatusCode::NOT_FOUND, "not_found", "no such operation");
         };
+        let known = matches!(
+            segments
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            ["clients"]
+                | ["users"]
+                | ["clients", _, "disable" | "enable" | "rotate-secret"]
+                | ["users", _, "disable" | "enable"]
+        );
+        if parts.method == Method::OPTIONS && known {
+            return options_response(ALLOW);
+        }
+        let Some(principal) = parts.extensions.get::<Principal>() else {
+            return with_bearer_challenge(
+                error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "authentication is required",
+                ),
+                &self.realm,
+            );
+        };
+        if !principal.has_scope(&self.admin_scope) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "this needs an account administrator",
+            );
+        }
+        if !known {
+            return error(StatusCode::NOT_FOUND, "not_found", "no such operation");
+        }
+        if parts.method != Method::POST {
+            return with_allow(
+                error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "invalid_request",
+                    "use POST",
+                ),
+                ALLOW,
+            );
+        }
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let length = parts
             .headers
@@ -193,7 +243,8 @@ impl AccountAdmin {
                     }
                 };
                 let secret = random_secret();
-                let mut client = Client::new(&new.client_id, &secret).allowed_scopes(new.scopes);
+                let mut client = Client::with_generated_secret(&new.client_id, &secret)
+                    .allowed_scopes(new.scopes);
                 if let Some(defaults) = new.default_scopes {
                     client = client.default_scopes(defaults);
                 }
@@ -201,7 +252,18 @@ impl AccountAdmin {
                     client = client.token_format(format);
                 }
                 let clients = self.clients.clone();
-                match blocking(move || clients.create(client)).await {
+                let users = self.users.clone();
+                let client_id = new.client_id.clone();
+                // Under the user registry's writer lock: no user can take this id meanwhile.
+                let create = move || {
+                    users.with_writer_lock(|| {
+                        if users.contains(&client_id) {
+                            return Err(RegisterError::Exists);
+                        }
+                        clients.create(client)
+                    })
+                };
+                match blocking(create).await {
                     Some(Ok(())) => json_response(
                         StatusCode::CREATED,
                         &serde_json::json!({"client_id": new.client_id, "client_secret": secret}),
@@ -209,7 +271,7 @@ impl AccountAdmin {
                     Some(Err(RegisterError::Exists)) => error(
                         StatusCode::CONFLICT,
                         "invalid_request",
-                        "the client already exists",
+                        "the client id is taken (by a client or a user)",
                     ),
                     Some(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
                     None => error(
@@ -272,14 +334,22 @@ impl AccountAdmin {
                     account = account.mobile(m);
                 }
                 let users = self.users.clone();
-                match blocking(move || users.create(account)).await {
+                let clients = self.clients.clone();
+                // The client check runs under the user registry's writer lock (see above).
+                let create = move || users.create_if(account, |uid| !clients.contains(uid));
+                match blocking(create).await {
                     Some(Ok(())) => {
                         json_response(StatusCode::CREATED, &serde_json::json!({"created": true}))
                     }
                     Some(Err(UserError::Exists)) => error(
                         StatusCode::CONFLICT,
                         "invalid_request",
-                        "the user already exists",
+                        "the uid is taken (by a user or a client)",
+                    ),
+                    Some(Err(UserError::LoginNameTaken)) => error(
+                        StatusCode::CONFLICT,
+                        "invalid_request",
+                        "another user has this login name",
                     ),
                     Some(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
                     None => error(

@@ -1,5 +1,20 @@
-//! The token side (feature `issuer`): client registry, signing key, and the RFC 6749 §4.4
-//! client-credentials endpoint.
+//! The token side (feature `issuer`): client registry, signing key, and the endpoints: the
+//! RFC 6749 §4.4 client-credentials token endpoint, HENGSHI's token check, RFC 7662
+//! introspection and RFC 7009 revocation.
+//!
+//! Each endpoint is its own tower service that answers on whatever path it is mounted, so the
+//! router decides the paths and anything else is the router's 404:
+//!
+//! | service | method | typical path |
+//! | --- | --- | --- |
+//! | [`TokenIssuer::token_endpoint`] | `POST` (`GET` opt-in) | `/oauth/token` |
+//! | [`TokenIssuer::check_endpoint`] | `GET ?token=` | `/oauth/token/check` |
+//! | [`TokenIssuer::introspection_endpoint`] | `POST` | `/oauth/token/introspect` |
+//! | [`TokenIssuer::revocation_endpoint`] | `POST` (`GET` by possession opt-in) | `/oauth/token/revoke` |
+//!
+//! Client secrets are checked under a [`HashingPool`](crate::verify::HashingPool) (argon2
+//! work is bounded: past the bound, 503 with `Retry-After`); secrets the issuer generated are
+//! SHA-256 digests and need no argon2 at all (see [`SecretKind`]).
 //!
 //! ```
 //! use axum::Router;
@@ -17,7 +32,10 @@
 //! let app: Router = Router::new()
 //!     // ... protected routes here, then:
 //!     .layer(GatekeeperLayer::builder(issuer.verifier()).build())
-//!     .route_service("/oauth/token", issuer.token_endpoint());
+//!     .route_service("/oauth/token", issuer.token_endpoint())
+//!     .route_service("/oauth/token/check", issuer.check_endpoint())
+//!     .route_service("/oauth/token/introspect", issuer.introspection_endpoint())
+//!     .route_service("/oauth/token/revoke", issuer.revocation_endpoint());
 //! ```
 
 mod accounts_admin;
@@ -37,15 +55,15 @@ use jsonwebtoken::{Header, encode};
 use serde::Serialize;
 
 pub use accounts_admin::AccountAdmin;
-pub use clients::{Client, ClientRegistry, RegisterError};
-pub use endpoint::TokenEndpoint;
+pub use clients::{Client, ClientRegistry, RegisterError, SecretKind};
+pub use endpoint::{CheckEndpoint, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint};
 pub use key::SigningKey;
 pub use tokens::{OpaqueToken, TokenFormat, TokenState};
 pub use verifier::{IssuerVerifier, TokenInfo};
 
 use crate::accounts::UserRegistry;
 use crate::clock::{Clock, SharedClock};
-use crate::verify::{JwtKey, JwtVerifier};
+use crate::verify::{HashingPool, JwtKey, JwtVerifier};
 
 /// A freshly issued access token: the fields of a successful token response (RFC 6749 §5.1).
 #[derive(Clone, Serialize)]
@@ -81,6 +99,9 @@ struct Inner {
     tokens: TokenState,
     users: Option<UserRegistry>,
     jwt: JwtVerifier,
+    hashing: HashingPool,
+    realm: String,
+    resource_ids: Vec<String>,
 }
 
 /// Issues RFC 9068 JWT access tokens (`typ: at+jwt`) to registered clients.
@@ -111,6 +132,9 @@ pub struct TokenIssuerBuilder {
     clock: SharedClock,
     format: TokenFormat,
     users: Option<UserRegistry>,
+    hashing: HashingPool,
+    realm: String,
+    resource_ids: Vec<String>,
 }
 
 impl fmt::Debug for TokenIssuerBuilder {
@@ -162,6 +186,37 @@ impl TokenIssuerBuilder {
         self.users = Some(users);
         self
     }
+    /// Bounds the argon2 checks of client secrets with `pool` (default: the process-wide
+    /// [`HashingPool::shared`]). Past the bound the endpoints answer 503
+    /// `temporarily_unavailable` with `Retry-After`.
+    pub fn hashing(mut self, pool: HashingPool) -> Self {
+        self.hashing = pool;
+        self
+    }
+    /// The realm of the endpoints' challenges: `Basic realm="…"` on `invalid_client`,
+    /// `Bearer realm="…"` on the check's `invalid_token` (default `token`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+    /// Another name of the resource the issued tokens are for (besides the audience), as the
+    /// Microsoft identity platform's `scope=<resource>/.default` names it: that scope grants
+    /// the client all its allowed scopes when `<resource>` is the audience or one of these ids.
+    /// Call it once per id.
+    ///
+    /// ```
+    /// use tower_gatekeeper::issuer::{SigningKey, TokenIssuer};
+    ///
+    /// let issuer = TokenIssuer::builder(SigningKey::hs256(&[7u8; 32]).unwrap())
+    ///     .audience("orders-api")
+    ///     .resource_id("d6b7c858-55fa-4d04-85a6-131af690abd4")
+    ///     .build();
+    /// # let _ = issuer;
+    /// ```
+    pub fn resource_id(mut self, id: impl Into<String>) -> Self {
+        self.resource_ids.push(id.into());
+        self
+    }
     /// Builds the issuer.
     pub fn build(self) -> TokenIssuer {
         let jwt = jwt_verifier(&self.key, &self.issuer, &self.audience, &self.clock);
@@ -177,6 +232,9 @@ impl TokenIssuerBuilder {
                 tokens: TokenState::new(),
                 users: self.users,
                 jwt,
+                hashing: self.hashing,
+                realm: self.realm,
+                resource_ids: self.resource_ids,
             }),
         }
     }
@@ -221,6 +279,9 @@ impl TokenIssuer {
             clock: crate::clock::system(),
             format: TokenFormat::Jwt,
             users: None,
+            hashing: HashingPool::shared(),
+            realm: "token".to_owned(),
+            resource_ids: Vec::new(),
         }
     }
 
@@ -276,6 +337,20 @@ impl TokenIssuer {
 
     pub(crate) fn audience(&self) -> &str {
         &self.inner.audience
+    }
+
+    pub(crate) fn hashing(&self) -> &HashingPool {
+        &self.inner.hashing
+    }
+
+    pub(crate) fn realm(&self) -> &str {
+        &self.inner.realm
+    }
+
+    /// Whether `resource` names what this issuer's tokens are for: the audience or a
+    /// configured resource id.
+    pub(crate) fn is_resource(&self, resource: &str) -> bool {
+        resource == self.inner.audience || self.inner.resource_ids.iter().any(|r| r == resource)
     }
 
     /// Signs a token for `client_id` with `scopes` (already checked against the client).
@@ -349,9 +424,26 @@ impl TokenIssuer {
         })
     }
 
-    /// The client-credentials token endpoint as a tower service.
+    /// The client-credentials token endpoint (RFC 6749 §4.4) as a tower service; `POST` only
+    /// unless [`TokenEndpoint::allow_get`].
     pub fn token_endpoint(&self) -> TokenEndpoint {
         TokenEndpoint::new(self.clone())
+    }
+
+    /// HENGSHI's token check (`GET …?token=…`) as a tower service.
+    pub fn check_endpoint(&self) -> CheckEndpoint {
+        CheckEndpoint::new(self.clone())
+    }
+
+    /// RFC 7662 introspection (`POST`, client authentication) as a tower service.
+    pub fn introspection_endpoint(&self) -> IntrospectionEndpoint {
+        IntrospectionEndpoint::new(self.clone())
+    }
+
+    /// RFC 7009 revocation (`POST`, client authentication) as a tower service; HENGSHI's `GET`
+    /// by possession only with [`RevocationEndpoint::allow_get_by_possession`].
+    pub fn revocation_endpoint(&self) -> RevocationEndpoint {
+        RevocationEndpoint::new(self.clone())
     }
 }
 

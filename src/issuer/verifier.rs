@@ -5,7 +5,7 @@ use std::fmt;
 use super::TokenIssuer;
 use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::MaybeReady;
-use crate::principal::{Identity, Principal};
+use crate::principal::{Identity, Principal, PrincipalKind};
 use crate::verify::{Verification, Verifier, VerifyError, digest};
 
 /// What the issuer knows of a live token.
@@ -79,15 +79,19 @@ impl TokenIssuer {
 
     fn check_live(&self, info: &TokenInfo) -> Result<(), VerifyError> {
         let jti = info.token_id.as_deref().filter(|_| info.is_jwt);
-        self.check_live_parts(&info.client_id, &info.subject, jti)
+        let kind = PrincipalKind::of_token(&info.subject, Some(&info.client_id));
+        self.check_live_parts(&info.client_id, &info.subject, kind, jti)
     }
 
     /// Revocation (by `jti`, for JWTs) and accounts: the checks every request pays, with no
-    /// allocation.
+    /// allocation. The user check applies only to a user's token (its subject is not its
+    /// client): client `1001`'s own token is not user `1001`'s, and disabling that user does
+    /// not touch it (the namespaces are separate, see [`PrincipalKind`]).
     fn check_live_parts(
         &self,
         client_id: &str,
         subject: &str,
+        kind: PrincipalKind,
         jti: Option<&str>,
     ) -> Result<(), VerifyError> {
         if jti.is_some_and(|jti| self.tokens().is_revoked(jti)) {
@@ -96,7 +100,7 @@ impl TokenIssuer {
         if !self.clients().is_active(client_id) {
             return Err(VerifyError::invalid("the client is disabled or unknown"));
         }
-        if self.users().is_some_and(|u| u.is_disabled(subject)) {
+        if kind == PrincipalKind::User && self.users().is_some_and(|u| u.is_disabled(subject)) {
             return Err(VerifyError::invalid("the account is disabled"));
         }
         Ok(())
@@ -168,8 +172,15 @@ impl Verifier for IssuerVerifier {
         let result = if crate::verify::looks_like_jwt(token) {
             issuer.inner.jwt.verify_token(token).and_then(|identity| {
                 let client_id = identity.client_id().unwrap_or(identity.subject());
+                // The issuer signs client-credentials tokens only (`sub` = `client_id`): a
+                // client. The kind follows the claims, so a token naming a user stays a user's.
                 issuer
-                    .check_live_parts(client_id, identity.subject(), identity.token_id())
+                    .check_live_parts(
+                        client_id,
+                        identity.subject(),
+                        identity.kind(),
+                        identity.token_id(),
+                    )
                     .map(|()| Principal::new(identity))
             })
         } else {
@@ -177,7 +188,9 @@ impl Verifier for IssuerVerifier {
                 // Not ours: another verifier of a chain may know it.
                 None => Err(VerifyError::NotApplicable),
                 Some(_) => issuer.inspect(token).map(|info| {
+                    let kind = PrincipalKind::of_token(&info.subject, Some(&info.client_id));
                     let mut identity = Identity::new(info.subject)
+                        .with_kind(kind)
                         .with_client_id(info.client_id)
                         .with_scopes(info.scopes)
                         .with_expires_at(info.expires_at);

@@ -1,6 +1,7 @@
 use http::request::Parts;
 
 use crate::error::AuthError;
+use crate::extract::Scheme;
 use crate::maybe_ready::MaybeReady;
 use crate::principal::Principal;
 
@@ -68,6 +69,67 @@ impl Authorize for RequireScopes {
         MaybeReady::Ready(match self.scopes.iter().find(|s| !principal.has_scope(s)) {
             Some(missing) => Err(AuthError::insufficient_scope(missing.clone())),
             None => Ok(principal),
+        })
+    }
+}
+
+/// Admits only credentials of the given kinds: what the verifier says it verified, not how
+/// the credential was carried (an API key sent as `Authorization: Bearer` is an API key).
+/// Anything else is refused with 403 `access_denied`: the credential is valid, this API does
+/// not take it.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_gatekeeper::extract::{CredentialSources, Scheme};
+/// use tower_gatekeeper::layer::RequireScheme;
+/// use tower_gatekeeper::principal::Identity;
+/// use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch, JwtVerifier};
+/// use tower_gatekeeper::GatekeeperLayer;
+///
+/// let keys = ApiKeyStore::new();
+/// keys.insert("k-123", Identity::new("svc"));
+/// let verifier = FirstMatch::new()
+///     .or(JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
+///     .or(ApiKeyVerifier::new(keys).accept_bearer(true));
+/// // Tokens only: `Authorization: Bearer k-123` verifies as an API key, and is refused.
+/// let app: Router = Router::new()
+///     .route("/orders", get(|| async { "ok" }))
+///     .layer(
+///         GatekeeperLayer::builder(verifier)
+///             .sources(CredentialSources::new().api_key_header("x-api-key"))
+///             .authorize(RequireScheme::any_of([Scheme::Bearer]))
+///             .build(),
+///     );
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequireScheme {
+    schemes: Vec<Scheme>,
+}
+
+impl RequireScheme {
+    /// Any one of `schemes` is accepted.
+    pub fn any_of<I: IntoIterator<Item = Scheme>>(schemes: I) -> Self {
+        Self {
+            schemes: schemes.into_iter().collect(),
+        }
+    }
+}
+
+impl Authorize for RequireScheme {
+    fn authorize(
+        &self,
+        principal: Principal,
+        _: &mut Parts,
+    ) -> MaybeReady<Result<Principal, AuthError>> {
+        let accepted = principal
+            .credential()
+            .is_some_and(|c| self.schemes.contains(&c.scheme));
+        MaybeReady::Ready(if accepted {
+            Ok(principal)
+        } else {
+            Err(AuthError::forbidden(
+                "this API does not accept this kind of credential",
+            ))
         })
     }
 }

@@ -14,6 +14,10 @@
 //! The layer changes the request body type to [`RequestBody<B>`](crate::extract::RequestBody)
 //! (the original body, or the bytes it had to read to find a credential) and the response body
 //! type to [`ResponseBody<B>`]; axum routers and tonic servers accept both as they are.
+//!
+//! What kind of credential passed is what its verifier says it verified (an API key is an API
+//! key wherever it was carried), recorded in [`Principal::credential`](crate::Principal::credential);
+//! [`RequireScheme`] admits only the kinds an API accepts.
 
 mod authorize;
 mod body;
@@ -25,7 +29,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-pub use authorize::{AddResponseHeaders, Authorize, RequireScopes};
+pub use authorize::{AddResponseHeaders, Authorize, RequireScheme, RequireScopes};
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use service::Gatekeeper;
@@ -62,6 +66,11 @@ impl LayerContext {
 /// Authenticates (and authorizes) every request before the inner service sees it.
 ///
 /// Cheap to clone: the configuration is shared.
+///
+/// With a body source on ([`CredentialSources::form_body`] / [`json_body`](CredentialSources::json_body)),
+/// body reads run under a `tokio::time` deadline, so the layer must run on a tokio runtime
+/// with its timer enabled (`#[tokio::main]`, `#[tokio::test]`, or a builder with
+/// `enable_time()` / `enable_all()`), as tower-http's timeouts need too.
 #[derive(Clone)]
 pub struct GatekeeperLayer {
     shared: Arc<Shared>,
@@ -169,11 +178,7 @@ impl GatekeeperBuilder {
 
     /// Builds the layer.
     pub fn build(self) -> GatekeeperLayer {
-        let challenge = Challenge::with_schemes(
-            self.realm,
-            self.sources.accepts_bearer(),
-            self.sources.accepts_basic(),
-        );
+        let challenge = Challenge::for_sources(self.realm, &self.sources);
         GatekeeperLayer {
             shared: Arc::new(Shared {
                 sources: self.sources,

@@ -12,7 +12,9 @@ use tower_service::Service;
 use super::Shared;
 use super::future::ResponseFuture;
 use crate::error::AuthError;
-use crate::extract::{Credential, Origin, RequestBody, find_in_body, read_limited};
+use crate::extract::{
+    BodyRead, Credential, Origin, RequestBody, find_in_body, more_than_one, read_up_to,
+};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{CredentialInfo, Principal};
 use crate::verify::VerifyError;
@@ -106,66 +108,130 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
-    let verification = match shared.sources.find_in_head(&parts.headers, &parts.uri) {
+    let head = match shared.sources.find_in_head(&parts.headers, &parts.uri) {
         Err(error) => return MaybeReady::Ready(Err(error)),
-        Ok(Some((credential, origin))) => (
-            shared.verifier.verify(&credential),
-            info(&credential),
-            origin,
-        ),
-        Ok(None) => {
-            if shared.cors_preflight && is_cors_preflight(&parts) {
-                return MaybeReady::Ready(Ok(admit_anonymous(parts, RequestBody::new(body))));
-            }
-            return match shared.sources.body_format(&parts.method, &parts.headers) {
-                Some(format) => {
+        Ok(head) => head,
+    };
+    // A body that is already over (an empty POST) holds nothing to look for.
+    let format = shared
+        .sources
+        .body_format(&parts.method, &parts.headers)
+        .filter(|_| !body.is_end_stream());
+    // Only a body some source reads is measured.
+    let too_long =
+        format.is_some() && content_length(&parts).is_some_and(|len| len > limit(shared));
+    match (head, format) {
+        // The common case: the credential is in the head and no body source reads this body.
+        (Some((credential, origin)), None) => {
+            let verification = shared.verifier.verify(&credential);
+            let carried = carried(&credential);
+            let body = RequestBody::new(body);
+            match verification {
+                MaybeReady::Ready(result) => {
+                    after_verify(shared, parts, body, carried, origin, result)
+                }
+                MaybeReady::Pending(pending) => {
                     let shared = shared.clone();
                     MaybeReady::pending(async move {
-                        let limit = shared.sources.body_limit_bytes();
-                        let length = parts
-                            .headers
-                            .get(CONTENT_LENGTH)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<u64>().ok());
-                        let (bytes, trailers) = read_limited(body, limit, length).await?;
-                        let field = shared.sources.body_field(format);
-                        let found = find_in_body(format, field, &bytes)?.map(|c| {
-                            let info = info(&c);
-                            (shared.verifier.verify(&c), info)
-                        });
-                        let body = RequestBody::buffered(bytes, trailers);
-                        match found {
-                            Some((verification, info)) => {
-                                let result = verification.await;
-                                after_verify(&shared, parts, body, info, Origin::Body, result).await
-                            }
-                            None => anonymous(&shared, parts, body),
-                        }
+                        let result = pending.await;
+                        after_verify(&shared, parts, body, carried, origin, result).await
                     })
                 }
-                None => MaybeReady::Ready(anonymous(shared, parts, RequestBody::new(body))),
-            };
+            }
         }
-    };
-    let (verification, info, origin) = verification;
-    let body = RequestBody::new(body);
-    match verification {
-        MaybeReady::Ready(result) => after_verify(shared, parts, body, info, origin, result),
-        MaybeReady::Pending(pending) => {
+        // RFC 6750 §2: one method per request. A body source reads this body, so it may hold a
+        // second credential: read it (same limit, same deadline) before verifying the first.
+        (Some(_), Some(_)) if too_long => MaybeReady::Ready(Err(AuthError::payload_too_large())),
+        (Some((credential, origin)), Some(format)) => {
+            let credential = credential.into_owned();
             let shared = shared.clone();
             MaybeReady::pending(async move {
-                let result = pending.await;
-                after_verify(&shared, parts, body, info, origin, result).await
+                let (data, trailers) = match read_body(&shared, body).await? {
+                    BodyRead::Complete(data, trailers) => (data, trailers),
+                    BodyRead::TooLarge { .. } => return Err(AuthError::payload_too_large()),
+                };
+                if find_in_body(format, shared.sources.body_field(format), &data)?.is_some() {
+                    return Err(more_than_one());
+                }
+                let body = RequestBody::buffered(data, trailers);
+                let result = shared.verifier.verify(&credential).await;
+                let carried = carried(&credential);
+                after_verify(&shared, parts, body, carried, origin, result).await
+            })
+        }
+        (None, _) if shared.cors_preflight && is_cors_preflight(&parts) => {
+            MaybeReady::Ready(Ok(admit_anonymous(parts, RequestBody::new(body))))
+        }
+        (None, None) => MaybeReady::Ready(anonymous(shared, parts, RequestBody::new(body))),
+        // Too large to look into. In optional mode an anonymous request is passed on with its
+        // body untouched (a public route may take large bodies); otherwise 413.
+        (None, Some(_)) if too_long => MaybeReady::Ready(if may_pass_anonymous(shared) {
+            anonymous(shared, parts, RequestBody::new(body))
+        } else {
+            Err(AuthError::payload_too_large())
+        }),
+        (None, Some(format)) => {
+            let shared = shared.clone();
+            MaybeReady::pending(async move {
+                let (data, trailers) = match read_body(&shared, body).await? {
+                    BodyRead::Complete(data, trailers) => (data, trailers),
+                    // Grew past the limit while being read: as above, with the bytes read
+                    // replayed before the rest of the stream.
+                    BodyRead::TooLarge { prefix, rest } if may_pass_anonymous(&shared) => {
+                        return anonymous(&shared, parts, RequestBody::prefixed(prefix, rest));
+                    }
+                    BodyRead::TooLarge { .. } => return Err(AuthError::payload_too_large()),
+                };
+                let field = shared.sources.body_field(format);
+                let found = find_in_body(format, field, &data)?
+                    .map(|c| (shared.verifier.verify(&c), carried(&c)));
+                let body = RequestBody::buffered(data, trailers);
+                match found {
+                    Some((verification, carried)) => {
+                        let result = verification.await;
+                        after_verify(&shared, parts, body, carried, Origin::Body, result).await
+                    }
+                    None => anonymous(&shared, parts, body),
+                }
             })
         }
     }
 }
 
-fn info(credential: &Credential<'_>) -> CredentialInfo {
+fn limit(shared: &Shared) -> u64 {
+    u64::try_from(shared.sources.body_limit_bytes()).unwrap_or(u64::MAX)
+}
+
+fn content_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reads a body the layer must look into: up to the limit, within the deadline (408 past it).
+async fn read_body<B>(shared: &Shared, body: B) -> Result<BodyRead<B>, AuthError>
+where
+    B: Body<Data = Bytes>,
+{
+    let read = read_up_to(body, shared.sources.body_limit_bytes());
+    tokio::time::timeout(shared.sources.body_read_deadline(), read)
+        .await
+        .unwrap_or_else(|_elapsed| Err(AuthError::request_timeout()))
+}
+
+/// How the credential was carried; the verifier may say it is of another kind.
+fn carried(credential: &Credential<'_>) -> CredentialInfo {
     CredentialInfo {
         scheme: credential.scheme(),
         source: credential.source(),
     }
+}
+
+/// Whether a request without a credential may reach the inner service.
+fn may_pass_anonymous(shared: &Shared) -> bool {
+    shared.optional && !shared.stages.iter().any(|s| s.requires_principal())
 }
 
 fn anonymous<B>(
@@ -173,7 +239,7 @@ fn anonymous<B>(
     parts: Parts,
     body: RequestBody<B>,
 ) -> Result<Admitted<B>, AuthError> {
-    if shared.optional && !shared.stages.iter().any(|s| s.requires_principal()) {
+    if may_pass_anonymous(shared) {
         let mut admitted = admit_anonymous(parts, body);
         // Lets a handler's `Principal` extractor refuse in this layer's realm and format.
         admitted
@@ -194,16 +260,25 @@ fn admit_anonymous<B>(parts: Parts, body: RequestBody<B>) -> Admitted<B> {
     }
 }
 
+/// Records the credential on the principal: the kind its verifier stated (an API key is an
+/// API key wherever it was carried), else the kind it was carried as; where it was found is
+/// the layer's to say.
 fn after_verify<B: Send + 'static>(
     shared: &Arc<Shared>,
     parts: Parts,
     body: RequestBody<B>,
-    info: CredentialInfo,
+    carried: CredentialInfo,
     origin: Origin,
     result: Result<Principal, VerifyError>,
 ) -> Decision<B> {
     let principal = match result {
-        Ok(principal) => principal.with_credential(info),
+        Ok(principal) => {
+            let scheme = principal.credential().map_or(carried.scheme, |c| c.scheme);
+            principal.with_credential(CredentialInfo {
+                scheme,
+                source: carried.source,
+            })
+        }
         Err(error) => return MaybeReady::Ready(Err(error.into())),
     };
     run_stages(shared, 0, principal, parts, body, origin)

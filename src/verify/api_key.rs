@@ -1,4 +1,4 @@
-//! API keys and opaque tokens, kept as SHA-256 digests.
+//! API keys, kept as SHA-256 digests.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use super::{Verification, Verifier, VerifyError};
 use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::MaybeReady;
-use crate::principal::{Identity, Principal};
+use crate::principal::{CredentialInfo, Identity, Principal};
 
 type Digest32 = [u8; 32];
 
@@ -58,7 +58,14 @@ impl ApiKeyStore {
     }
 
     /// Stores a digest computed elsewhere (so plain keys never reach this process).
-    pub fn insert_digest(&self, digest: [u8; 32], owner: Identity) {
+    ///
+    /// The owner is an [`ApiKeyOwner`](crate::principal::PrincipalKind::ApiKeyOwner) unless its
+    /// identity names another kind with [`Identity::with_kind`] (a key that belongs to a client
+    /// or a user).
+    pub fn insert_digest(&self, digest: [u8; 32], mut owner: Identity) {
+        if !owner.has_explicit_kind() {
+            owner = owner.with_kind(crate::principal::PrincipalKind::ApiKeyOwner);
+        }
         let owner = Arc::new(owner);
         self.keys.rcu(|map| {
             let mut map = HashMap::clone(map);
@@ -88,7 +95,35 @@ impl ApiKeyStore {
     }
 }
 
-/// Verifies API keys, and opaque bearer tokens that are not JWTs, against an [`ApiKeyStore`].
+/// Verifies API keys against an [`ApiKeyStore`], and, when asked to, keys carried as bearer
+/// tokens (`Authorization: Bearer`, a token header, the query or the body).
+///
+/// Whatever carried it, what it verifies is an API key: the principal it answers records
+/// [`Scheme::ApiKey`] (see [`Principal::credential`]), so an API that takes bearer tokens
+/// only can tell a key from a token ([`RequireScheme`](crate::layer::RequireScheme)).
+///
+/// ```
+/// use tower_gatekeeper::extract::{Credential, Scheme, Source};
+/// use tower_gatekeeper::principal::Identity;
+/// use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, Verifier, VerifyError};
+///
+/// let keys = ApiKeyStore::new();
+/// keys.insert("k-123", Identity::new("svc"));
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # let check = |v: &ApiKeyVerifier, c: &Credential<'_>| {
+/// #     let answer = v.verify(c);
+/// #     rt.block_on(async { answer.await })
+/// # };
+/// // By default a key is taken from API key sources only.
+/// let verifier = ApiKeyVerifier::new(keys.clone());
+/// let as_bearer = Credential::bearer("k-123", Source::Header);
+/// assert_eq!(check(&verifier, &as_bearer).unwrap_err(), VerifyError::NotApplicable);
+///
+/// // Opted in, a key carried as a bearer token is still an API key.
+/// let verifier = ApiKeyVerifier::new(keys).accept_bearer(true);
+/// let p = check(&verifier, &as_bearer).unwrap();
+/// assert_eq!(p.credential().unwrap().scheme, Scheme::ApiKey);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ApiKeyVerifier {
     store: ApiKeyStore,
@@ -96,15 +131,17 @@ pub struct ApiKeyVerifier {
 }
 
 impl ApiKeyVerifier {
-    /// Accepts API keys and opaque bearer tokens found in `store`.
+    /// Accepts API keys found in `store`, from API key sources
+    /// ([`CredentialSources::api_key_header`](crate::extract::CredentialSources::api_key_header)).
     pub fn new(store: ApiKeyStore) -> Self {
         Self {
             store,
-            accept_bearer: true,
+            accept_bearer: false,
         }
     }
 
-    /// Whether opaque bearer tokens are looked up too (default: yes).
+    /// Whether keys carried as bearer tokens that are not JWTs are looked up too (default:
+    /// no). They still verify as API keys, not as tokens.
     pub fn accept_bearer(mut self, on: bool) -> Self {
         self.accept_bearer = on;
         self
@@ -123,7 +160,11 @@ impl Verifier for ApiKeyVerifier {
             _ => return MaybeReady::Ready(Err(VerifyError::NotApplicable)),
         };
         MaybeReady::Ready(match self.store.lookup(key) {
-            Some(owner) => Ok(Principal::new(owner)),
+            // An API key, however it was carried; the layer records where.
+            Some(owner) => Ok(Principal::new(owner).with_credential(CredentialInfo {
+                scheme: Scheme::ApiKey,
+                source: credential.source(),
+            })),
             None => Err(VerifyError::invalid("the key is unknown or revoked")),
         })
     }

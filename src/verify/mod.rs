@@ -5,8 +5,10 @@
 //! verifiers:
 //!
 //! - [`JwtVerifier`]: JWTs through `jsonwebtoken`, with per-key algorithm allow-lists;
-//! - [`ApiKeyVerifier`]: API keys and opaque tokens kept as SHA-256 digests;
-//! - [`BasicVerifier`]: user names and argon2 password hashes;
+//! - [`ApiKeyVerifier`]: API keys kept as SHA-256 digests (from bearer carriers too, opt-in;
+//!   they verify as API keys all the same);
+//! - [`BasicVerifier`]: user names and argon2 password hashes, checked under a
+//!   [`HashingPool`] (a bound on concurrent argon2 work);
 //! - [`FirstMatch`]: the first verifier that recognises the credential decides.
 //!
 //! Closures are verifiers too:
@@ -30,6 +32,7 @@
 
 mod api_key;
 mod basic;
+mod hashing;
 #[cfg(feature = "introspection")]
 mod introspection;
 mod jwks;
@@ -41,10 +44,18 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+#[cfg_attr(
+    not(any(feature = "issuer", feature = "introspection")),
+    allow(unused_imports)
+)]
 pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
+#[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
+pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
+#[cfg(feature = "issuer")]
+pub(crate) use hashing::{MAX_ARGON2_BLOCKS, with_deadline};
 #[cfg(feature = "introspection")]
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{JwksVerifier, JwksVerifierBuilder};
@@ -120,6 +131,11 @@ impl From<VerifyError> for AuthError {
 pub type Verification = MaybeReady<Result<Principal, VerifyError>>;
 
 /// Turns a credential into a principal.
+///
+/// A verifier that takes a credential as another kind than what carried it (an API key sent
+/// as a bearer token) says so with [`Principal::with_credential`]: the layer keeps the
+/// verifier's [`scheme`](crate::principal::CredentialInfo::scheme) and sets the source. One
+/// that says nothing is taken to have verified what the source carries.
 ///
 /// Answer [`MaybeReady::Ready`] when the answer is at hand (a signature check, a map lookup):
 /// the layer then runs without allocating a future. Answer [`MaybeReady::Pending`] when it

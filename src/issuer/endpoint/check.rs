@@ -1,0 +1,95 @@
+use std::fmt;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+
+use super::{Challenge, OAuthError, Params, allowed};
+use crate::issuer::TokenIssuer;
+use crate::service_util::json_response;
+use crate::verify::VerifyError;
+
+/// HENGSHI's token check, as a tower service: `GET …?token=…` on whatever path it is mounted
+/// (`/oauth/token/check`, the seed's `/api/oauth2/server/tokens/check`).
+///
+/// Holding the token is the authority. A live token is answered 200
+/// `{"access_token","token_type","expires_in" (seconds left),"scope"}`; any other token is 401
+/// `invalid_token` with a `Bearer … error="invalid_token"` challenge (RFC 6750 §3); a missing
+/// `token` is 400; another method is 405 with `Allow: GET`.
+///
+/// The token travels in the URL (the seed's design), so access logs see it: mount the check
+/// only where its clients need it.
+///
+/// ```
+/// use axum::Router;
+/// use tower_gatekeeper::issuer::{SigningKey, TokenIssuer};
+///
+/// let issuer = TokenIssuer::builder(SigningKey::hs256(&[7u8; 32]).unwrap()).build();
+/// let app: Router = Router::new().route_service("/oauth/token/check", issuer.check_endpoint());
+/// ```
+#[derive(Clone)]
+pub struct CheckEndpoint {
+    issuer: TokenIssuer,
+}
+
+impl fmt::Debug for CheckEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckEndpoint").finish_non_exhaustive()
+    }
+}
+
+impl CheckEndpoint {
+    pub(crate) fn new(issuer: TokenIssuer) -> Self {
+        Self { issuer }
+    }
+
+    async fn respond<B>(self, request: Request<B>) -> Response<Full<Bytes>> {
+        self.check(&request)
+            .unwrap_or_else(|e| e.into_response(self.issuer.realm()))
+    }
+
+    fn check<B>(&self, request: &Request<B>) -> Result<Response<Full<Bytes>>, OAuthError> {
+        if !allowed(request.method(), true, false) {
+            return Err(OAuthError::method_not_allowed("GET"));
+        }
+        let query = request.uri().query().unwrap_or("");
+        let params = Params::parse(query.as_bytes())?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+        match self.issuer.inspect(token) {
+            Ok(info) => {
+                let left = info
+                    .expires_at
+                    .saturating_sub(self.issuer.clock().unix_seconds());
+                Ok(json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "access_token": token,
+                        "token_type": "Bearer",
+                        "expires_in": left,
+                        "scope": info.scopes.join(" "),
+                    }),
+                ))
+            }
+            Err(VerifyError::Unavailable(d)) => {
+                let mut error = OAuthError::new("temporarily_unavailable", d);
+                error.status = StatusCode::SERVICE_UNAVAILABLE;
+                error.retry_after = true;
+                Err(error)
+            }
+            Err(e) => {
+                let description = match e {
+                    VerifyError::Invalid(d) => d,
+                    _ => "the token is not valid here".into(),
+                };
+                let mut error = OAuthError::new("invalid_token", description);
+                error.status = StatusCode::UNAUTHORIZED;
+                error.challenge = Challenge::BearerInvalidToken;
+                Err(error)
+            }
+        }
+    }
+}
+
+crate::service_util::json_service!(CheckEndpoint);
