@@ -1,10 +1,9 @@
-//! Where grants live: the [`GrantStore`] abstraction and the in-memory default.
+//! Where grants live: the [`GrantStore`] abstraction and the in-memory default (the Redis
+//! store is in `redis_store.rs`).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-
-use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::model::{Access, Grant, GrantError, Grantee};
 use crate::maybe_ready::{BoxFuture, MaybeReady};
@@ -60,12 +59,14 @@ pub trait GrantStore: Send + Sync + 'static {
 
 // foldhash with a per-map random seed: a few ns per short key, where SipHash takes tens.
 type Hasher = foldhash::fast::RandomState;
-type ByGrantee = HashMap<Arc<str>, Arc<Grant>, Hasher>;
-/// One map per [`PrincipalKind`], so a lookup by (kind, `&str`) allocates nothing.
-type ByKind = [ByGrantee; 3];
-type ByApi = HashMap<Arc<str>, Arc<ByKind>, Hasher>;
+type Map<K, V> = papaya::HashMap<K, V, Hasher>;
+type Set<K> = papaya::HashSet<K, Hasher>;
 
-fn slot(kind: PrincipalKind) -> usize {
+fn map<K, V>() -> Map<K, V> {
+    papaya::HashMap::builder().hasher(Hasher::default()).build()
+}
+
+pub(crate) fn slot(kind: PrincipalKind) -> usize {
     match kind {
         PrincipalKind::Client => 0,
         PrincipalKind::User => 1,
@@ -73,13 +74,29 @@ fn slot(kind: PrincipalKind) -> usize {
     }
 }
 
+/// The grants for one API: one map per [`PrincipalKind`], so a lookup by (kind, `&str`)
+/// allocates nothing.
+struct ApiGrants {
+    by_kind: [Map<Arc<str>, Arc<Grant>>; 3],
+}
+
+impl Default for ApiGrants {
+    fn default() -> Self {
+        Self {
+            by_kind: [map(), map(), map()],
+        }
+    }
+}
+
 /// Grants in this process's memory.
 ///
-/// Readers never take a lock: a check loads the current snapshot (`arc-swap`) and does two
-/// hash lookups by `&str` (the grantee's kind picks one of three maps). Writers are
-/// serialised by a mutex that readers never touch, build the next snapshot (copying only the
-/// changed API's maps) and publish it in one atomic swap, so a reader sees a grant entirely
-/// before or entirely after a change, never half of one.
+/// Readers never take a lock: a check does two lookups by `&str` in concurrent maps
+/// (`papaya`: the API's grants, then the grantee's kind picks one of three maps) and
+/// allocates nothing. A change to one grant is one atomic compare-and-swap on that grant's
+/// entry (O(1), never a copy of the store), so a reader sees a grant entirely before or
+/// entirely after a change, and two concurrent changes of one grant are applied one after
+/// the other. Listing by grantee follows an index kept with the grants, so it does not scan
+/// the store.
 ///
 /// ```
 /// use tower_gatekeeper::grant::{GrantStore, InMemoryGrantStore};
@@ -93,24 +110,30 @@ pub struct InMemoryGrantStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
-    snapshot: ArcSwap<ByApi>,
-    writer: Mutex<()>,
+    apis: Map<Arc<str>, Arc<ApiGrants>>,
+    /// Grantee id → the APIs it holds a grant for, one map per kind.
+    by_grantee: [Map<Arc<str>, Arc<Set<Arc<str>>>>; 3],
+    grants: AtomicUsize,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            apis: map(),
+            by_grantee: [map(), map(), map()],
+            grants: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl fmt::Debug for InMemoryGrantStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let apis = self.inner.snapshot.load();
-        let grants: usize = apis
-            .values()
-            .flat_map(|kinds| kinds.iter())
-            .map(|m| m.len())
-            .sum();
         write!(
             f,
-            "InMemoryGrantStore({} APIs, {grants} grants)",
-            apis.len()
+            "InMemoryGrantStore({} APIs, {} grants)",
+            self.inner.apis.len(),
+            self.len()
         )
     }
 }
@@ -121,48 +144,105 @@ impl InMemoryGrantStore {
         Self::default()
     }
 
-    /// The grant, read synchronously.
-    pub fn get_now(&self, api_id: &str, grantee: Grantee<'_>) -> Option<Arc<Grant>> {
-        self.inner.snapshot.load().get(api_id)?[slot(grantee.kind)]
-            .get(grantee.id)
-            .cloned()
+    /// How many grants (of any state) the store holds.
+    pub fn len(&self) -> usize {
+        self.inner.grants.load(Ordering::Relaxed)
     }
 
-    /// Applies `update` atomically (see [`GrantStore::update`]), synchronously.
+    /// Whether the store holds no grant.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The grant, read synchronously.
+    pub fn get_now(&self, api_id: &str, grantee: Grantee<'_>) -> Option<Arc<Grant>> {
+        let apis = self.inner.apis.pin();
+        let grants = apis.get(api_id)?.by_kind[slot(grantee.kind)].pin();
+        grants.get(grantee.id).cloned()
+    }
+
+    /// Applies `update` atomically (see [`GrantStore::update`]), synchronously. `update` may
+    /// run more than once when another writer changes the same grant meanwhile; the grant it
+    /// returns the last time is the one stored.
     pub fn update_now(
         &self,
         api_id: &str,
         grantee: Grantee<'_>,
         update: impl Fn(Option<&Grant>) -> Result<Grant, GrantError>,
     ) -> Result<Arc<Grant>, GrantError> {
-        let _writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.inner.snapshot.load_full();
-        let existing = current
-            .get(api_id)
-            .and_then(|m| m[slot(grantee.kind)].get(grantee.id));
-        let next = Arc::new(update(existing.map(Arc::as_ref))?);
-        let mut apis = ByApi::clone(&current);
-        let entry = apis.entry(next.api_id.clone()).or_default();
-        Arc::make_mut(entry)[slot(next.grantee_kind)].insert(next.grantee.clone(), next.clone());
-        self.inner.snapshot.store(Arc::new(apis));
-        Ok(next)
+        let apis = self.inner.apis.pin();
+        let api = match apis.get(api_id) {
+            Some(api) => api.clone(),
+            None => apis
+                .get_or_insert_with(Arc::from(api_id), Default::default)
+                .clone(),
+        };
+        let grants = api.by_kind[slot(grantee.kind)].pin();
+        let mut answer = None;
+        let mut created = false;
+        grants.compute(Arc::from(grantee.id), |entry| {
+            let current = entry.map(|(_, g)| &**g);
+            match update(current) {
+                Ok(next) => {
+                    let next = Arc::new(next);
+                    answer = Some(Ok(next.clone()));
+                    created = current.is_none();
+                    papaya::Operation::Insert(next)
+                }
+                Err(e) => {
+                    answer = Some(Err(e));
+                    papaya::Operation::Abort(())
+                }
+            }
+        });
+        let answer = answer.expect("compute runs the update at least once");
+        if created && answer.is_ok() {
+            self.inner.grants.fetch_add(1, Ordering::Relaxed);
+            let holders = self.inner.by_grantee[slot(grantee.kind)].pin();
+            let held = match holders.get(grantee.id) {
+                Some(held) => held.clone(),
+                None => holders
+                    .get_or_insert_with(Arc::from(grantee.id), Default::default)
+                    .clone(),
+            };
+            held.pin().insert(Arc::from(api_id));
+        }
+        answer
     }
 
-    fn collect(&self, keep: impl Fn(&Grant) -> bool) -> Vec<Arc<Grant>> {
-        let apis = self.inner.snapshot.load();
-        let mut grants: Vec<Arc<Grant>> = apis
-            .values()
-            .flat_map(|kinds| kinds.iter().flat_map(|m| m.values()))
-            .filter(|g| keep(g))
-            .cloned()
+    fn api_grants(&self, api_id: &str) -> Vec<Arc<Grant>> {
+        let Some(api) = self.inner.apis.pin().get(api_id).cloned() else {
+            return Vec::new();
+        };
+        let mut grants: Vec<Arc<Grant>> = api
+            .by_kind
+            .iter()
+            .flat_map(|m| m.pin().values().cloned().collect::<Vec<_>>())
             .collect();
-        grants.sort_by(|a, b| (&a.api_id, a.holder()).cmp(&(&b.api_id, b.holder())));
+        sort(&mut grants);
         grants
     }
+
+    fn grantee_grants(&self, grantee: Grantee<'_>) -> Vec<Arc<Grant>> {
+        let Some(held) = self.inner.by_grantee[slot(grantee.kind)]
+            .pin()
+            .get(grantee.id)
+            .cloned()
+        else {
+            return Vec::new();
+        };
+        let mut grants: Vec<Arc<Grant>> = held
+            .pin()
+            .iter()
+            .filter_map(|api| self.get_now(api, grantee))
+            .collect();
+        sort(&mut grants);
+        grants
+    }
+}
+
+pub(crate) fn sort(grants: &mut [Arc<Grant>]) {
+    grants.sort_by(|a, b| (&a.api_id, a.holder()).cmp(&(&b.api_id, b.holder())));
 }
 
 impl GrantStore for InMemoryGrantStore {
@@ -172,11 +252,14 @@ impl GrantStore for InMemoryGrantStore {
         grantee: Grantee<'_>,
         now: u64,
     ) -> MaybeReady<Result<Access, GrantError>> {
-        let snapshot = self.inner.snapshot.load();
-        let access = snapshot
-            .get(api_id)
-            .and_then(|m| m[slot(grantee.kind)].get(grantee.id))
-            .map_or(Access::Missing, |g| g.access_at(now));
+        let apis = self.inner.apis.pin();
+        let access = match apis.get(api_id) {
+            Some(api) => api.by_kind[slot(grantee.kind)]
+                .pin()
+                .get(grantee.id)
+                .map_or(Access::Missing, |g| g.access_at(now)),
+            None => Access::Missing,
+        };
         MaybeReady::Ready(Ok(access))
     }
 
@@ -199,15 +282,13 @@ impl GrantStore for InMemoryGrantStore {
     }
 
     fn list_by_api(&self, api_id: &str) -> BoxFuture<Result<Vec<Arc<Grant>>, GrantError>> {
-        let result = Ok(self.collect(|g| &*g.api_id == api_id));
-        Box::pin(std::future::ready(result))
+        Box::pin(std::future::ready(Ok(self.api_grants(api_id))))
     }
 
     fn list_by_grantee(
         &self,
         grantee: Grantee<'_>,
     ) -> BoxFuture<Result<Vec<Arc<Grant>>, GrantError>> {
-        let result = Ok(self.collect(|g| g.holder() == grantee));
-        Box::pin(std::future::ready(result))
+        Box::pin(std::future::ready(Ok(self.grantee_grants(grantee))))
     }
 }

@@ -47,8 +47,8 @@ const ALLOW: &str = "POST, OPTIONS";
 /// Status codes: 201/200/204 on success; 400 for a malformed body; 401 with
 /// `WWW-Authenticate: Bearer realm="…"` when no [`Principal`] reached the service; 403
 /// without the admin scope; 404 for an unknown operation or account; 405 with `Allow` for
-/// another method (RFC 9110 §15.5.6); 409 for a taken id or login name; 413 for a body over
-/// 64 KiB. `OPTIONS` is answered 204 with `Allow` and needs no credential (a CORS preflight
+/// another method (RFC 9110 §15.5.6); 409 for a taken id, login name, e-mail or mobile; 413
+/// for a body over 64 KiB; 503 when the user store cannot be written (nothing changed). `OPTIONS` is answered 204 with `Allow` and needs no credential (a CORS preflight
 /// carries none).
 ///
 /// ```
@@ -110,11 +110,19 @@ fn error(status: StatusCode, code: &str, description: impl fmt::Display) -> Resp
     )
 }
 
-/// Runs slow work (password hashing) off the async executor when there is a runtime.
 /// Runs slow work (password hashing) under the process-wide bound on argon2 work, off the
 /// async executor; `None` when the bound refuses it (the caller answers 503).
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     crate::verify::HashingPool::shared().run(work).await.ok()
+}
+
+/// The user store could not be written (Redis down, say): 503, and nothing changed.
+fn store_unavailable(e: impl fmt::Display) -> Response<Full<Bytes>> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        format!("{e}; nothing was changed, try again"),
+    )
 }
 
 impl AccountAdmin {
@@ -325,7 +333,28 @@ impl AccountAdmin {
                     .scopes(new.scopes)
                     .roles(new.roles);
                 if let Some(p) = new.password {
-                    account = account.password(p);
+                    // Hashed under the process-wide bound on argon2 work, off the executor.
+                    let hashed = blocking(move || {
+                        crate::verify::hash_password(&crate::accounts::canonical_password(&p))
+                    })
+                    .await;
+                    match hashed {
+                        Some(Ok(phc)) => account = account.password_hash(phc),
+                        Some(Err(_)) => {
+                            return error(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "server_error",
+                                "the password could not be hashed",
+                            );
+                        }
+                        None => {
+                            return error(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "temporarily_unavailable",
+                                "too many password hashes at once; try again",
+                            );
+                        }
+                    }
                 }
                 if let Some(e) = new.email {
                     account = account.email(e);
@@ -333,37 +362,36 @@ impl AccountAdmin {
                 if let Some(m) = new.mobile {
                     account = account.mobile(m);
                 }
-                let users = self.users.clone();
                 let clients = self.clients.clone();
-                // The client check runs under the user registry's writer lock (see above).
-                let create = move || users.create_if(account, |uid| !clients.contains(uid));
-                match blocking(create).await {
-                    Some(Ok(())) => {
+                // In memory mode the client check runs under the user registry's writer lock
+                // (see above); in redis mode the write itself also checks `client:<uid>`.
+                match self
+                    .users
+                    .create_if(account, move |uid| !clients.contains(uid))
+                    .await
+                {
+                    Ok(()) => {
                         json_response(StatusCode::CREATED, &serde_json::json!({"created": true}))
                     }
-                    Some(Err(UserError::Exists)) => error(
+                    Err(UserError::Exists) => error(
                         StatusCode::CONFLICT,
                         "invalid_request",
                         "the uid is taken (by a user or a client)",
                     ),
-                    Some(Err(UserError::LoginNameTaken)) => error(
-                        StatusCode::CONFLICT,
-                        "invalid_request",
-                        "another user has this login name",
-                    ),
-                    Some(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
-                    None => error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "temporarily_unavailable",
-                        "try again",
-                    ),
+                    Err(
+                        e @ (UserError::LoginNameTaken
+                        | UserError::EmailTaken
+                        | UserError::MobileTaken),
+                    ) => error(StatusCode::CONFLICT, "invalid_request", e),
+                    Err(e @ UserError::Store(_)) => store_unavailable(e),
+                    Err(e) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
                 }
             }
             ["users", uid, action @ ("disable" | "enable")] => {
-                if self.users.set_disabled(uid, *action == "disable") {
-                    no_content()
-                } else {
-                    error(StatusCode::NOT_FOUND, "not_found", "no such user")
+                match self.users.set_disabled(uid, *action == "disable").await {
+                    Ok(true) => no_content(),
+                    Ok(false) => error(StatusCode::NOT_FOUND, "not_found", "no such user"),
+                    Err(e) => store_unavailable(e),
                 }
             }
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such operation"),

@@ -21,7 +21,7 @@ pub(crate) mod expiry;
 pub(crate) mod table;
 
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -394,6 +394,19 @@ impl RedisStore {
         reply.map_err(|e| unavailable("read", e))
     }
 
+    /// The stored bytes at many full keys (`MGET`, in chunks), in order.
+    pub(crate) async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(512) {
+            let mut conn = self.inner.conn.clone();
+            let reply: Result<Vec<Option<Vec<u8>>>, _> = self
+                .timed("read", redis::cmd("MGET").arg(chunk).query_async(&mut conn))
+                .await?;
+            values.extend(reply.map_err(|e| unavailable("read", e))?);
+        }
+        Ok(values)
+    }
+
     /// The members of a set at a full key.
     pub(crate) async fn members(&self, key: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.inner.conn.clone();
