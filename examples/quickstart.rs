@@ -360,7 +360,9 @@ async fn build(
     for t in &config.tenants {
         users
             .directory()
-            .insert_tenant(Tenant::new(&t.id, Some(&t.code)));
+            .insert_tenant(Tenant::new(&t.id, Some(&t.code)))
+            .await
+            .map_err(|e| format!("tenant {}: {e}", t.id))?;
     }
     for u in &config.users {
         if let Some(t) = u
@@ -384,6 +386,7 @@ async fn build(
         }
         users
             .insert(account)
+            .await
             .map_err(|e| format!("user {}: {e}", u.uid))?;
     }
     // Client ids and uids are separate namespaces that must not overlap: client `1001` would

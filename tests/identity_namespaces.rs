@@ -70,7 +70,9 @@ async fn world() -> World {
     let users = UserRegistry::new();
     users
         .directory()
-        .insert_tenant(Tenant::new("t-1", Some("acme")));
+        .insert_tenant(Tenant::new("t-1", Some("acme")))
+        .await
+        .unwrap();
     users
         .insert(
             UserAccount::new("1001", "alice")
@@ -78,6 +80,7 @@ async fn world() -> World {
                 .tenants(["t-1"])
                 .scopes(["orders:read"]),
         )
+        .await
         .unwrap();
     // The overlap the other way round, made in code: user `demo-app`.
     users
@@ -86,6 +89,7 @@ async fn world() -> World {
                 .password_hash(cheap_hash(DEMO_USER_PASSWORD))
                 .tenants(["t-1"]),
         )
+        .await
         .unwrap();
     let issuer =
         TokenIssuer::builder(SigningKey::hs256(b"namespaces signing secret 0123456789").unwrap())
@@ -272,13 +276,13 @@ async fn client_1001_is_not_alice() {
     assert!(r.body.contains("no grant"), "{}", r.body);
 
     // Disabling one leaves the other alone, both ways.
-    assert!(w.users.set_disabled("1001", true));
+    assert!(w.users.set_disabled("1001", true).await.unwrap());
     assert_eq!(w.get("/whoami", &client).await.status, StatusCode::OK);
     assert_eq!(
         w.get("/whoami", &alice).await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert!(w.users.set_disabled("1001", false));
+    assert!(w.users.set_disabled("1001", false).await.unwrap());
     assert!(w.clients.set_disabled("1001", true));
     assert_eq!(w.get("/whoami", &alice).await.status, StatusCode::OK);
     assert_eq!(
@@ -467,7 +471,10 @@ async fn the_account_admin_keeps_the_namespaces_apart() {
         .post_json("/admin/clients", &admin, json!({"client_id": "1001x"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    w.users.insert(UserAccount::new("2002", "bob")).unwrap();
+    w.users
+        .insert(UserAccount::new("2002", "bob"))
+        .await
+        .unwrap();
     let r = w
         .post_json("/admin/clients", &admin, json!({"client_id": "2002"}))
         .await;
@@ -575,6 +582,7 @@ async fn basic_users_and_sudo_targets_are_users() {
                 .roles(["sudo"])
                 .password_hash(cheap_hash("root pw")),
         )
+        .await
         .unwrap();
     let app: Router = Router::new().route("/me", get(whoami)).layer(
         GatekeeperLayer::builder(users.basic_verifier())

@@ -118,7 +118,13 @@ fn grant_key(api_id: &str, grantee: Grantee<'_>) -> String {
 /// allocates nothing for it).
 fn with_grant_key<T>(api_id: &str, grantee: Grantee<'_>, f: impl FnOnce(&str) -> T) -> T {
     let kind = grantee.kind.as_str().as_bytes();
-    let parts: [&[u8]; 5] = [api_id.as_bytes(), &[0x1f], kind, &[0x1f], grantee.id.as_bytes()];
+    let parts: [&[u8]; 5] = [
+        api_id.as_bytes(),
+        &[0x1f],
+        kind,
+        &[0x1f],
+        grantee.id.as_bytes(),
+    ];
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut buf = [0u8; 256];
     if len > buf.len() {
@@ -192,10 +198,7 @@ impl RedisGrantStore {
         let store = self.store.clone();
         Box::pin(async move {
             let members = store.members(&index).await.map_err(unavailable)?;
-            let keys: Vec<String> = members
-                .iter()
-                .map(|m| store.key(Grant::KIND, m))
-                .collect();
+            let keys: Vec<String> = members.iter().map(|m| store.key(Grant::KIND, m)).collect();
             let mut grants = Vec::with_capacity(keys.len());
             for bytes in store.read_many(&keys).await.map_err(unavailable)? {
                 if let Some(bytes) = bytes {

@@ -374,10 +374,7 @@ impl UserDirectory for InMemoryDirectory {
             UserSelector::Email(email) => self.tables.by_email(email),
             UserSelector::Mobile(mobile) => self.tables.by_mobile(mobile),
         };
-        found.map(|r| {
-            r.map(|u| u.map(|u| u.user.clone()))
-                .map_err(unavailable)
-        })
+        found.map(|r| r.map(|u| u.map(|u| u.user.clone())).map_err(unavailable))
     }
 
     fn find_tenant(&self, selector: &TenantSelector) -> Lookup<Tenant> {
@@ -385,9 +382,6 @@ impl UserDirectory for InMemoryDirectory {
             TenantSelector::Id(id) => self.tables.tenant(id),
             TenantSelector::Code(code) => self.tables.tenant_by_code(code),
         };
-        found.map(|r| {
-            r.map(|t| t.map(|t| t.tenant.clone()))
-                .map_err(unavailable)
-        })
+        found.map(|r| r.map(|t| t.map(|t| t.tenant.clone())).map_err(unavailable))
     }
 }

@@ -372,9 +372,12 @@ impl UserTables {
     }
 
     pub(crate) fn tenant_by_code(&self, code: &str) -> Lookup<TenantRecord> {
-        resolve(&self.tenant_codes, &self.tenants, code.to_owned(), |t, k| {
-            t.tenant.code.as_deref() == Some(k)
-        })
+        resolve(
+            &self.tenant_codes,
+            &self.tenants,
+            code.to_owned(),
+            |t, k| t.tenant.code.as_deref() == Some(k),
+        )
     }
 
     /// Changes the user `uid` as `plan` decides from its current record. `create`: the uid
@@ -389,7 +392,9 @@ impl UserTables {
     ) -> Result<Outcome, UserError> {
         #[cfg(feature = "redis")]
         if let Some(store) = self.users.remote_store() {
-            return self.change_user_redis(store, uid, create, uid_free, plan).await;
+            return self
+                .change_user_redis(store, uid, create, uid_free, plan)
+                .await;
         }
         self.change_user_memory(uid, create, uid_free, plan)
     }
@@ -420,11 +425,15 @@ impl UserTables {
             return Err(UserError::LoginNameTaken);
         }
         let email = next.email_key.as_deref();
-        if self.taken(&self.emails, email, uid, |u| u.email_key.as_deref() == email) {
+        if self.taken(&self.emails, email, uid, |u| {
+            u.email_key.as_deref() == email
+        }) {
             return Err(UserError::EmailTaken);
         }
         let mobile = next.mobile_key.as_deref();
-        if self.taken(&self.mobiles, mobile, uid, |u| u.mobile_key.as_deref() == mobile) {
+        if self.taken(&self.mobiles, mobile, uid, |u| {
+            u.mobile_key.as_deref() == mobile
+        }) {
             return Err(UserError::MobileTaken);
         }
         // Index entries first, the record next, the entries it no longer holds last: a reader

@@ -395,7 +395,10 @@ impl RedisStore {
     }
 
     /// The stored bytes at many full keys (`MGET`, in chunks), in order.
-    pub(crate) async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    pub(crate) async fn read_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let mut values = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(512) {
             let mut conn = self.inner.conn.clone();

@@ -366,12 +366,11 @@ impl fmt::Debug for Logins {
 impl Logins {
     fn lookup(&self, name: &str) -> MaybeReady<Result<Option<Found>, StoreError>> {
         match self {
-            Self::Basic(users) => {
-                MaybeReady::Ready(Ok(users.logins.peek(&canonical_login(name)).map(Found::Login)))
-            }
-            Self::Registry(tables) => tables
-                .by_login(name)
-                .map(|r| r.map(|u| u.map(Found::User))),
+            Self::Basic(users) => MaybeReady::Ready(Ok(users
+                .logins
+                .peek(&canonical_login(name))
+                .map(Found::Login))),
+            Self::Registry(tables) => tables.by_login(name).map(|r| r.map(|u| u.map(Found::User))),
         }
     }
 }

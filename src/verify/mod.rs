@@ -50,10 +50,10 @@ use std::sync::Arc;
 )]
 pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
+pub(crate) use basic::check_phc;
 #[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
-pub(crate) use basic::check_phc;
 pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
 #[cfg(feature = "issuer")]
 pub(crate) use hashing::{MAX_ARGON2_BLOCKS, with_deadline};
