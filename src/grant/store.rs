@@ -1,9 +1,10 @@
 //! Where grants live: the [`GrantStore`] abstraction and the in-memory default (the Redis
 //! store is in `redis_store.rs`).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 
 use super::model::{Access, Grant, GrantError, Grantee};
 use crate::maybe_ready::{BoxFuture, MaybeReady};
@@ -59,44 +60,67 @@ pub trait GrantStore: Send + Sync + 'static {
 
 // foldhash with a per-map random seed: a few ns per short key, where SipHash takes tens.
 type Hasher = foldhash::fast::RandomState;
-type Map<K, V> = papaya::HashMap<K, V, Hasher>;
-type Set<K> = papaya::HashSet<K, Hasher>;
 
-fn map<K, V>() -> Map<K, V> {
-    papaya::HashMap::builder().hasher(Hasher::default()).build()
+/// A grant's key, owned: (API id, grantee kind, grantee id).
+#[derive(Clone, PartialEq, Eq)]
+struct GrantKey {
+    api: Arc<str>,
+    kind: PrincipalKind,
+    id: Arc<str>,
 }
 
-pub(crate) fn slot(kind: PrincipalKind) -> usize {
-    match kind {
-        PrincipalKind::Client => 0,
-        PrincipalKind::User => 1,
-        PrincipalKind::ApiKeyOwner => 2,
+/// The same key, borrowed: what a check looks up with, allocating nothing.
+#[derive(Hash)]
+struct GrantKeyRef<'a> {
+    api: &'a str,
+    kind: PrincipalKind,
+    id: &'a str,
+}
+
+impl Hash for GrantKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Exactly as the borrowed form hashes, so either finds the entry.
+        GrantKeyRef {
+            api: &self.api,
+            kind: self.kind,
+            id: &self.id,
+        }
+        .hash(state);
     }
 }
 
-/// The grants for one API: one map per [`PrincipalKind`], so a lookup by (kind, `&str`)
-/// allocates nothing.
-struct ApiGrants {
-    by_kind: [Map<Arc<str>, Arc<Grant>>; 3],
+impl papaya::Equivalent<GrantKey> for GrantKeyRef<'_> {
+    fn equivalent(&self, key: &GrantKey) -> bool {
+        *key.api == *self.api && key.kind == self.kind && *key.id == *self.id
+    }
 }
 
-impl Default for ApiGrants {
-    fn default() -> Self {
+impl<'a> GrantKeyRef<'a> {
+    fn new(api: &'a str, grantee: Grantee<'a>) -> Self {
         Self {
-            by_kind: [map(), map(), map()],
+            api,
+            kind: grantee.kind,
+            id: grantee.id,
         }
     }
 }
 
+/// Who holds a grant for an API, and which APIs a grantee holds grants for: written only when a
+/// grant is created, read only when grants are listed (never on the request path).
+#[derive(Default)]
+struct Indexes {
+    by_api: HashMap<Arc<str>, Vec<(PrincipalKind, Arc<str>)>, Hasher>,
+    by_grantee: HashMap<(PrincipalKind, Arc<str>), Vec<Arc<str>>, Hasher>,
+}
+
 /// Grants in this process's memory.
 ///
-/// Readers never take a lock: a check does two lookups by `&str` in concurrent maps
-/// (`papaya`: the API's grants, then the grantee's kind picks one of three maps) and
-/// allocates nothing. A change to one grant is one atomic compare-and-swap on that grant's
-/// entry (O(1), never a copy of the store), so a reader sees a grant entirely before or
-/// entirely after a change, and two concurrent changes of one grant are applied one after
-/// the other. Listing by grantee follows an index kept with the grants, so it does not scan
-/// the store.
+/// Readers never take a lock: a check is one lookup in a concurrent map (`papaya`) by the
+/// borrowed (API id, grantee kind, grantee id), and allocates nothing. A change to one grant
+/// is one atomic compare-and-swap on that grant's entry (O(1), never a copy of the store), so
+/// a reader sees a grant entirely before or entirely after a change, and two concurrent
+/// changes of one grant are applied one after the other. Listing follows indexes that are
+/// kept as grants are created, so it does not scan the store.
 ///
 /// ```
 /// use tower_gatekeeper::grant::{GrantStore, InMemoryGrantStore};
@@ -111,30 +135,25 @@ pub struct InMemoryGrantStore {
 }
 
 struct Inner {
-    apis: Map<Arc<str>, Arc<ApiGrants>>,
-    /// Grantee id → the APIs it holds a grant for, one map per kind.
-    by_grantee: [Map<Arc<str>, Arc<Set<Arc<str>>>>; 3],
-    grants: AtomicUsize,
+    grants: papaya::HashMap<GrantKey, Arc<Grant>, Hasher>,
+    indexes: Mutex<Indexes>,
 }
 
 impl Default for Inner {
     fn default() -> Self {
         Self {
-            apis: map(),
-            by_grantee: [map(), map(), map()],
-            grants: AtomicUsize::new(0),
+            grants: papaya::HashMap::builder()
+                .hasher(Hasher::default())
+                .build(),
+            indexes: Mutex::default(),
         }
     }
 }
 
 impl fmt::Debug for InMemoryGrantStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "InMemoryGrantStore({} APIs, {} grants)",
-            self.inner.apis.len(),
-            self.len()
-        )
+        let apis = self.indexes().by_api.len();
+        write!(f, "InMemoryGrantStore({apis} APIs, {} grants)", self.len())
     }
 }
 
@@ -144,9 +163,16 @@ impl InMemoryGrantStore {
         Self::default()
     }
 
+    fn indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
+        self.inner
+            .indexes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// How many grants (of any state) the store holds.
     pub fn len(&self) -> usize {
-        self.inner.grants.load(Ordering::Relaxed)
+        self.inner.grants.len()
     }
 
     /// Whether the store holds no grant.
@@ -156,9 +182,11 @@ impl InMemoryGrantStore {
 
     /// The grant, read synchronously.
     pub fn get_now(&self, api_id: &str, grantee: Grantee<'_>) -> Option<Arc<Grant>> {
-        let apis = self.inner.apis.pin();
-        let grants = apis.get(api_id)?.by_kind[slot(grantee.kind)].pin();
-        grants.get(grantee.id).cloned()
+        self.inner
+            .grants
+            .pin()
+            .get(&GrantKeyRef::new(api_id, grantee))
+            .cloned()
     }
 
     /// Applies `update` atomically (see [`GrantStore::update`]), synchronously. `update` may
@@ -170,23 +198,18 @@ impl InMemoryGrantStore {
         grantee: Grantee<'_>,
         update: impl Fn(Option<&Grant>) -> Result<Grant, GrantError>,
     ) -> Result<Arc<Grant>, GrantError> {
-        let apis = self.inner.apis.pin();
-        let api = match apis.get(api_id) {
-            Some(api) => api.clone(),
-            None => apis
-                .get_or_insert_with(Arc::from(api_id), Default::default)
-                .clone(),
+        let key = GrantKey {
+            api: Arc::from(api_id),
+            kind: grantee.kind,
+            id: Arc::from(grantee.id),
         };
-        let grants = api.by_kind[slot(grantee.kind)].pin();
+        let grants = self.inner.grants.pin();
         let mut answer = None;
-        let mut created = false;
-        grants.compute(Arc::from(grantee.id), |entry| {
-            let current = entry.map(|(_, g)| &**g);
-            match update(current) {
+        let computed = grants.compute(key.clone(), |entry| {
+            match update(entry.map(|(_, g)| &**g)) {
                 Ok(next) => {
                     let next = Arc::new(next);
                     answer = Some(Ok(next.clone()));
-                    created = current.is_none();
                     papaya::Operation::Insert(next)
                 }
                 Err(e) => {
@@ -195,44 +218,41 @@ impl InMemoryGrantStore {
                 }
             }
         });
-        let answer = answer.expect("compute runs the update at least once");
-        if created && answer.is_ok() {
-            self.inner.grants.fetch_add(1, Ordering::Relaxed);
-            let holders = self.inner.by_grantee[slot(grantee.kind)].pin();
-            let held = match holders.get(grantee.id) {
-                Some(held) => held.clone(),
-                None => holders
-                    .get_or_insert_with(Arc::from(grantee.id), Default::default)
-                    .clone(),
-            };
-            held.pin().insert(Arc::from(api_id));
+        if matches!(computed, papaya::Compute::Inserted(..)) {
+            // A new grant: index it (the only writers of the indexes, one per new grant).
+            let mut indexes = self.indexes();
+            indexes
+                .by_api
+                .entry(key.api.clone())
+                .or_default()
+                .push((key.kind, key.id.clone()));
+            indexes
+                .by_grantee
+                .entry((key.kind, key.id))
+                .or_default()
+                .push(key.api);
         }
-        answer
+        answer.expect("compute runs the update at least once")
     }
 
     fn api_grants(&self, api_id: &str) -> Vec<Arc<Grant>> {
-        let Some(api) = self.inner.apis.pin().get(api_id).cloned() else {
-            return Vec::new();
-        };
-        let mut grants: Vec<Arc<Grant>> = api
-            .by_kind
+        let holders = self.indexes().by_api.get(api_id).cloned().unwrap_or_default();
+        let mut grants: Vec<Arc<Grant>> = holders
             .iter()
-            .flat_map(|m| m.pin().values().cloned().collect::<Vec<_>>())
+            .filter_map(|(kind, id)| self.get_now(api_id, Grantee::new(*kind, id)))
             .collect();
         sort(&mut grants);
         grants
     }
 
     fn grantee_grants(&self, grantee: Grantee<'_>) -> Vec<Arc<Grant>> {
-        let Some(held) = self.inner.by_grantee[slot(grantee.kind)]
-            .pin()
-            .get(grantee.id)
+        let apis = self
+            .indexes()
+            .by_grantee
+            .get(&(grantee.kind, Arc::from(grantee.id)))
             .cloned()
-        else {
-            return Vec::new();
-        };
-        let mut grants: Vec<Arc<Grant>> = held
-            .pin()
+            .unwrap_or_default();
+        let mut grants: Vec<Arc<Grant>> = apis
             .iter()
             .filter_map(|api| self.get_now(api, grantee))
             .collect();
@@ -252,14 +272,10 @@ impl GrantStore for InMemoryGrantStore {
         grantee: Grantee<'_>,
         now: u64,
     ) -> MaybeReady<Result<Access, GrantError>> {
-        let apis = self.inner.apis.pin();
-        let access = match apis.get(api_id) {
-            Some(api) => api.by_kind[slot(grantee.kind)]
-                .pin()
-                .get(grantee.id)
-                .map_or(Access::Missing, |g| g.access_at(now)),
-            None => Access::Missing,
-        };
+        let grants = self.inner.grants.pin();
+        let access = grants
+            .get(&GrantKeyRef::new(api_id, grantee))
+            .map_or(Access::Missing, |g| g.access_at(now));
         MaybeReady::Ready(Ok(access))
     }
 
