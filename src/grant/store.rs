@@ -142,9 +142,7 @@ struct Inner {
 impl Default for Inner {
     fn default() -> Self {
         Self {
-            grants: papaya::HashMap::builder()
-                .hasher(Hasher::default())
-                .build(),
+            grants: papaya::HashMap::builder().hasher(Hasher::default()).build(),
             indexes: Mutex::default(),
         }
     }
@@ -236,7 +234,12 @@ impl InMemoryGrantStore {
     }
 
     fn api_grants(&self, api_id: &str) -> Vec<Arc<Grant>> {
-        let holders = self.indexes().by_api.get(api_id).cloned().unwrap_or_default();
+        let holders = self
+            .indexes()
+            .by_api
+            .get(api_id)
+            .cloned()
+            .unwrap_or_default();
         let mut grants: Vec<Arc<Grant>> = holders
             .iter()
             .filter_map(|(kind, id)| self.get_now(api_id, Grantee::new(*kind, id)))
