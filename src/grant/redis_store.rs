@@ -200,10 +200,16 @@ impl RedisGrantStore {
             let members = store.members(&index).await.map_err(unavailable)?;
             let keys: Vec<String> = members.iter().map(|m| store.key(Grant::KIND, m)).collect();
             let mut grants = Vec::with_capacity(keys.len());
-            for bytes in store.read_many(&keys).await.map_err(unavailable)? {
-                if let Some(bytes) = bytes {
-                    grants.push(Arc::new(Grant::decode(&bytes).map_err(unavailable)?));
-                }
+            // A key listed in the index whose grant is gone is skipped (grants are never
+            // deleted by this crate; an operator may have).
+            for bytes in store
+                .read_many(&keys)
+                .await
+                .map_err(unavailable)?
+                .into_iter()
+                .flatten()
+            {
+                grants.push(Arc::new(Grant::decode(&bytes).map_err(unavailable)?));
             }
             sort(&mut grants);
             Ok(grants)

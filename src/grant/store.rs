@@ -109,9 +109,12 @@ impl<'a> GrantKeyRef<'a> {
 /// grant is created, read only when grants are listed (never on the request path).
 #[derive(Default)]
 struct Indexes {
-    by_api: HashMap<Arc<str>, Vec<(PrincipalKind, Arc<str>)>, Hasher>,
-    by_grantee: HashMap<(PrincipalKind, Arc<str>), Vec<Arc<str>>, Hasher>,
+    by_api: HashMap<Arc<str>, Vec<Holder>, Hasher>,
+    by_grantee: HashMap<Holder, Vec<Arc<str>>, Hasher>,
 }
+
+/// A grantee, owned: its kind and id.
+type Holder = (PrincipalKind, Arc<str>);
 
 /// Grants in this process's memory.
 ///
