@@ -293,21 +293,37 @@ impl fmt::Debug for UserTables {
     }
 }
 
-/// Follows an index entry to its record, keeping it only if it still holds `key`.
+/// Follows an index entry to its record, keeping it only if it still holds `key`. Answered at
+/// once, allocating nothing, when both are in memory.
 fn resolve<K: IndexKind, V: Record>(
     index: &Arc<Table<Pointer<K>>>,
     records: &Arc<Table<V>>,
-    key: String,
+    key: &str,
     holds: fn(&V, &str) -> bool,
 ) -> Lookup<V> {
-    let records = records.clone();
-    index.get(&key).and_then(move |found| match found {
-        Ok(Some(pointer)) => records
-            .get(&pointer.target)
-            .map(move |r| r.map(|v| v.filter(|v| holds(v, &key)))),
-        Ok(None) => MaybeReady::Ready(Ok(None)),
-        Err(e) => MaybeReady::Ready(Err(e)),
-    })
+    match index.get(key) {
+        MaybeReady::Ready(Ok(Some(pointer))) => match records.get(&pointer.target) {
+            MaybeReady::Ready(found) => {
+                MaybeReady::Ready(found.map(|v| v.filter(|v| holds(v, key))))
+            }
+            MaybeReady::Pending(read) => {
+                let key = key.to_owned();
+                MaybeReady::pending(async move { read.await.map(|v| v.filter(|v| holds(v, &key))) })
+            }
+        },
+        MaybeReady::Ready(Ok(None)) => MaybeReady::Ready(Ok(None)),
+        MaybeReady::Ready(Err(e)) => MaybeReady::Ready(Err(e)),
+        MaybeReady::Pending(read) => {
+            let (key, records) = (key.to_owned(), records.clone());
+            MaybeReady::pending(async move {
+                let Some(pointer) = read.await? else {
+                    return Ok(None);
+                };
+                let found = records.get(&pointer.target).await?;
+                Ok(found.filter(|v| holds(v, &key)))
+            })
+        }
+    }
 }
 
 impl UserTables {
@@ -347,20 +363,23 @@ impl UserTables {
     }
 
     pub(crate) fn by_login(&self, name: &str) -> Lookup<UserRecord> {
-        resolve(&self.logins, &self.users, canonical_login(name), |u, k| {
+        resolve(&self.logins, &self.users, &canonical_login(name), |u, k| {
             &*u.login_key == k
         })
     }
 
     pub(crate) fn by_email(&self, email: &str) -> Lookup<UserRecord> {
-        resolve(&self.emails, &self.users, canonical_email(email), |u, k| {
-            u.email_key.as_deref() == Some(k)
-        })
+        resolve(
+            &self.emails,
+            &self.users,
+            &canonical_email(email),
+            |u, k| u.email_key.as_deref() == Some(k),
+        )
     }
 
     pub(crate) fn by_mobile(&self, mobile: &str) -> Lookup<UserRecord> {
         match canonical_mobile(mobile) {
-            Some(key) => resolve(&self.mobiles, &self.users, key, |u, k| {
+            Some(key) => resolve(&self.mobiles, &self.users, &key, |u, k| {
                 u.mobile_key.as_deref() == Some(k)
             }),
             None => MaybeReady::Ready(Ok(None)),
@@ -372,12 +391,9 @@ impl UserTables {
     }
 
     pub(crate) fn tenant_by_code(&self, code: &str) -> Lookup<TenantRecord> {
-        resolve(
-            &self.tenant_codes,
-            &self.tenants,
-            code.to_owned(),
-            |t, k| t.tenant.code.as_deref() == Some(k),
-        )
+        resolve(&self.tenant_codes, &self.tenants, code, |t, k| {
+            t.tenant.code.as_deref() == Some(k)
+        })
     }
 
     /// Changes the user `uid` as `plan` decides from its current record. `create`: the uid
