@@ -181,14 +181,16 @@ impl<V: Record> Table<V> {
             !self.is_remote(),
             "redis tables are written through the store"
         );
-        match self
+        let old = match self
             .map
             .pin()
             .insert(key.into(), Slot::Present(Arc::new(value)))
         {
             Some(Slot::Present(old)) => Some(old.clone()),
             _ => None,
-        }
+        };
+        self.bump();
+        old
     }
 
     /// Memory mode: removes the record at `key`.
@@ -197,10 +199,14 @@ impl<V: Record> Table<V> {
             !self.is_remote(),
             "redis tables are written through the store"
         );
-        match self.map.pin().remove(key) {
+        let old = match self.map.pin().remove(key) {
             Some(Slot::Present(old)) => Some(old.clone()),
             _ => None,
+        };
+        if old.is_some() {
+            self.bump();
         }
+        old
     }
 
     /// Memory mode: changes the record at `key` atomically. `change` sees the current record
@@ -275,6 +281,7 @@ impl<V: Record> Table<V> {
     }
 
     /// Every record held in memory, with its key.
+    #[allow(dead_code)] // for the user-side stores (listing)
     pub(crate) fn entries(&self) -> Vec<(Box<str>, Arc<V>)> {
         self.map
             .pin()

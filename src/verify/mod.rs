@@ -48,7 +48,7 @@ use std::sync::Arc;
     not(any(feature = "issuer", feature = "introspection")),
     allow(unused_imports)
 )]
-pub(crate) use api_key::digest;
+pub(crate) use api_key::{HexDigest, digest, parse_hex_digest};
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
 #[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use basic::password_matches;
