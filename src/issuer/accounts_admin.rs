@@ -342,7 +342,8 @@ impl AccountAdmin {
                 let users = self.users.clone();
                 let clients = self.clients.clone();
                 // The client check runs under the user registry's writer lock (see above).
-                let create = move || users.create_if(account, |uid| !clients.contains_in_memory(uid));
+                let create =
+                    move || users.create_if(account, |uid| !clients.contains_in_memory(uid));
                 match blocking(create).await {
                     Some(Ok(())) => {
                         json_response(StatusCode::CREATED, &serde_json::json!({"created": true}))

@@ -298,7 +298,9 @@ impl Record for ClientRecord {
         let damaged = || StoreError::format("a client record is damaged");
         let secret = match s.secret {
             // The same checks as at registration: a PHC beyond the memory bound is refused.
-            StoredSecretForm::Argon2(phc) if is_argon2_phc(&phc) => StoredSecret::Argon2(phc.into()),
+            StoredSecretForm::Argon2(phc) if is_argon2_phc(&phc) => {
+                StoredSecret::Argon2(phc.into())
+            }
             StoredSecretForm::Argon2(_) => return Err(damaged()),
             StoredSecretForm::Sha256(hex) => {
                 StoredSecret::Sha256(parse_hex_digest(&hex).ok_or_else(damaged)?)
@@ -422,7 +424,11 @@ pub struct ClientRegistry {
 impl fmt::Debug for ClientRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.inner.table.is_remote() {
-            write!(f, "ClientRegistry(redis, {} cached)", self.inner.table.len())
+            write!(
+                f,
+                "ClientRegistry(redis, {} cached)",
+                self.inner.table.len()
+            )
         } else {
             write!(f, "ClientRegistry({} clients)", self.inner.table.len())
         }

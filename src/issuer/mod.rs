@@ -410,7 +410,11 @@ impl TokenIssuer {
     /// the client's token format (the issuer's for an unknown client). An opaque token is
     /// recorded in the token store before it is returned: [`IssueError::Store`] when the store
     /// cannot take it.
-    pub async fn issue(&self, client_id: &str, scopes: &[String]) -> Result<IssuedToken, IssueError> {
+    pub async fn issue(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<IssuedToken, IssueError> {
         let format = self.inner.clients.token_format(client_id).await?;
         self.issue_as(client_id, format, scopes).await
     }
@@ -423,12 +427,18 @@ impl TokenIssuer {
         scopes: &[String],
     ) -> Result<IssuedToken, IssueError> {
         match format.unwrap_or(self.inner.format) {
-            TokenFormat::Jwt => self.issue_jwt(client_id, scopes).map_err(IssueError::Signing),
+            TokenFormat::Jwt => self
+                .issue_jwt(client_id, scopes)
+                .map_err(IssueError::Signing),
             TokenFormat::Opaque => self.issue_opaque(client_id, scopes).await,
         }
     }
 
-    async fn issue_opaque(&self, client_id: &str, scopes: &[String]) -> Result<IssuedToken, IssueError> {
+    async fn issue_opaque(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<IssuedToken, IssueError> {
         let i = &self.inner;
         let now = i.clock.unix_seconds();
         let mut bytes = [0u8; 32];

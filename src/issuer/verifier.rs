@@ -39,10 +39,13 @@ impl TokenIssuer {
     /// `Ready` when every answer is in memory (always, in memory mode); await it either way.
     pub fn inspect(&self, token: &str) -> MaybeReady<Result<TokenInfo, VerifyError>> {
         let issuer = self.clone();
-        self.decode_own(token).and_then(move |decoded| match decoded {
-            Err(e) => MaybeReady::Ready(Err(e)),
-            Ok(info) => issuer.check_live(&info).map(move |live| live.map(|()| info)),
-        })
+        self.decode_own(token)
+            .and_then(move |decoded| match decoded {
+                Err(e) => MaybeReady::Ready(Err(e)),
+                Ok(info) => issuer
+                    .check_live(&info)
+                    .map(move |live| live.map(|()| info)),
+            })
     }
 
     /// Decodes a token of this issuer's, checking signature (or store) and expiry only.
@@ -69,7 +72,8 @@ impl TokenIssuer {
         }
         let clock = self.clock().clone();
         self.tokens().opaque(&digest(token)).map(move |found| {
-            let record = found?.ok_or_else(|| VerifyError::invalid("the token is unknown or revoked"))?;
+            let record =
+                found?.ok_or_else(|| VerifyError::invalid("the token is unknown or revoked"))?;
             if clock.unix_seconds() >= record.expires_at {
                 return Err(VerifyError::invalid("the token has expired"));
             }

@@ -115,7 +115,9 @@ impl Record for KeyRecord {
         let s: StoredKey = decode_json(Self::KIND, bytes)?;
         let damaged = || StoreError::format("an apikey record is damaged");
         let digest = parse_hex_digest(&s.digest).ok_or_else(damaged)?;
-        let mut owner = Identity::new(s.sub).with_scopes(s.scopes).with_roles(s.roles);
+        let mut owner = Identity::new(s.sub)
+            .with_scopes(s.scopes)
+            .with_roles(s.roles);
         if let Some(kind) = s.kind {
             owner = owner.with_kind(PrincipalKind::parse(&kind).ok_or_else(damaged)?);
         }

@@ -7,8 +7,8 @@ use http_body::Body;
 use http_body_util::Full;
 
 use super::{BodyRules, OAuthError, Params, allowed, authenticate, read_form};
-use crate::issuer::{IssueError, TokenIssuer};
 use crate::issuer::clients::ClientRecord;
+use crate::issuer::{IssueError, TokenIssuer};
 use crate::service_util::json_response;
 
 /// The suffix of the Microsoft identity platform's scope form `<resource>/.default`.
