@@ -87,6 +87,10 @@ impl Record for Revoked {
     }
 }
 
+/// Redis mode: how long a `jti` found not revoked is remembered at least.
+#[cfg(feature = "redis")]
+const REVOKED_ABSENCE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 struct Inner {
     opaque: Arc<Table<OpaqueToken>>,
     revoked: Arc<Table<Revoked>>,
@@ -152,9 +156,23 @@ impl TokenState {
     }
 
     /// Opaque tokens and revocations kept in Redis through `store` (feature `redis`).
+    ///
+    /// An unknown opaque token is remembered as unknown for the store's
+    /// [`negative_ttl`](crate::store::RedisOptions::negative_ttl) only (junk tokens cost one
+    /// read each per window, never more). A `jti` found not revoked — the answer for nearly
+    /// every JWT — is remembered for at least a minute: every revocation is announced to
+    /// every node, which then forgets that answer at once, so a JWT request pays one read per
+    /// node per minute at most.
     #[cfg(feature = "redis")]
     pub fn redis(store: &crate::store::RedisStore) -> Self {
-        Self::with_tables(Table::redis(store), Table::redis(store))
+        let absence = store
+            .options()
+            .negative_ttl_value()
+            .max(REVOKED_ABSENCE_TTL);
+        Self::with_tables(
+            Table::redis(store),
+            Table::redis_with_negative_ttl(store, absence),
+        )
     }
 
     fn with_tables(opaque: Arc<Table<OpaqueToken>>, revoked: Arc<Table<Revoked>>) -> Self {

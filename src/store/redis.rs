@@ -97,6 +97,11 @@ impl RedisOptions {
         self.negative_ttl = ttl;
         self
     }
+
+    /// How long a key found absent is remembered.
+    pub fn negative_ttl_value(&self) -> Duration {
+        self.negative_ttl
+    }
 }
 
 /// A table that wants to hear about changes.
@@ -631,13 +636,22 @@ async fn follow(weak: Weak<Inner>, client: Client) {
 pub(crate) struct Remote {
     pub(crate) store: RedisStore,
     evicting: AtomicBool,
+    /// How long this table remembers a key found absent.
+    negative_ttl_ms: u64,
 }
 
 impl Remote {
     pub(crate) fn new(store: &RedisStore) -> Self {
+        Self::with_negative_ttl(store, store.options().negative_ttl)
+    }
+
+    /// A table whose absences are remembered for `negative_ttl` rather than the store's
+    /// [`RedisOptions::negative_ttl`] (change notices end them sooner either way).
+    pub(crate) fn with_negative_ttl(store: &RedisStore, negative_ttl: Duration) -> Self {
         Self {
             store: store.clone(),
             evicting: AtomicBool::new(false),
+            negative_ttl_ms: negative_ttl.as_millis() as u64,
         }
     }
 
@@ -689,7 +703,7 @@ impl Remote {
             let slot = match &value {
                 Some(v) => Slot::Present(v.clone()),
                 None => Slot::Absent {
-                    until_ms: store.now_ms() + store.options().negative_ttl.as_millis() as u64,
+                    until_ms: store.now_ms() + remote.negative_ttl_ms,
                 },
             };
             // Only the read that placed the marker installs its answer: a change notice or a

@@ -134,6 +134,24 @@ impl<V: Record> Table<V> {
         table
     }
 
+    /// Like [`Table::redis`], remembering a key found absent for `negative_ttl` instead of the
+    /// store's [`RedisOptions::negative_ttl`](super::RedisOptions::negative_ttl): for keys whose
+    /// absence is the common answer and whose every creation is announced (revoked `jti`s),
+    /// so that the common answer costs no round trip.
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis_with_negative_ttl(
+        store: &super::RedisStore,
+        negative_ttl: std::time::Duration,
+    ) -> Arc<Self> {
+        let table = Arc::new(Self {
+            map: papaya::HashMap::builder().hasher(Hasher::default()).build(),
+            generation: Default::default(),
+            remote: Some(super::redis::Remote::with_negative_ttl(store, negative_ttl)),
+        });
+        store.register(V::KIND, Arc::downgrade(&table) as _);
+        table
+    }
+
     /// Whether Redis is the system of record.
     pub(crate) fn is_remote(&self) -> bool {
         #[cfg(feature = "redis")]

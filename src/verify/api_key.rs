@@ -452,3 +452,68 @@ impl Verifier for ApiKeyVerifier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_write_moves_the_generation_and_reads_do_not() {
+        let store = ApiKeyStore::new();
+        let g0 = store.generation();
+        store.insert("k", Identity::new("o")).await.unwrap();
+        let g1 = store.generation();
+        assert!(g1 > g0);
+        assert!(store.lookup("k").await.unwrap().is_some());
+        assert_eq!(store.generation(), g1);
+        assert!(store.remove("k").await.unwrap());
+        let g2 = store.generation();
+        assert!(g2 > g1);
+        // Removing nothing changes nothing.
+        assert!(!store.remove("k").await.unwrap());
+        assert_eq!(store.generation(), g2);
+    }
+
+    #[test]
+    fn hex_digests_read_back() {
+        let d = digest("some key");
+        let hex = HexDigest::of(&d);
+        assert_eq!(hex.as_str().len(), 64);
+        assert_eq!(parse_hex_digest(hex.as_str()), Some(d));
+        assert_eq!(parse_hex_digest(&hex.as_str().to_uppercase()), None);
+        assert_eq!(parse_hex_digest(&hex.as_str()[1..]), None);
+    }
+
+    #[test]
+    fn a_stored_owner_reads_back_whole() {
+        let owner = Identity::new("svc")
+            .with_kind(PrincipalKind::Client)
+            .with_client_id("svc")
+            .with_scopes(["a", "b"])
+            .with_roles(["r"])
+            .with_tenant(Tenant::new("t1", Some("T")))
+            .with_expires_at(99)
+            .with_token_id("j");
+        let record = KeyRecord {
+            digest: digest("k"),
+            owner: Arc::new(owner),
+        };
+        let back = KeyRecord::decode(&record.encode()).unwrap();
+        assert_eq!(back.digest, record.digest);
+        let (a, b) = (&*record.owner, &*back.owner);
+        assert_eq!(a.subject(), b.subject());
+        assert_eq!(a.kind(), b.kind());
+        assert!(b.has_explicit_kind());
+        assert_eq!(a.client_id(), b.client_id());
+        assert_eq!(a.scopes(), b.scopes());
+        assert_eq!(a.roles(), b.roles());
+        assert_eq!(a.tenant(), b.tenant());
+        assert_eq!(a.expires_at(), b.expires_at());
+        assert_eq!(a.token_id(), b.token_id());
+        // Another format version is refused, not misread.
+        let future = String::from_utf8(record.encode())
+            .unwrap()
+            .replacen("\"v\":1", "\"v\":2", 1);
+        assert!(KeyRecord::decode(future.as_bytes()).is_err());
+    }
+}
