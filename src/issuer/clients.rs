@@ -806,8 +806,14 @@ impl ClientRegistry {
         // Every path pays this one SHA-256, known id or not.
         let presented = digest(secret);
         let registry = self.inner.clone();
+        let asked = id.to_owned();
         self.lookup(id).and_then(move |found| match found {
             Err(e) => MaybeReady::Ready(Err(e)),
+            // A record names its client: one stored under another id is damaged, and must not
+            // authenticate (a token would be issued to the id the record names).
+            Ok(Some(record)) if record.id != asked => MaybeReady::Ready(Err(StoreError::format(
+                "a client record is stored under another id",
+            ))),
             Ok(Some(record)) => MaybeReady::Ready(Ok(match &record.secret {
                 StoredSecret::Sha256(stored) => {
                     let matched = bool::from(presented.ct_eq(stored));
