@@ -880,3 +880,63 @@ async fn opaque_issuance_with_redis_down_is_temporarily_unavailable() {
     assert_eq!(body["error"], "temporarily_unavailable");
     assert!(body.get("access_token").is_none());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The argon2 decoy across nodes
+// ---------------------------------------------------------------------------------------------
+
+/// Once any node registers a client with an argon2 secret, unknown ids cost an argon2 decoy on
+/// every node (so that such clients' ids cannot be told from unknown ones), and keep costing
+/// it: no node can count the others' argon2 clients cheaply. With a pool whose only permit is
+/// held, an argon2 check is refused at once: 503 means "argon2 decoy", 401 "digest decoy".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argon2_client_on_any_node_makes_unknown_ids_pay_argon2_everywhere() {
+    let Some((a, b, _, _)) = two_nodes().await else {
+        return;
+    };
+    let pool = tower_gatekeeper::verify::HashingPool::builder()
+        .permits(1)
+        .queue(0)
+        .build();
+    let issuer = TokenIssuer::builder(SigningKey::hs256(&[42u8; 32]).unwrap())
+        .clients(b.clients.clone())
+        .hashing(pool.clone())
+        .build();
+    let app = Router::new().route_service("/token", issuer.token_endpoint());
+    let (release, rx) = std::sync::mpsc::channel::<()>();
+    let held = pool.clone();
+    let hold = tokio::spawn(async move {
+        held.run(move || {
+            let _ = rx.recv();
+        })
+        .await
+    });
+    while pool.available() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let unknown = || async {
+        let response = app
+            .clone()
+            .oneshot(token_request("nobody", "whatever"))
+            .await
+            .unwrap();
+        response.status()
+    };
+    register_app(&a, "machine", None).await;
+    assert_eq!(unknown().await, StatusCode::UNAUTHORIZED);
+
+    let phc = tower_gatekeeper::verify::hash_password("a person's secret").unwrap();
+    a.clients
+        .register(Client::with_secret_hash("person", &phc))
+        .await
+        .unwrap();
+    until(|| async { unknown().await == StatusCode::SERVICE_UNAVAILABLE })
+        .await
+        .expect("B never learnt that an argon2 client exists");
+    // Rotated away, the argon2 client is gone, but the mark stays (on B and on new nodes).
+    a.clients.rotate_secret("person").await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(unknown().await, StatusCode::SERVICE_UNAVAILABLE);
+    drop(release);
+    assert!(hold.await.unwrap().is_ok());
+}

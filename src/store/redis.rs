@@ -735,7 +735,7 @@ impl Remote {
             let mut n = 0u64;
             map.retain(|_, slot| {
                 n += 1;
-                matches!(slot, Slot::Filling(_)) || n % 4 != 0
+                matches!(slot, Slot::Filling(_)) || !n.is_multiple_of(4)
             });
         }
         self.evicting.store(false, Ordering::Release);
