@@ -933,7 +933,7 @@ async fn an_argon2_client_on_any_node_makes_unknown_ids_pay_argon2_everywhere() 
     until(|| async { unknown().await == StatusCode::SERVICE_UNAVAILABLE })
         .await
         .expect("B never learnt that an argon2 client exists");
-    // Rotated away, the argon2 client is gone, but the mark stays (on B and on new nodes).
+    // Rotated away, the argon2 client is gone, but the mark stays: B still pays argon2.
     a.clients.rotate_secret("person").await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(unknown().await, StatusCode::SERVICE_UNAVAILABLE);

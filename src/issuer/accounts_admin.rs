@@ -41,7 +41,7 @@ const ALLOW: &str = "POST, OPTIONS";
 /// whose uid a client holds, is a 409, as is a login name another user holds (compared after
 /// [`canonical_login`](crate::impersonate::canonical_login)). In memory both creations run
 /// under the user registry's writer lock, so two admin requests cannot race past the check;
-/// with a shared store ([`ClientRegistry::redis`]) a client's creation is one atomic write
+/// with a shared store (`ClientRegistry::redis`) a client's creation is one atomic write
 /// that checks both namespaces, on every node at once. Clients registered in code with
 /// [`ClientRegistry::register`] are not checked (check your configuration at start-up).
 ///

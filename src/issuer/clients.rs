@@ -392,7 +392,7 @@ struct Registry {
 /// [`SecretKind`]), never in plain text.
 ///
 /// In memory ([`ClientRegistry::new`]) readers never lock and a write costs O(1) amortised,
-/// never a copy of the registry. With the `redis` feature, [`ClientRegistry::redis`] keeps
+/// never a copy of the registry. With the `redis` feature, `ClientRegistry::redis` keeps
 /// the clients in Redis (`client:<id>`), shared by every node, each node caching what it
 /// read: creation is atomic across nodes (exactly one of two concurrent creations of an id
 /// wins, and none wins while a user holds the id), disabling and rotating a secret are
@@ -797,7 +797,7 @@ impl ClientRegistry {
     /// has an argon2 secret, so that the ids of clients with guessable secrets cannot be told
     /// from unknown ones; a SHA-256 comparison (against a decoy) when every secret is a digest.
     /// Only digest clients, whose secrets cannot be guessed, can be told from unknown ids.
-    /// (Redis mode: see [`ClientRegistry::redis`] for when an unknown id costs argon2.)
+    /// (Redis mode: see `ClientRegistry::redis` for when an unknown id costs argon2.)
     pub(crate) fn begin_authenticate(
         &self,
         id: &str,

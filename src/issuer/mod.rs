@@ -17,7 +17,7 @@
 //! SHA-256 digests and need no argon2 at all (see [`SecretKind`]).
 //!
 //! Clients, opaque tokens and revocations live in memory by default; with the `redis`
-//! feature, [`ClientRegistry::redis`] and [`TokenState::redis`] (given to
+//! feature, `ClientRegistry::redis` and `TokenState::redis` (given to
 //! [`TokenIssuerBuilder::tokens`]) share them between nodes. Every store read on the request
 //! path is answered from memory when it can be; a store that cannot answer makes the
 //! endpoints answer 503 `temporarily_unavailable` and the verifier 503, never a pass.
@@ -227,7 +227,7 @@ impl TokenIssuerBuilder {
         self
     }
     /// Where opaque tokens and revocations are kept (default: a new [`TokenState::new`] in
-    /// memory). Give every node [`TokenState::redis`] over one Redis so that a token issued
+    /// memory). Give every node `TokenState::redis` over one Redis so that a token issued
     /// on one node is usable, and a revocation refused, on every node.
     pub fn tokens(mut self, tokens: TokenState) -> Self {
         self.tokens = Some(tokens);

@@ -105,7 +105,7 @@ struct Inner {
 /// In memory ([`TokenState::new`], the default) reads never lock; a write costs O(log n)
 /// and also removes up to a few entries that have expired, so the sets stay as small as the
 /// number of live tokens without a scan. With the `redis` feature,
-/// [`TokenState::redis`] keeps them in Redis (`opaque:<hex digest>`, `revoked:<jti>`), each
+/// `TokenState::redis` keeps them in Redis (`opaque:<hex digest>`, `revoked:<jti>`), each
 /// key with a TTL equal to the token's remaining life: a token issued on one node is usable
 /// on every node at once, a revocation reaches every node's cache through the store's change
 /// notices.
@@ -158,7 +158,7 @@ impl TokenState {
     /// Opaque tokens and revocations kept in Redis through `store` (feature `redis`).
     ///
     /// An unknown opaque token is remembered as unknown for the store's
-    /// [`negative_ttl`](crate::store::RedisOptions::negative_ttl) only (junk tokens cost one
+    /// `RedisOptions::negative_ttl` only (junk tokens cost one
     /// read each per window, never more). A `jti` found not revoked — the answer for nearly
     /// every JWT — is remembered for at least a minute: every revocation is announced to
     /// every node, which then forgets that answer at once, so a JWT request pays one read per

@@ -154,7 +154,7 @@ const BULK_BATCH: usize = 256;
 ///
 /// In memory ([`ApiKeyStore::new`]) a lookup reads a lock-free concurrent map and never
 /// waits; a write costs O(1) amortised (loading n keys costs O(n)) and never copies the store.
-/// With the `redis` feature, [`ApiKeyStore::redis`] keeps the keys in Redis (as `apikey:<hex
+/// With the `redis` feature, `ApiKeyStore::redis` keeps the keys in Redis (as `apikey:<hex
 /// digest>`), shared by every node: each node answers warm lookups from its cache, and every
 /// write reaches every node's cache through the store's change notices.
 ///
@@ -340,7 +340,7 @@ impl ApiKeyStore {
     /// `Ready` when answered from memory (always, in memory mode); in redis mode a key this
     /// node has not seen (or not within the staleness bound) costs one read, and an unknown
     /// key is then remembered as unknown for a short while
-    /// ([`RedisOptions::negative_ttl`](crate::store::RedisOptions::negative_ttl)).
+    /// (`RedisOptions::negative_ttl`).
     pub fn lookup(&self, key: &str) -> MaybeReady<Result<Option<Arc<Identity>>, StoreError>> {
         let d = digest(key);
         self.table
