@@ -352,6 +352,7 @@ async fn build(
                     .allowed_scopes(&c.scopes)
                     .disabled(c.disabled),
             )
+            .await
             .map_err(|e| e.to_string())?;
     }
     // Users, tenants and memberships: Basic login, the directory behind sudo and tenant
@@ -414,7 +415,9 @@ async fn build(
 
     let keys = ApiKeyStore::new();
     for k in &config.api_keys {
-        keys.insert(&k.key, Identity::new(&k.owner).with_scopes(&k.scopes));
+        keys.insert(&k.key, Identity::new(&k.owner).with_scopes(&k.scopes))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let impersonation = Impersonation::new(users.directory());
 

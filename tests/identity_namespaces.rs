@@ -65,6 +65,7 @@ async fn world() -> World {
     ] {
         clients
             .register(Client::new(id, format!("{id} secret")).allowed_scopes(scopes.clone()))
+            .await
             .unwrap();
     }
     let users = UserRegistry::new();
@@ -98,14 +99,18 @@ async fn world() -> World {
             .build();
 
     let keys = ApiKeyStore::new();
-    keys.insert("key-reporting", Identity::new("reporting-service"));
+    keys.insert("key-reporting", Identity::new("reporting-service"))
+        .await
+        .unwrap();
     // A key that belongs to a client explicitly.
     keys.insert(
         "key-demo-app",
         Identity::new("demo-app")
             .with_client_id("demo-app")
             .with_kind(PrincipalKind::Client),
-    );
+    )
+    .await
+    .unwrap();
 
     let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
     let manager = GrantManager::builder_shared(store.clone())
@@ -283,7 +288,7 @@ async fn client_1001_is_not_alice() {
         StatusCode::UNAUTHORIZED
     );
     assert!(w.users.set_disabled("1001", false).await.unwrap());
-    assert!(w.clients.set_disabled("1001", true));
+    assert!(w.clients.set_disabled("1001", true).await.unwrap());
     assert_eq!(w.get("/whoami", &alice).await.status, StatusCode::OK);
     assert_eq!(
         w.get("/whoami", &client).await.status,
@@ -479,7 +484,7 @@ async fn the_account_admin_keeps_the_namespaces_apart() {
         .post_json("/admin/clients", &admin, json!({"client_id": "2002"}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert!(!w.clients.contains("2002"));
+    assert!(!w.clients.contains("2002").await.unwrap());
     let r = w
         .post_json(
             "/admin/users",
@@ -530,12 +535,16 @@ async fn concurrent_creation_of_a_client_and_a_user_with_one_id_admits_one() {
         let created = [c, u].iter().filter(|s| **s == StatusCode::CREATED).count();
         assert_eq!(created, 1, "{id}: client {c}, user {u}");
         assert!([c, u].contains(&StatusCode::CONFLICT), "{id}: {c} {u}");
-        assert_ne!(w.clients.contains(&id), w.users.contains(&id), "{id}");
+        assert_ne!(
+            w.clients.contains(&id).await.unwrap(),
+            w.users.contains(&id),
+            "{id}"
+        );
     }
 }
 
-#[test]
-fn each_verifier_sets_the_kind() {
+#[tokio::test]
+async fn each_verifier_sets_the_kind() {
     // Tokens of other issuers: sub absent or equal to the client id → client; else user.
     let claims = |v: Value| Identity::from_claims(v.as_object().unwrap().clone()).unwrap();
     assert_eq!(
@@ -553,13 +562,18 @@ fn each_verifier_sets_the_kind() {
     assert_eq!(claims(json!({"sub": "1001"})).kind(), PrincipalKind::User);
     // API keys: key owners unless the identity says otherwise.
     let keys = ApiKeyStore::new();
-    keys.insert("k1", Identity::new("svc"));
-    keys.insert("k2", Identity::new("1001").with_kind(PrincipalKind::User));
+    keys.insert("k1", Identity::new("svc")).await.unwrap();
+    keys.insert("k2", Identity::new("1001").with_kind(PrincipalKind::User))
+        .await
+        .unwrap();
     assert_eq!(
-        keys.lookup("k1").unwrap().kind(),
+        keys.lookup("k1").await.unwrap().unwrap().kind(),
         PrincipalKind::ApiKeyOwner
     );
-    assert_eq!(keys.lookup("k2").unwrap().kind(), PrincipalKind::User);
+    assert_eq!(
+        keys.lookup("k2").await.unwrap().unwrap().kind(),
+        PrincipalKind::User
+    );
     // Grantee::of follows the kind.
     let client = Identity::new("1001").with_client_id("1001");
     assert_eq!(Grantee::of(&client), Grantee::client("1001"));

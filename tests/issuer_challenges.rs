@@ -35,9 +35,11 @@ async fn env_with_realm(realm: Option<&str>) -> Env {
     let clients = ClientRegistry::new();
     clients
         .register(Client::new(APP, APP_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
         .register(Client::new(UID, UID_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     let users = UserRegistry::new();
     users.insert(UserAccount::new(UID, "dora")).await.unwrap();
@@ -221,7 +223,7 @@ async fn a_disabled_user_sharing_a_clients_id_does_not_lock_the_client_out() {
     assert!(env.users.set_disabled(UID, true).await.unwrap());
     let reply = send(&app, post("/token", grant, Some(&basic(UID, UID_SECRET)))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert!(env.issuer.clients().set_disabled(UID, true));
+    assert!(env.issuer.clients().set_disabled(UID, true).await.unwrap());
     for request in [
         post("/token", grant, Some(&basic(UID, UID_SECRET))),
         post("/token", &cc(UID, UID_SECRET), None),

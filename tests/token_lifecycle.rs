@@ -79,7 +79,7 @@ const KNOWN_SECRETS: [&str; 7] = [
 // The application under test
 // ---------------------------------------------------------------------------------------------
 
-fn clients() -> ClientRegistry {
+async fn clients() -> ClientRegistry {
     let clients = ClientRegistry::new();
     clients
         .register(
@@ -87,9 +87,11 @@ fn clients() -> ClientRegistry {
                 .allowed_scopes(["read", "write"])
                 .default_scopes(["read"]),
         )
+        .await
         .unwrap();
     clients
         .register(Client::new(OTHER, OTHER_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
         .register(
@@ -97,6 +99,7 @@ fn clients() -> ClientRegistry {
                 .allowed_scopes(["read", "write"])
                 .token_format(TokenFormat::Opaque),
         )
+        .await
         .unwrap();
     clients
         .register(
@@ -104,9 +107,11 @@ fn clients() -> ClientRegistry {
                 .allowed_scopes([ADMIN_SCOPE, "read"])
                 .default_scopes([ADMIN_SCOPE]),
         )
+        .await
         .unwrap();
     clients
         .register(Client::new(UID, UID_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
 }
@@ -180,7 +185,7 @@ async fn env() -> Env {
 
 async fn env_with(format: TokenFormat) -> Env {
     let clock = ManualClock::at_unix(NOW);
-    let clients = clients();
+    let clients = clients().await;
     let users = users().await;
     let issuer = TokenIssuer::builder(SigningKey::hs256(HMAC_SECRET).unwrap())
         .issuer(ISS)
@@ -722,11 +727,11 @@ async fn introspection_requires_client_authentication() {
     env.introspect("nobody", OTHER_SECRET, &token)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(env.clients.set_disabled(OTHER, true));
+    assert!(env.clients.set_disabled(OTHER, true).await.unwrap());
     env.introspect(OTHER, OTHER_SECRET, &token)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(env.clients.set_disabled(OTHER, false));
+    assert!(env.clients.set_disabled(OTHER, false).await.unwrap());
 
     // A bearer token is not client authentication.
     let reply = env
@@ -1280,9 +1285,9 @@ async fn disabling_a_client_stops_its_tokens_until_it_is_enabled() {
         env.assert_accepted(token).await;
     }
 
-    assert!(env.clients.set_disabled(APP, true));
-    assert!(env.clients.set_disabled(OPAQUE_APP, true));
-    assert!(!env.clients.set_disabled("nobody", true));
+    assert!(env.clients.set_disabled(APP, true).await.unwrap());
+    assert!(env.clients.set_disabled(OPAQUE_APP, true).await.unwrap());
+    assert!(!env.clients.set_disabled("nobody", true).await.unwrap());
     // The very next request.
     for token in all {
         assert_eq!(
@@ -1324,8 +1329,8 @@ async fn disabling_a_client_stops_its_tokens_until_it_is_enabled() {
 
     // The old ones expire meanwhile.
     env.advance(LIFETIME / 2);
-    assert!(env.clients.set_disabled(APP, false));
-    assert!(env.clients.set_disabled(OPAQUE_APP, false));
+    assert!(env.clients.set_disabled(APP, false).await.unwrap());
+    assert!(env.clients.set_disabled(OPAQUE_APP, false).await.unwrap());
 
     assert_eq!(env.assert_accepted(&jwt_live).await["subject"], APP);
     assert_eq!(
@@ -1564,7 +1569,7 @@ async fn admin_client_creation_refuses_duplicates_and_bad_bodies() {
         reply.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
     }
     for id in ["x1", "x2", "x3", "x4", "x5", "x6", ""] {
-        assert!(!env.clients.contains(id), "{id}");
+        assert!(!env.clients.contains(id).await.unwrap(), "{id}");
     }
 }
 
@@ -1629,7 +1634,7 @@ async fn admin_disables_and_enables_a_client() {
         .admin_post(&admin, "/admin/clients/reporting-app/disable", "")
         .await;
     reply.assert_empty(StatusCode::NO_CONTENT);
-    assert!(!env.clients.is_active(APP));
+    assert!(!env.clients.is_active(APP).await.unwrap());
     env.assert_refused(&token).await;
     env.token_reply(APP, APP_SECRET, None)
         .await
@@ -1642,7 +1647,7 @@ async fn admin_disables_and_enables_a_client() {
     env.admin_post(&admin, "/admin/clients/reporting-app/enable", "")
         .await
         .assert_empty(StatusCode::NO_CONTENT);
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
     env.assert_accepted(&token).await;
     env.token(APP, APP_SECRET, None).await;
 
@@ -1653,7 +1658,7 @@ async fn admin_disables_and_enables_a_client() {
     env.admin_post(&admin, "/admin/clients/reporting-app/disable", "")
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
 }
 
 #[tokio::test]
@@ -1790,8 +1795,8 @@ async fn admin_unknown_clients_users_and_operations_are_404() {
         );
         reply.assert_error(StatusCode::NOT_FOUND, "not_found");
     }
-    assert!(!env.clients.contains("nobody"));
-    assert!(env.clients.is_active(APP));
+    assert!(!env.clients.contains("nobody").await.unwrap());
+    assert!(env.clients.is_active(APP).await.unwrap());
     assert!(!env.users.is_disabled(UID));
 }
 
@@ -1838,9 +1843,9 @@ async fn admin_needs_a_principal_with_the_admin_scope() {
     )
     .await
     .assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
-    assert!(!env.clients.contains("sneaky"));
+    assert!(!env.clients.contains("sneaky").await.unwrap());
     assert!(!env.users.contains("6006"));
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
     assert!(!env.users.is_disabled(UID));
     env.token(APP, APP_SECRET, None).await;
 
@@ -1854,7 +1859,7 @@ async fn admin_needs_a_principal_with_the_admin_scope() {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["error"], "unauthorized");
-    assert!(!env.clients.contains("sneaky"));
+    assert!(!env.clients.contains("sneaky").await.unwrap());
 }
 
 #[tokio::test]
@@ -1878,7 +1883,7 @@ async fn admin_answers_only_post() {
             reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
         }
     }
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
     assert!(!env.users.is_disabled(UID));
 }
 
@@ -1893,11 +1898,11 @@ async fn admin_routes_percent_decode_account_ids() {
     env.admin_post(&admin, "/admin/clients", r#"{"client_id":"billing app"}"#)
         .await
         .assert_json(StatusCode::CREATED);
-    assert!(env.clients.contains("billing app"));
+    assert!(env.clients.contains("billing app").await.unwrap());
     env.admin_post(&admin, "/admin/clients/billing%20app/disable", "")
         .await
         .assert_empty(StatusCode::NO_CONTENT);
-    assert!(!env.clients.is_active("billing app"));
+    assert!(!env.clients.is_active("billing app").await.unwrap());
 
     env.admin_post(
         &admin,

@@ -8,13 +8,13 @@ use std::sync::Mutex;
 /// How many expired keys one write removes at most (amortised O(log n) per write).
 const SWEEP_PER_WRITE: usize = 32;
 
-/// (expiry, key), soonest first.
-type Queue = BinaryHeap<Reverse<(u64, Box<str>)>>;
+/// The earliest expiry first.
+type Heap = BinaryHeap<Reverse<(u64, Box<str>)>>;
 
 /// Keys by the time they expire (Unix seconds).
 #[derive(Default)]
 pub(crate) struct ExpiryQueue {
-    heap: Mutex<Queue>,
+    heap: Mutex<Heap>,
 }
 
 impl ExpiryQueue {

@@ -17,9 +17,9 @@
 //! Records are stored as JSON documents that carry a format version (`{"v":1,…}`): a node
 //! that meets a version it does not know refuses to read it rather than misread it.
 
-// The primitive serves every store of the crate: until all of them are built on it (and, without
-// the `redis` feature, for the parts only Redis uses) some of it is unused.
-#![allow(dead_code)]
+// Without Redis, records are never encoded, decoded or announced; without the issuer,
+// nothing expires.
+#![cfg_attr(not(all(feature = "redis", feature = "issuer")), allow(dead_code))]
 
 pub(crate) mod expiry;
 pub(crate) mod table;
@@ -30,6 +30,8 @@ pub(crate) mod redis;
 use std::borrow::Cow;
 use std::fmt;
 
+#[cfg(feature = "redis")]
+pub(crate) use redis::{Applied, Expect, Op, Write};
 #[cfg(feature = "redis")]
 pub use redis::{RedisOptions, RedisStore};
 

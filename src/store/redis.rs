@@ -97,6 +97,11 @@ impl RedisOptions {
         self.negative_ttl = ttl;
         self
     }
+
+    /// How long a key found absent is remembered.
+    pub fn negative_ttl_value(&self) -> Duration {
+        self.negative_ttl
+    }
 }
 
 /// A table that wants to hear about changes.
@@ -177,7 +182,11 @@ pub(crate) enum Applied {
 pub(crate) enum Expect {
     Any,
     Absent,
+    /// The key exists, whatever its value.
+    Present,
     Equals(Vec<u8>),
+    // For the user-side stores (index claims).
+    #[allow(dead_code)]
     AbsentOrEquals(Vec<u8>),
 }
 
@@ -186,6 +195,7 @@ impl Expect {
         match self {
             Self::Any => ("any", b""),
             Self::Absent => ("absent", b""),
+            Self::Present => ("present", b""),
             Self::Equals(v) => ("equals", v),
             Self::AbsentOrEquals(v) => ("absent_or_equals", v),
         }
@@ -210,7 +220,10 @@ pub(crate) enum Op {
         expire_at_ms: Option<u64>,
     },
     Del(String),
+    // For the user-side stores (grant index sets).
+    #[allow(dead_code)]
     SAdd(String, Vec<u8>),
+    #[allow(dead_code)]
     SRem(String, Vec<u8>),
 }
 
@@ -231,6 +244,7 @@ local function holds(key, mode, value)
   if mode == 'any' then return true end
   local current = redis.call('GET', key)
   if mode == 'absent' then return current == false end
+  if mode == 'present' then return current ~= false end
   if mode == 'equals' then return current == value end
   if mode == 'absent_or_equals' then return current == false or current == value end
   return false
@@ -411,6 +425,7 @@ impl RedisStore {
     }
 
     /// The members of a set at a full key.
+    #[allow(dead_code)] // for the user-side stores (grant indexes)
     pub(crate) async fn members(&self, key: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.inner.conn.clone();
         let reply: Result<Vec<String>, _> = self
@@ -637,13 +652,22 @@ async fn follow(weak: Weak<Inner>, client: Client) {
 pub(crate) struct Remote {
     pub(crate) store: RedisStore,
     evicting: AtomicBool,
+    /// How long this table remembers a key found absent.
+    negative_ttl_ms: u64,
 }
 
 impl Remote {
     pub(crate) fn new(store: &RedisStore) -> Self {
+        Self::with_negative_ttl(store, store.options().negative_ttl)
+    }
+
+    /// A table whose absences are remembered for `negative_ttl` rather than the store's
+    /// [`RedisOptions::negative_ttl`] (change notices end them sooner either way).
+    pub(crate) fn with_negative_ttl(store: &RedisStore, negative_ttl: Duration) -> Self {
         Self {
             store: store.clone(),
             evicting: AtomicBool::new(false),
+            negative_ttl_ms: negative_ttl.as_millis() as u64,
         }
     }
 
@@ -695,7 +719,7 @@ impl Remote {
             let slot = match &value {
                 Some(v) => Slot::Present(v.clone()),
                 None => Slot::Absent {
-                    until_ms: store.now_ms() + store.options().negative_ttl.as_millis() as u64,
+                    until_ms: store.now_ms() + remote.negative_ttl_ms,
                 },
             };
             // Only the read that placed the marker installs its answer: a change notice or a

@@ -134,6 +134,24 @@ impl<V: Record> Table<V> {
         table
     }
 
+    /// Like [`Table::redis`], remembering a key found absent for `negative_ttl` instead of the
+    /// store's [`RedisOptions::negative_ttl`](super::RedisOptions::negative_ttl): for keys whose
+    /// absence is the common answer and whose every creation is announced (revoked `jti`s),
+    /// so that the common answer costs no round trip.
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis_with_negative_ttl(
+        store: &super::RedisStore,
+        negative_ttl: std::time::Duration,
+    ) -> Arc<Self> {
+        let table = Arc::new(Self {
+            map: papaya::HashMap::builder().hasher(Hasher::default()).build(),
+            generation: Default::default(),
+            remote: Some(super::redis::Remote::with_negative_ttl(store, negative_ttl)),
+        });
+        store.register(V::KIND, Arc::downgrade(&table) as _);
+        table
+    }
+
     /// Whether Redis is the system of record.
     pub(crate) fn is_remote(&self) -> bool {
         #[cfg(feature = "redis")]
@@ -181,14 +199,16 @@ impl<V: Record> Table<V> {
             !self.is_remote(),
             "redis tables are written through the store"
         );
-        match self
+        let old = match self
             .map
             .pin()
             .insert(key.into(), Slot::Present(Arc::new(value)))
         {
             Some(Slot::Present(old)) => Some(old.clone()),
             _ => None,
-        }
+        };
+        self.bump();
+        old
     }
 
     /// Memory mode: removes the record at `key`.
@@ -197,10 +217,14 @@ impl<V: Record> Table<V> {
             !self.is_remote(),
             "redis tables are written through the store"
         );
-        match self.map.pin().remove(key) {
+        let old = match self.map.pin().remove(key) {
             Some(Slot::Present(old)) => Some(old.clone()),
             _ => None,
+        };
+        if old.is_some() {
+            self.bump();
         }
+        old
     }
 
     /// Memory mode: changes the record at `key` atomically. `change` sees the current record
@@ -275,6 +299,7 @@ impl<V: Record> Table<V> {
     }
 
     /// Every record held in memory, with its key.
+    #[allow(dead_code)] // for the user-side stores (listing)
     pub(crate) fn entries(&self) -> Vec<(Box<str>, Arc<V>)> {
         self.map
             .pin()
