@@ -6,7 +6,13 @@
 //!
 //! It mounts the client-credentials endpoint at `/oauth/token` (with check, introspect and
 //! revoke beside it, and the seed systems' literal paths as aliases), protects `/whoami` and
-//! `/api/*`, and prints the curl commands to try next.
+//! `/api/*`, and prints the curl commands to try next. It serves with timeouts for slow
+//! clients (`examples/support/serve.rs`: headers 10 s, a request with its body 30 s, a silent
+//! connection 60 s), which `--header-timeout-secs`, `--body-timeout-secs` and
+//! `--idle-timeout-secs` change.
+
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -200,12 +206,14 @@ struct Args {
     config: PathBuf,
     addr: SocketAddr,
     manual_clock: bool,
+    timeouts: serve::Timeouts,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = None;
     let mut addr: SocketAddr = "127.0.0.1:3000".parse().expect("valid default address");
     let mut manual_clock = false;
+    let mut timeouts = serve::Timeouts::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -217,11 +225,16 @@ fn parse_args() -> Result<Args, String> {
             // Demo and tests only: time stands still until POST /_demo/clock moves it.
             "--manual-clock" => manual_clock = true,
             "-h" | "--help" => {
-                return Err(
-                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock]".into(),
-                );
+                return Err(format!(
+                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock] {}",
+                    serve::Timeouts::USAGE
+                ));
             }
-            other => return Err(format!("unknown argument {other}; try --help")),
+            other => {
+                if !timeouts.parse_flag(other, || args.next())? {
+                    return Err(format!("unknown argument {other}; try --help"));
+                }
+            }
         }
     }
     // Run from anywhere: fall back to the file beside this example.
@@ -237,6 +250,7 @@ fn parse_args() -> Result<Args, String> {
         config,
         addr,
         manual_clock,
+        timeouts,
     })
 }
 
@@ -644,5 +658,5 @@ async fn main() {
         .local_addr()
         .expect("a bound listener has an address");
     print_next_steps(addr);
-    axum::serve(listener, app).await.expect("server error");
+    serve::serve(listener, app, args.timeouts).await;
 }

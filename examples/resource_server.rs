@@ -18,6 +18,9 @@
 //! at once; the JWKS route accepts it until it expires, because a JWT carries its own proof.
 //! That is the trade-off between the two (docs/tokens.md).
 
+#[path = "support/serve.rs"]
+mod serve;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -33,6 +36,7 @@ struct Args {
     audience: String,
     client_id: String,
     client_secret: String,
+    timeouts: serve::Timeouts,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         audience: "quickstart-api".into(),
         client_id: "orders-rs".into(),
         client_secret: "orders-rs-secret".into(),
+        timeouts: serve::Timeouts::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,10 +59,14 @@ fn parse_args() -> Result<Args, String> {
             "--audience" => args.audience = value()?,
             "--client-id" => args.client_id = value()?,
             "--client-secret" => args.client_secret = value()?,
-            _ => {
-                return Err("usage: resource_server [--addr HOST:PORT] [--authorization-server URL] \
-                            [--issuer ISS] [--audience AUD] [--client-id ID] [--client-secret SECRET]"
-                    .into());
+            other => {
+                if !args.timeouts.parse_flag(other, || value().ok())? {
+                    return Err(format!(
+                        "usage: resource_server [--addr HOST:PORT] [--authorization-server URL] \
+                         [--issuer ISS] [--audience AUD] [--client-id ID] [--client-secret SECRET] {}",
+                        serve::Timeouts::USAGE
+                    ));
+                }
             }
         }
     }
@@ -127,5 +136,5 @@ async fn main() {
     println!(
         "  trusting {base}: /jwks/whoami (keys from its JWKS), /introspection/whoami (RFC 7662)"
     );
-    axum::serve(listener, app).await.expect("server error");
+    serve::serve(listener, app, args.timeouts).await;
 }

@@ -31,12 +31,78 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// The operating system's wall clock. The default everywhere.
+///
+/// [`unix_seconds`](Clock::unix_seconds), the reading every expiry decision uses, is taken from
+/// the kernel's coarse real-time clock where there is one (Linux `CLOCK_REALTIME_COARSE`: a few
+/// nanoseconds instead of the tens a precise reading costs, and at most one timer tick — a few
+/// milliseconds — behind it). While the layer decides on one request, every reader gets the
+/// same second: the clock is read once per request, however many stages ask.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn unix_seconds(&self) -> u64 {
+        REQUEST_SECONDS.with(|pinned| {
+            let seen = pinned.get();
+            if seen < NOT_READ {
+                return seen;
+            }
+            let now = coarse_unix_seconds();
+            if seen == NOT_READ {
+                pinned.set(now);
+            }
+            now
+        })
+    }
+}
+
+/// Whole seconds since the epoch, from the cheapest clock that is good to the second.
+#[cfg(target_os = "linux")]
+fn coarse_unix_seconds() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    u64::try_from(now.tv_sec).unwrap_or(0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Outside a request's decision.
+const OUTSIDE: u64 = u64::MAX;
+/// Inside one, before anything read the clock.
+const NOT_READ: u64 = u64::MAX - 1;
+
+thread_local! {
+    /// The second [`SystemClock`] answered during the current request's synchronous decision.
+    static REQUEST_SECONDS: std::cell::Cell<u64> = const { std::cell::Cell::new(OUTSIDE) };
+}
+
+/// While alive, [`SystemClock::unix_seconds`] on this thread answers the second it first read:
+/// the layer holds one for the synchronous part of each request's decision (no `await` happens
+/// inside it, so no other request can run in between).
+pub(crate) struct RequestTime {
+    previous: u64,
+}
+
+impl RequestTime {
+    pub(crate) fn enter() -> Self {
+        Self {
+            previous: REQUEST_SECONDS.with(|pinned| pinned.replace(NOT_READ)),
+        }
+    }
+}
+
+impl Drop for RequestTime {
+    fn drop(&mut self) {
+        REQUEST_SECONDS.with(|pinned| pinned.set(self.previous));
     }
 }
 
@@ -83,11 +149,19 @@ impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
     }
+
+    fn unix_seconds(&self) -> u64 {
+        self.nanos.load(Ordering::SeqCst) / 1_000_000_000
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> SystemTime {
         (**self).now()
+    }
+
+    fn unix_seconds(&self) -> u64 {
+        (**self).unix_seconds()
     }
 }
 

@@ -25,11 +25,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use serde::de::DeserializeSeed as _;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::extract::{Scheme, Source};
+use crate::verify::claims::{Any, ClaimSet, Read, ReadSeed};
 
 /// What kind of party a credential belongs to.
 ///
@@ -112,12 +114,13 @@ impl fmt::Display for PrincipalKind {
 pub struct Identity {
     subject: String,
     kind: Option<PrincipalKind>,
-    client_id: Option<String>,
+    client_id: Option<ClientId>,
     scopes: Vec<String>,
     roles: Vec<String>,
     tenant: Option<Tenant>,
     actor: Option<Actor>,
     expires_at: Option<u64>,
+    issued_at: Option<u64>,
     token_id: Option<String>,
     claims: Option<Map<String, Value>>,
 }
@@ -127,12 +130,13 @@ impl fmt::Debug for Identity {
         f.debug_struct("Identity")
             .field("subject", &self.subject)
             .field("kind", &self.kind())
-            .field("client_id", &self.client_id)
+            .field("client_id", &self.client_id())
             .field("scopes", &self.scopes)
             .field("roles", &self.roles)
             .field("tenant", &self.tenant)
             .field("actor", &self.actor)
             .field("expires_at", &self.expires_at)
+            .field("issued_at", &self.issued_at)
             .field("claims", &self.claims.as_ref().map(|c| c.len()))
             .finish_non_exhaustive()
     }
@@ -160,7 +164,7 @@ impl Identity {
 
     /// Sets the OAuth client id.
     pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
+        self.client_id = Some(ClientId::new(client_id.into(), &self.subject));
         self
     }
 
@@ -202,6 +206,12 @@ impl Identity {
         self
     }
 
+    /// Sets when the credential was issued (Unix seconds).
+    pub fn with_issued_at(mut self, unix_seconds: u64) -> Self {
+        self.issued_at = Some(unix_seconds);
+        self
+    }
+
     /// Sets the token id (`jti`).
     pub fn with_token_id(mut self, token_id: impl Into<String>) -> Self {
         self.token_id = Some(token_id.into());
@@ -235,40 +245,69 @@ impl Identity {
     /// assert_eq!(id.kind(), tower_gatekeeper::principal::PrincipalKind::User);
     /// ```
     pub fn from_claims(claims: Map<String, Value>) -> Option<Self> {
-        let client_id = ["client_id", "azp", "clientId"]
-            .iter()
-            .find_map(|k| claims.get(*k).and_then(Value::as_str))
-            .map(str::to_owned);
+        let claims = Value::Object(claims);
+        let identity = {
+            let mut read = Read::default();
+            ReadSeed {
+                others: &[],
+                reject_duplicates: false,
+                out: &mut read,
+            }
+            .deserialize(&claims)
+            .ok()?;
+            Self::from_claim_set(&read.claims)?
+        };
+        match claims {
+            Value::Object(map) => Some(identity.with_claims(map)),
+            _ => Some(identity),
+        }
+    }
+
+    /// The mapping behind [`from_claims`](Self::from_claims), from claims read once (a JWT's
+    /// payload goes straight to it, without a map).
+    pub(crate) fn from_claim_set(claims: &ClaimSet<'_>) -> Option<Self> {
+        let string = |c: &Option<Any<'_>>| c.as_ref().and_then(Any::as_str).map(str::to_owned);
+        fn str_of<'c>(c: &'c Option<Any<'_>>) -> Option<&'c str> {
+            c.as_ref().and_then(Any::as_str)
+        }
+        let client_id = str_of(&claims.client_id)
+            .or_else(|| str_of(&claims.azp))
+            .or_else(|| str_of(&claims.clientId));
         // A `sub` that is present must be a string; only an absent one falls back to the
         // client id (client-credentials tokens).
-        let subject = match claims.get("sub") {
-            Some(Value::String(sub)) => sub.clone(),
+        let subject = match &claims.sub {
+            Some(Any::Str(sub)) => sub.to_string(),
             Some(_) => return None,
-            None => client_id.clone()?,
+            None => client_id?.to_owned(),
         };
         if subject.is_empty() {
             return None;
         }
+        // Kind (H3): sub absent or equal to the client id → a client's token, else a user's.
+        let kind = Some(PrincipalKind::of_token(&subject, client_id));
+        let client_id = client_id.map(|c| ClientId::new_borrowed(c, &subject));
         let scopes = claims
-            .get("scope")
-            .or_else(|| claims.get("scp"))
-            .map(string_list)
+            .scope
+            .as_ref()
+            .or(claims.scp.as_ref())
+            .map(Any::string_list)
             .unwrap_or_default();
-        let roles = claims.get("roles").map(string_list).unwrap_or_default();
+        let roles = claims
+            .roles
+            .as_ref()
+            .map(Any::string_list)
+            .unwrap_or_default();
         let tenant = claims
-            .get("tenant")
+            .tenant
+            .as_ref()
             .and_then(Tenant::from_claim)
             .or_else(|| {
-                ["tenant_id", "tenantId"]
-                    .iter()
-                    .find_map(|k| claims.get(*k).and_then(Value::as_str))
+                string(&claims.tenant_id)
+                    .or_else(|| string(&claims.tenantId))
                     .map(|id| Tenant::new(id, None::<String>))
             });
-        let actor = claims.get("act").and_then(Actor::from_claim);
-        let expires_at = claims.get("exp").and_then(numeric_date);
-        let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
-        // Kind (H3): sub absent or equal to the client id → a client's token, else a user's.
-        let kind = Some(PrincipalKind::of_token(&subject, client_id.as_deref()));
+        let actor = claims.act.as_ref().and_then(Actor::from_claim);
+        let numeric = |c: &Option<Any<'_>>| c.as_ref().and_then(Any::numeric_date);
         Some(Self {
             subject,
             kind,
@@ -277,10 +316,42 @@ impl Identity {
             roles,
             tenant,
             actor,
-            expires_at,
-            token_id,
-            claims: Some(claims),
+            expires_at: numeric(&claims.exp),
+            issued_at: numeric(&claims.iat),
+            token_id: string(&claims.jti),
+            claims: None,
         })
+    }
+
+    /// What the identity holds on the heap, in bytes (an estimate that never falls short of
+    /// the strings and vectors it owns), for cache budgets.
+    pub(crate) fn heap_size(&self) -> usize {
+        let strings =
+            |v: &[String]| std::mem::size_of_val(v) + v.iter().map(String::capacity).sum::<usize>();
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let tenant = self
+            .tenant
+            .as_ref()
+            .map_or(0, |t| t.id.capacity() + opt(&t.code));
+        let actor = self
+            .actor
+            .as_ref()
+            .map_or(0, |a| a.subject.capacity() + opt(&a.client_id));
+        let claims = self.claims.as_ref().map_or(0, |c| {
+            // Serialized length, doubled for the map's nodes: generous on purpose.
+            2 * serde_json::to_string(c).map_or(0, |s| s.len())
+        });
+        self.subject.capacity()
+            + match &self.client_id {
+                Some(ClientId::Other(c)) => c.capacity(),
+                _ => 0,
+            }
+            + strings(&self.scopes)
+            + strings(&self.roles)
+            + tenant
+            + actor
+            + opt(&self.token_id)
+            + claims
     }
 
     /// The subject: the user or app the credential stands for.
@@ -291,7 +362,7 @@ impl Identity {
     /// [`PrincipalKind::of_token`] of the subject and client id.
     pub fn kind(&self) -> PrincipalKind {
         self.kind
-            .unwrap_or_else(|| PrincipalKind::of_token(&self.subject, self.client_id.as_deref()))
+            .unwrap_or_else(|| PrincipalKind::of_token(&self.subject, self.client_id()))
     }
     /// Whether this is a directory user (the only kind that can be a tenant member or a sudo
     /// target).
@@ -300,7 +371,11 @@ impl Identity {
     }
     /// The OAuth client id, when the credential was issued to a client.
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
+        match &self.client_id {
+            None => None,
+            Some(ClientId::Subject) => Some(&self.subject),
+            Some(ClientId::Other(c)) => Some(c),
+        }
     }
     /// The granted scopes.
     pub fn scopes(&self) -> &[String] {
@@ -322,11 +397,16 @@ impl Identity {
     pub fn expires_at(&self) -> Option<u64> {
         self.expires_at
     }
+    /// When the credential was issued (a token's `iat`), in Unix seconds.
+    pub fn issued_at(&self) -> Option<u64> {
+        self.issued_at
+    }
     /// The token id (`jti`), if any.
     pub fn token_id(&self) -> Option<&str> {
         self.token_id.as_deref()
     }
-    /// The raw claims of a JWT or introspection answer.
+    /// The raw claims of an introspection answer, or of a JWT when its verifier keeps them
+    /// ([`JwtVerifierBuilder::keep_claims`](crate::verify::JwtVerifierBuilder::keep_claims)).
     pub fn claims(&self) -> Option<&Map<String, Value>> {
         self.claims.as_ref()
     }
@@ -340,25 +420,34 @@ impl Identity {
     }
 }
 
-/// Reads a claim that is a space-delimited string or an array of strings.
-pub(crate) fn string_list(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => s
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
+/// An identity's client id: most often its subject too (client-credentials tokens), which is
+/// then not stored twice.
+#[derive(Debug, Clone, PartialEq)]
+enum ClientId {
+    Subject,
+    Other(String),
+}
+
+impl ClientId {
+    fn new(client_id: String, subject: &str) -> Self {
+        if client_id == subject {
+            Self::Subject
+        } else {
+            Self::Other(client_id)
+        }
+    }
+
+    fn new_borrowed(client_id: &str, subject: &str) -> Self {
+        if client_id == subject {
+            Self::Subject
+        } else {
+            Self::Other(client_id.to_owned())
+        }
     }
 }
 
 /// Whether an `aud` claim (a string or an array of strings) names one of `audiences`.
+#[cfg_attr(not(feature = "introspection"), allow(dead_code))]
 pub(crate) fn audience_matches(claim: Option<&Value>, audiences: &[String]) -> bool {
     match claim {
         Some(Value::String(aud)) => audiences.contains(aud),
@@ -371,6 +460,7 @@ pub(crate) fn audience_matches(claim: Option<&Value>, audiences: &[String]) -> b
 }
 
 /// Reads a NumericDate (RFC 7519 §2): a non-negative number of seconds, fractions floored.
+#[cfg_attr(not(feature = "introspection"), allow(dead_code))]
 pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
     if let Some(n) = value.as_u64() {
         return Some(n);
@@ -397,13 +487,12 @@ impl Tenant {
         }
     }
 
-    fn from_claim(value: &Value) -> Option<Self> {
+    fn from_claim(value: &Any<'_>) -> Option<Self> {
         match value {
-            Value::String(id) if !id.is_empty() => Some(Self::new(id.clone(), None::<String>)),
-            Value::Object(map) => {
-                let id = map.get("id").and_then(Value::as_str)?;
-                let code = map.get("code").and_then(Value::as_str);
-                Some(Self::new(id, code))
+            Any::Str(id) if !id.is_empty() => Some(Self::new(id.as_ref(), None::<String>)),
+            Any::Object(members) => {
+                let id = members.id.as_deref()?;
+                Some(Self::new(id, members.code.as_deref()))
             }
             _ => None,
         }
@@ -420,14 +509,14 @@ pub struct Actor {
 }
 
 impl Actor {
-    fn from_claim(value: &Value) -> Option<Self> {
-        let map = value.as_object()?;
-        let subject = map.get("sub").and_then(Value::as_str)?.to_owned();
-        let client_id = map
-            .get("client_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Some(Self { subject, client_id })
+    fn from_claim(value: &Any<'_>) -> Option<Self> {
+        let Any::Object(members) = value else {
+            return None;
+        };
+        Some(Self {
+            subject: members.sub.as_deref()?.to_owned(),
+            client_id: members.client_id.as_deref().map(str::to_owned),
+        })
     }
 }
 
@@ -567,6 +656,18 @@ impl Principal {
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn api_arc(&self) -> Option<&Arc<str>> {
         self.api.as_ref()
+    }
+
+    /// What the principal holds on the heap, identities included (see [`Identity::heap_size`]).
+    pub(crate) fn heap_size(&self) -> usize {
+        let identity = |i: &Identity| std::mem::size_of::<Identity>() + 16 + i.heap_size();
+        identity(&self.identity)
+            + self.caller.as_deref().map_or(0, identity)
+            + self
+                .tenant
+                .as_ref()
+                .map_or(0, |t| 16 + std::mem::size_of::<Tenant>() + t.id.capacity())
+            + self.api.as_ref().map_or(0, |a| 16 + a.len())
     }
 
     /// The published API the request was mapped to, when a grant check ran.

@@ -1036,11 +1036,33 @@ fn assert_invalid_err(result: Result<Principal, VerifyError>) -> VerifyError {
 // Claims -> Principal
 // ---------------------------------------------------------------------------------------------
 
+/// Raw claims are kept only when asked (`keep_claims`); the mapping is the same either way.
 fn principal_for(claims: &Value) -> Result<Principal, VerifyError> {
-    verify(
-        &hs256_verifier(&secret(32)),
-        &hs256_token(&secret(32), claims),
-    )
+    let keeping = JwtVerifier::builder()
+        .hs256(&secret(32))
+        .clock(clock())
+        .keep_claims(true)
+        .build()
+        .expect("valid key");
+    let token = hs256_token(&secret(32), claims);
+    let plain = verify(&hs256_verifier(&secret(32)), &token);
+    if let Ok(p) = &plain {
+        assert!(
+            p.identity().claims().is_none(),
+            "raw claims are off by default"
+        );
+    }
+    let kept = verify(&keeping, &token);
+    assert_eq!(
+        plain
+            .as_ref()
+            .map(|p| p.subject().to_owned())
+            .map_err(Clone::clone),
+        kept.as_ref()
+            .map(|p| p.subject().to_owned())
+            .map_err(Clone::clone)
+    );
+    kept
 }
 
 #[test]

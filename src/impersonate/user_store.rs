@@ -38,6 +38,9 @@ pub(crate) struct UserRecord {
     pub(crate) login_key: Box<str>,
     pub(crate) email_key: Option<Box<str>>,
     pub(crate) mobile_key: Option<Box<str>>,
+    /// Unique to this record in this process (see [`crate::store::next_record_stamp`]): a kept
+    /// Basic verification of an older record of the user is stale.
+    pub(crate) stamp: u64,
 }
 
 impl fmt::Debug for UserRecord {
@@ -66,6 +69,7 @@ impl UserRecord {
             identity: Arc::new(identity),
             password,
             user: Arc::new(user),
+            stamp: crate::store::next_record_stamp(),
         }
     }
 
@@ -80,6 +84,7 @@ impl UserRecord {
             login_key: self.login_key.clone(),
             email_key: self.email_key.clone(),
             mobile_key: self.mobile_key.clone(),
+            stamp: crate::store::next_record_stamp(),
         }
     }
 }

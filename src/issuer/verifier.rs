@@ -10,7 +10,10 @@ use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::{MaybeReady, MaybeReadyFuture};
 use crate::principal::{Identity, Principal, PrincipalKind};
 use crate::store::StoreError;
-use crate::verify::{Verification, Verifier, VerifyError, digest};
+use crate::verify::{
+    ReusableVerification, Reuse, Revalidation, Verification, Verified, Verifier, VerifyError,
+    digest,
+};
 
 /// What the issuer knows of a live token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,10 +55,7 @@ impl TokenIssuer {
     fn decode_own(&self, token: &str) -> MaybeReady<Result<TokenInfo, VerifyError>> {
         if crate::verify::looks_like_jwt(token) {
             return MaybeReady::Ready(self.jwt_verifier().verify_token(token).map(|identity| {
-                let claims = identity.claims();
-                let issued_at = claims
-                    .and_then(|c| c.get("iat"))
-                    .and_then(crate::principal::numeric_date);
+                let issued_at = identity.issued_at();
                 TokenInfo {
                     client_id: identity
                         .client_id()
@@ -157,11 +157,11 @@ impl TokenIssuer {
     }
 }
 
-/// SEAM (user store, S2): whether user `uid` is disabled, as the issuer's liveness checks ask
-/// it. Today's [`UserRegistry`] answers in memory; when it gains a shared store, this is the
-/// one place to make the answer a store read (`MaybeReady`, `StoreError` → 503).
+/// Whether user `uid` is disabled, as the issuer's liveness checks ask it: `Ready` from memory
+/// (always in memory mode); in redis mode one read when this node has not cached the user,
+/// and a store that cannot answer is a `StoreError` (503), never a pass.
 fn user_disabled(users: &UserRegistry, uid: &str) -> MaybeReady<Result<bool, StoreError>> {
-    MaybeReady::Ready(Ok(users.is_disabled(uid)))
+    users.disabled(uid)
 }
 
 /// Joins three answers: `Ready` at once when all three are (no allocation), else one future
@@ -269,15 +269,26 @@ impl IssuerVerifier {
     }
 }
 
+/// Reuse stamps: which kind of token a kept answer is for.
+const JWT: u64 = 0;
+const OPAQUE: u64 = 1;
+
 impl Verifier for IssuerVerifier {
     fn verify(&self, credential: &Credential<'_>) -> Verification {
+        self.verify_reusable(credential)
+            .map(|result| result.map(|verified| verified.principal))
+    }
+
+    /// Kept until the token expires; every hit is revalidated like a first check is:
+    /// revocation, the client and the user (see [`revalidate`](Self::revalidate)).
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
         let (Scheme::Bearer, Some(token)) = (credential.scheme(), credential.token()) else {
             return MaybeReady::Ready(Err(VerifyError::NotApplicable));
         };
         let issuer = &self.issuer;
         if crate::verify::looks_like_jwt(token) {
-            let identity = match issuer.inner.jwt.verify_token(token) {
-                Ok(identity) => identity,
+            let (identity, reuse) = match issuer.inner.jwt.verify_token_reusable(token) {
+                Ok(verified) => verified,
                 Err(e) => return MaybeReady::Ready(Err(e)),
             };
             let client_id = identity.client_id().unwrap_or(identity.subject());
@@ -289,7 +300,9 @@ impl Verifier for IssuerVerifier {
                 identity.kind(),
                 identity.token_id(),
             );
-            return live.map(move |live| live.map(|()| Principal::new(identity)));
+            return live.map(move |live| {
+                live.map(|()| Verified::reusable(Principal::new(identity), reuse.with_stamp(JWT)))
+            });
         }
         let issuer = issuer.clone();
         self.issuer
@@ -309,16 +322,60 @@ impl Verifier for IssuerVerifier {
                 let live = issuer.check_live_parts(&record.client_id, &record.subject, kind, None);
                 live.map(move |live| {
                     live.map(|()| {
-                        Principal::new(
-                            Identity::new(record.subject.clone())
-                                .with_kind(kind)
-                                .with_client_id(record.client_id.clone())
-                                .with_scopes(record.scopes.iter().cloned())
-                                .with_expires_at(record.expires_at)
-                                .with_token_id(record.token_id.clone()),
-                        )
+                        let identity = Identity::new(record.subject.clone())
+                            .with_kind(kind)
+                            .with_client_id(record.client_id.clone())
+                            .with_scopes(record.scopes.iter().cloned())
+                            .with_expires_at(record.expires_at)
+                            .with_token_id(record.token_id.clone());
+                        let reuse = Reuse::until(record.expires_at).with_stamp(OPAQUE);
+                        Verified::reusable(Principal::new(identity), reuse)
                     })
                 })
             })
+    }
+
+    /// The checks every request pays, from memory: the `jti` not revoked (JWTs), the opaque
+    /// token still stored (it is forgotten when revoked), the client active, the user enabled.
+    /// What this node cannot answer from memory at once (redis mode: not cached, or its view
+    /// older than the staleness bound) makes the kept answer stale: the token is verified
+    /// afresh, which asks Redis, and a Redis that cannot answer is a 503, never a pass.
+    fn revalidate(
+        &self,
+        credential: &Credential<'_>,
+        principal: &Principal,
+        stamp: u64,
+    ) -> Revalidation {
+        let issuer = &self.issuer;
+        let identity = principal.identity();
+        let jti = match stamp {
+            JWT => identity.token_id(),
+            _ => {
+                let Some(token) = credential.token() else {
+                    return Revalidation::Stale;
+                };
+                match issuer.tokens().opaque(&digest(token)) {
+                    MaybeReady::Ready(Ok(Some(_))) => {}
+                    MaybeReady::Ready(Ok(None)) => {
+                        return Revalidation::Invalid(VerifyError::invalid(
+                            "the token is unknown or revoked",
+                        ));
+                    }
+                    MaybeReady::Ready(Err(e)) => return Revalidation::Invalid(e.into()),
+                    MaybeReady::Pending(_) => return Revalidation::Stale,
+                }
+                None
+            }
+        };
+        let client_id = identity.client_id().unwrap_or(identity.subject());
+        match issuer.check_live_parts(client_id, identity.subject(), identity.kind(), jti) {
+            MaybeReady::Ready(Ok(())) => Revalidation::Valid,
+            MaybeReady::Ready(Err(error)) => Revalidation::Invalid(error),
+            MaybeReady::Pending(_) => Revalidation::Stale,
+        }
+    }
+
+    fn clock(&self) -> &dyn crate::clock::Clock {
+        &**self.issuer.clock()
     }
 }

@@ -76,7 +76,7 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<RequestBody<B>>>,
 {
-    pub(crate) fn inner(mut inner: S, admitted: Admitted<B>) -> Self {
+    pub(crate) fn inner(inner: &mut S, admitted: Admitted<B>) -> Self {
         Self {
             state: State::Inner {
                 future: inner.call(admitted.request),

@@ -36,7 +36,7 @@ pub use service::Gatekeeper;
 
 use crate::error::{Challenge, JsonResponder, Responder};
 use crate::extract::CredentialSources;
-use crate::verify::Verifier;
+use crate::verify::{CacheConfig, CachedVerifier, VerifiedCache, Verifier};
 
 pub(crate) struct Shared {
     pub(crate) sources: CredentialSources,
@@ -46,6 +46,7 @@ pub(crate) struct Shared {
     pub(crate) optional: bool,
     pub(crate) cors_preflight: bool,
     pub(crate) stages: Vec<Arc<dyn Authorize>>,
+    pub(crate) cache: Option<VerifiedCache>,
 }
 
 /// Carried by anonymous requests in optional mode, so that a later refusal (an extractor that
@@ -99,7 +100,16 @@ impl GatekeeperLayer {
             optional: false,
             cors_preflight: false,
             stages: Vec::new(),
+            cache: CacheConfig::new(),
         }
+    }
+}
+
+impl GatekeeperLayer {
+    /// The layer's verified-credential cache (counters, size, clearing), unless it was
+    /// switched off.
+    pub fn verified_cache(&self) -> Option<&VerifiedCache> {
+        self.shared.cache.as_ref()
     }
 }
 
@@ -121,6 +131,7 @@ pub struct GatekeeperBuilder {
     optional: bool,
     cors_preflight: bool,
     stages: Vec<Arc<dyn Authorize>>,
+    cache: CacheConfig,
 }
 
 impl fmt::Debug for GatekeeperBuilder {
@@ -170,6 +181,15 @@ impl GatekeeperBuilder {
         self.authorize(RequireScopes::all(scopes))
     }
 
+    /// Bounds the verified-credential cache ([`CachedVerifier`]), or switches it off with
+    /// [`CacheConfig::disabled`]. On by default: answers the verifier allows to be reused
+    /// (see [`Verifier::verify_reusable`]) are served again for the same credential, each
+    /// revalidated by the verifier.
+    pub fn verified_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = config;
+        self
+    }
+
     /// Adds a check that runs after verification, in the order added.
     pub fn authorize(mut self, stage: impl Authorize) -> Self {
         self.stages.push(Arc::new(stage));
@@ -179,15 +199,23 @@ impl GatekeeperBuilder {
     /// Builds the layer.
     pub fn build(self) -> GatekeeperLayer {
         let challenge = Challenge::for_sources(self.realm, &self.sources);
+        let (verifier, cache) = if self.cache.is_enabled() {
+            let cached = CachedVerifier::with_config(self.verifier, self.cache);
+            let cache = cached.cache();
+            (Arc::new(cached) as Arc<dyn Verifier>, Some(cache))
+        } else {
+            (self.verifier, None)
+        };
         GatekeeperLayer {
             shared: Arc::new(Shared {
                 sources: self.sources,
-                verifier: self.verifier,
+                verifier,
                 responder: self.responder,
                 challenge,
                 optional: self.optional,
                 cors_preflight: self.cors_preflight,
                 stages: self.stages,
+                cache,
             }),
         }
     }

@@ -81,13 +81,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // Use the service that `poll_ready` readied; leave a fresh clone in its place.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         match decide(&self.shared, req) {
-            MaybeReady::Ready(Ok(admitted)) => ResponseFuture::inner(inner, admitted),
+            // Decided at once: the service `poll_ready` readied is called now, no clone needed.
+            MaybeReady::Ready(Ok(admitted)) => ResponseFuture::inner(&mut self.inner, admitted),
             MaybeReady::Ready(Err(error)) => ResponseFuture::refused(&self.shared, &error),
             MaybeReady::Pending(decision) => {
+                // Keep the readied service for later; leave a fresh clone in its place.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::deciding(decision, inner, self.shared.clone())
             }
         }
@@ -107,6 +108,8 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // Every stage that reads the system clock in this synchronous part gets the same second.
+    let _time = crate::clock::RequestTime::enter();
     let (parts, body) = req.into_parts();
     let head = match shared.sources.find_in_head(&parts.headers, &parts.uri) {
         Err(error) => return MaybeReady::Ready(Err(error)),

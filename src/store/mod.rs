@@ -40,6 +40,14 @@ pub(crate) use table::{Record, Table};
 /// The version written into every stored record.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
+/// A number no other in-memory record of this process has: a record built (or read back from
+/// Redis) gets a new one, so a verification kept for one record can tell it was replaced.
+pub(crate) fn next_record_stamp() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STAMPS: AtomicU64 = AtomicU64::new(1);
+    STAMPS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// What went wrong with a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -169,6 +169,16 @@ impl<V: Record> Table<V> {
         self.remote.as_ref()
     }
 
+    /// Whether this node's copy may be trusted without asking anyone: always in memory mode;
+    /// in redis mode while the node is within the staleness bound.
+    pub(crate) fn is_fresh(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            return remote.store.is_fresh();
+        }
+        true
+    }
+
     /// The shared store behind this table, in redis mode.
     #[cfg(feature = "redis")]
     pub(crate) fn remote_store(&self) -> Option<&super::RedisStore> {

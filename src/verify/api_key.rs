@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Verification, Verifier, VerifyError};
+use super::{
+    ReusableVerification, Reuse, Revalidation, Verification, Verified, Verifier, VerifyError,
+};
 use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{Actor, CredentialInfo, Identity, Principal, PrincipalKind, Tenant};
@@ -368,11 +370,17 @@ impl ApiKeyStore {
         self.len() == 0
     }
 
-    /// Changes seen so far (every write, notice and resynchronisation bumps it): a cache of
-    /// answers derived from this store may keep them while it is unchanged.
-    #[allow(dead_code)]
-    pub(crate) fn generation(&self) -> u64 {
+    /// A number that changes with every insert and removal (in redis mode also with every
+    /// change notice and resynchronisation this node hears of): an answer taken from the store
+    /// at one generation still holds while the generation is the same.
+    pub fn generation(&self) -> u64 {
         self.table.generation()
+    }
+
+    /// Whether this node's copy may be trusted without asking Redis (always in memory mode;
+    /// in redis mode within the staleness bound).
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.table.is_fresh()
     }
 }
 
@@ -429,16 +437,59 @@ impl ApiKeyVerifier {
     }
 }
 
-impl Verifier for ApiKeyVerifier {
-    fn verify(&self, credential: &Credential<'_>) -> Verification {
-        let key = match (credential.scheme(), credential.token()) {
-            (Scheme::ApiKey, Some(key)) => key,
+impl ApiKeyVerifier {
+    fn key<'c>(&self, credential: &'c Credential<'_>) -> Option<&'c str> {
+        match (credential.scheme(), credential.token()) {
+            (Scheme::ApiKey, Some(key)) => Some(key),
             (Scheme::Bearer, Some(token))
                 if self.accept_bearer && !super::jwt::looks_like_jwt(token) =>
             {
-                token
+                Some(token)
             }
-            _ => return MaybeReady::Ready(Err(VerifyError::NotApplicable)),
+            _ => None,
+        }
+    }
+}
+
+impl Verifier for ApiKeyVerifier {
+    /// An answer holds while the store is unchanged: any insert or removal (on any node, in
+    /// redis mode) makes kept answers stale, so a removed key is refused from the next request
+    /// on.
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        let Some(key) = self.key(credential) else {
+            return MaybeReady::Ready(Err(VerifyError::NotApplicable));
+        };
+        // Read before the lookup: a change racing with it leaves a stamp that is already old.
+        let generation = self.store.generation();
+        let source = credential.source();
+        self.store.lookup(key).map(move |found| match found {
+            // An API key, however it was carried; the layer records where.
+            Ok(Some(owner)) => Ok(Verified::reusable(
+                Principal::new(owner).with_credential(CredentialInfo {
+                    scheme: Scheme::ApiKey,
+                    source,
+                }),
+                Reuse::unlimited().with_stamp(generation),
+            )),
+            Ok(None) => Err(VerifyError::invalid("the key is unknown or revoked")),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    /// Valid while the store's generation is the stamp's and (redis mode) this node's view is
+    /// within the staleness bound; otherwise the key is looked up afresh, which past the bound
+    /// asks Redis and answers 503 when it cannot.
+    fn revalidate(&self, _: &Credential<'_>, _: &Principal, stamp: u64) -> Revalidation {
+        if self.store.generation() == stamp && self.store.is_fresh() {
+            Revalidation::Valid
+        } else {
+            Revalidation::Stale
+        }
+    }
+
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        let Some(key) = self.key(credential) else {
+            return MaybeReady::Ready(Err(VerifyError::NotApplicable));
         };
         let source = credential.source();
         self.store.lookup(key).map(move |found| match found {

@@ -7,7 +7,9 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 
 use super::hashing::{HashingBusy, HashingPool};
-use super::{Verification, Verifier, VerifyError};
+use super::{
+    ReusableVerification, Reuse, Revalidation, Verification, Verified, Verifier, VerifyError,
+};
 use crate::accounts::canonical_password;
 use crate::extract::{Credential, Scheme};
 use crate::impersonate::canonical_login;
@@ -98,6 +100,9 @@ struct Login {
     phc: Box<str>,
     identity: Arc<Identity>,
     disabled: bool,
+    /// Unique to this record: a new password, or a disabled flag, makes a new one (a kept
+    /// verification of the old record is then stale).
+    generation: u64,
 }
 
 // The stored form: `BasicUsers` is memory-only today (shared Basic logins live in a
@@ -173,6 +178,7 @@ impl Record for Login {
             phc: d.phc.into(),
             identity: Arc::new(identity),
             disabled: d.disabled,
+            generation: crate::store::next_record_stamp(),
         })
     }
 }
@@ -269,6 +275,7 @@ impl BasicUsers {
                 phc: phc.into(),
                 identity: Arc::new(identity.with_kind(PrincipalKind::User)),
                 disabled,
+                generation: crate::store::next_record_stamp(),
             },
         );
         Ok(())
@@ -286,6 +293,7 @@ impl BasicUsers {
                         phc: user.phc.clone(),
                         identity: user.identity.clone(),
                         disabled,
+                        generation: crate::store::next_record_stamp(),
                     },
                     true,
                 ),
@@ -345,6 +353,13 @@ impl Found {
             Self::User(u) => u.user.disabled,
         }
     }
+    /// Unique to this record: a kept verification of another record of the name is stale.
+    fn stamp(&self) -> u64 {
+        match self {
+            Self::Login(l) => l.generation,
+            Self::User(u) => u.stamp,
+        }
+    }
 }
 
 /// Where a [`BasicVerifier`] looks names up.
@@ -376,8 +391,8 @@ impl Logins {
 }
 
 /// The password check, on the hashing pool: a name without a usable hash costs what a wrong
-/// password costs.
-fn check(found: Option<Found>, password: &str) -> Result<Arc<Identity>, VerifyError> {
+/// password costs. Answers the identity and the stamp of the record that matched.
+fn check(found: Option<Found>, password: &str) -> Result<(Arc<Identity>, u64), VerifyError> {
     // RFC 7617 §2.1 / RFC 8265: the prepared forms are compared, not the octets sent.
     let password = &*canonical_password(password);
     let bad = || VerifyError::invalid("invalid user name or password");
@@ -394,7 +409,7 @@ fn check(found: Option<Found>, password: &str) -> Result<Arc<Identity>, VerifyEr
             if user.disabled() {
                 return Err(VerifyError::invalid("the account is disabled"));
             }
-            Ok(user.identity().clone())
+            Ok((user.identity().clone(), user.stamp()))
         }
     }
 }
@@ -451,8 +466,13 @@ fn busy(refused: HashingBusy) -> VerifyError {
     }
 }
 
-impl Verifier for BasicVerifier {
-    fn verify(&self, credential: &Credential<'_>) -> Verification {
+impl BasicVerifier {
+    /// Checks the password under the hashing bound, then makes the answer with `answer`.
+    fn run<T: Send + 'static>(
+        &self,
+        credential: &Credential<'_>,
+        answer: fn(Arc<Identity>, u64) -> T,
+    ) -> MaybeReady<Result<T, VerifyError>> {
         let (Scheme::Basic, Some((name, password))) =
             (credential.scheme(), credential.basic_parts())
         else {
@@ -473,7 +493,7 @@ impl Verifier for BasicVerifier {
             return MaybeReady::Ready(match found {
                 Ok(found) => self
                     .hashing
-                    .try_run_now(move || check(found, &password).map(Principal::new))
+                    .try_run_now(move || check(found, &password).map(|(i, s)| answer(i, s)))
                     .unwrap_or_else(|e| Err(busy(e))),
                 Err(e) => Err(e.into()),
             });
@@ -482,9 +502,50 @@ impl Verifier for BasicVerifier {
         MaybeReady::pending(async move {
             // A store that cannot answer is a 503, never a pass (and never a guess).
             let found = lookup.await?;
-            pool.run(move || check(found, &password).map(Principal::new))
+            pool.run(move || check(found, &password).map(|(i, s)| answer(i, s)))
                 .await
                 .unwrap_or_else(|e| Err(busy(e)))
         })
+    }
+}
+
+impl Verifier for BasicVerifier {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        self.run(credential, |identity, _| Principal::new(identity))
+    }
+
+    /// A verified password holds while the user's record is the one that matched it: a new
+    /// password makes the kept answer stale (the password is checked again), a disabled or
+    /// removed user is refused at once.
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        self.run(credential, |identity, generation| {
+            Verified::reusable(
+                Principal::new(identity),
+                Reuse::unlimited().with_stamp(generation),
+            )
+        })
+    }
+
+    /// From memory only: the record that matched must still be the name's record (same stamp)
+    /// and enabled. A user this node cannot answer for at once (redis mode: not cached, or its
+    /// view older than the staleness bound) makes the answer stale: the credential is checked
+    /// afresh, which reads Redis, and a Redis that cannot answer is a 503.
+    fn revalidate(&self, credential: &Credential<'_>, _: &Principal, stamp: u64) -> Revalidation {
+        let Some((name, _)) = credential.basic_parts() else {
+            return Revalidation::Stale;
+        };
+        let found = match self.logins.lookup(name) {
+            MaybeReady::Ready(Ok(found)) => found,
+            MaybeReady::Ready(Err(e)) => return Revalidation::Invalid(e.into()),
+            MaybeReady::Pending(_) => return Revalidation::Stale,
+        };
+        match found {
+            None => Revalidation::Invalid(VerifyError::invalid("invalid user name or password")),
+            Some(user) if user.disabled() => {
+                Revalidation::Invalid(VerifyError::invalid("the account is disabled"))
+            }
+            Some(user) if user.stamp() != stamp => Revalidation::Stale,
+            Some(_) => Revalidation::Valid,
+        }
     }
 }

@@ -19,6 +19,9 @@ use crate::extract::{Credential, Scheme};
 use crate::maybe_ready::{BoxFuture, MaybeReady};
 use crate::principal::Principal;
 
+/// The deadline of one key (or discovery) fetch unless configured.
+const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The claim checks of a JWKS verifier: everything a [`JwtVerifierBuilder`] sets but keys.
 type Template = Arc<dyn Fn() -> JwtVerifierBuilder + Send + Sync>;
 
@@ -37,6 +40,7 @@ struct Inner {
     ttl: u64,
     cooldown: u64,
     max_stale: u64,
+    fetch_timeout: Duration,
     keys: ArcSwapOption<KeySet>,
     /// When a fetch was last started (successful or not), for the cooldown.
     last_attempt: AtomicU64,
@@ -54,7 +58,11 @@ struct Inner {
 /// default), refetched when a token names an unknown `kid` — at most once per cooldown (30 s),
 /// so a storm of made-up `kid`s costs one fetch — and kept when a refetch fails, for a bounded
 /// time (1 hour past the TTL), after which requests get 503. Readers load the current key set
-/// without a lock; only the fetch itself is serialised.
+/// without a lock; only the fetch itself is serialised, and it has a deadline
+/// ([`fetch_timeout`](JwksVerifierBuilder::fetch_timeout), 5 s by default, whatever the
+/// [`HttpClient`] does): a request waiting for keys waits at most that long, then gets 503 (or
+/// the last good keys, while they may still be used). The deadline uses Tokio's timer: run it in
+/// a runtime with time enabled (`#[tokio::main]` and `#[tokio::test]` have it).
 ///
 /// Each JWK's `use` (must be `sig` when present), `alg` (the only algorithm the key may verify;
 /// when absent, the one its `kty`/`crv` implies: RS256, ES256, ES384 or EdDSA) and `kty` are
@@ -95,6 +103,7 @@ pub struct JwksVerifierBuilder {
     ttl: Duration,
     cooldown: Duration,
     max_stale: Duration,
+    fetch_timeout: Duration,
 }
 
 impl fmt::Debug for JwksVerifierBuilder {
@@ -135,6 +144,12 @@ impl JwksVerifierBuilder {
         self.clock = Arc::new(clock);
         self
     }
+    /// The deadline of one key fetch, whatever the [`HttpClient`]'s own (default 5 s). Requests
+    /// waiting for a fetch wait at most this long.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
     /// Builds the verifier. Keys are fetched on first use.
     pub fn build(self) -> JwksVerifier {
         JwksVerifier {
@@ -146,6 +161,7 @@ impl JwksVerifierBuilder {
                 ttl: self.ttl.as_secs(),
                 cooldown: self.cooldown.as_secs(),
                 max_stale: self.max_stale.as_secs(),
+                fetch_timeout: self.fetch_timeout,
                 keys: ArcSwapOption::empty(),
                 last_attempt: AtomicU64::new(0),
                 last_failure: AtomicU64::new(0),
@@ -220,12 +236,13 @@ impl JwksVerifier {
             ttl: Duration::from_secs(300),
             cooldown: Duration::from_secs(30),
             max_stale: Duration::from_secs(3600),
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
         }
     }
 
     /// OpenID Connect discovery: reads `{issuer}/.well-known/openid-configuration`, checks its
     /// `issuer` is `issuer` (OIDC Discovery §4.3) and returns a builder for its `jwks_uri` that
-    /// requires that `iss`.
+    /// requires that `iss`. The read has the default fetch deadline (5 s).
     pub async fn discover(
         issuer: &str,
         client: impl HttpClient,
@@ -234,7 +251,9 @@ impl JwksVerifier {
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let response = client.get(&url).await?;
+        let response = tokio::time::timeout(DEFAULT_FETCH_TIMEOUT, client.get(&url))
+            .await
+            .map_err(|_| FetchError("the discovery document timed out".into()))??;
         if response.status != 200 {
             return Err(FetchError(format!(
                 "discovery answered {}",
@@ -265,7 +284,11 @@ impl JwksVerifier {
     /// Fetches the keys unless another fetch happened since `seen` or one was tried within the
     /// cooldown. Serialised: concurrent callers wait for one fetch.
     async fn refresh(inner: &Inner, seen: Option<u64>) -> Result<(), FetchError> {
-        let _one_at_a_time = inner.refresh.lock().await;
+        // The holder's fetch has a deadline, so this wait is bounded too; the timeout is a
+        // second guard.
+        let _one_at_a_time = tokio::time::timeout(inner.fetch_timeout, inner.refresh.lock())
+            .await
+            .map_err(|_| FetchError("waited too long for another key fetch".into()))?;
         let current = inner.keys.load().as_ref().map(|k| k.fetched_at);
         if current != seen && current.is_some() {
             return Ok(()); // someone else fetched while we waited
@@ -286,7 +309,9 @@ impl JwksVerifier {
     }
 
     async fn fetch(inner: &Inner, now: u64) -> Result<(), FetchError> {
-        let response = inner.client.get(&inner.url).await?;
+        let response = tokio::time::timeout(inner.fetch_timeout, inner.client.get(&inner.url))
+            .await
+            .map_err(|_| FetchError("the JWKS fetch timed out".into()))??;
         if response.status != 200 {
             return Err(FetchError(format!(
                 "the JWKS endpoint answered {}",

@@ -32,6 +32,7 @@
 
 mod api_key;
 mod basic;
+mod cache;
 mod hashing;
 #[cfg(feature = "introspection")]
 mod introspection;
@@ -54,17 +55,22 @@ pub(crate) use basic::check_phc;
 #[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use basic::password_matches;
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
+pub use cache::{
+    CacheConfig, CacheStats, CachedVerifier, Reuse, Revalidation, Verified, VerifiedCache,
+};
 pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
 #[cfg(feature = "issuer")]
 pub(crate) use hashing::{MAX_ARGON2_BLOCKS, with_deadline};
 #[cfg(feature = "introspection")]
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{JwksVerifier, JwksVerifierBuilder};
+pub(crate) use jwt::claims;
 pub use jwt::{JwtKey, JwtVerifier, JwtVerifierBuilder, KeyError, looks_like_jwt};
 #[cfg(feature = "reqwest")]
 pub use remote::ReqwestClient;
 pub use remote::{ClientAuth, FetchError, HttpClient, HttpResponse};
 
+use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::extract::Credential;
 use crate::maybe_ready::MaybeReady;
@@ -131,6 +137,9 @@ impl From<VerifyError> for AuthError {
 /// What a verifier answers: a principal or an error, now or later.
 pub type Verification = MaybeReady<Result<Principal, VerifyError>>;
 
+/// What [`Verifier::verify_reusable`] answers: a principal that may be kept, or an error.
+pub type ReusableVerification = MaybeReady<Result<Verified, VerifyError>>;
+
 /// Turns a credential into a principal.
 ///
 /// A verifier that takes a credential as another kind than what carried it (an API key sent
@@ -141,9 +150,47 @@ pub type Verification = MaybeReady<Result<Principal, VerifyError>>;
 /// Answer [`MaybeReady::Ready`] when the answer is at hand (a signature check, a map lookup):
 /// the layer then runs without allocating a future. Answer [`MaybeReady::Pending`] when it
 /// must wait; the future must own what it needs (use [`Credential::into_owned`]).
+///
+/// A verifier whose answer can be kept for the same credential says so in
+/// [`verify_reusable`](Self::verify_reusable), and re-checks a kept answer on every hit in
+/// [`revalidate`](Self::revalidate); the layer's [`CachedVerifier`] does the rest. By default
+/// nothing is kept.
 pub trait Verifier: Send + Sync + 'static {
     /// Verifies `credential`.
     fn verify(&self, credential: &Credential<'_>) -> Verification;
+
+    /// Verifies `credential` and says whether, until when and under which stamp the answer
+    /// may be served again for the same credential.
+    ///
+    /// The default answers like [`verify`](Self::verify) and allows no reuse: only the
+    /// verifier knows what could change its answer, so it must opt in.
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        self.verify(credential)
+            .map(|result| result.map(Verified::once))
+    }
+
+    /// Re-checks an answer this verifier gave for `credential` before (with the
+    /// [`Reuse`] stamp it gave), each time it is served again from a cache. Runs on the request
+    /// path: answer from memory, without waiting (revocation lists, account flags, store
+    /// generations).
+    ///
+    /// The cache has already checked the reuse deadline against [`clock`](Self::clock). The
+    /// default: still valid.
+    fn revalidate(
+        &self,
+        credential: &Credential<'_>,
+        principal: &Principal,
+        stamp: u64,
+    ) -> Revalidation {
+        let _ = (credential, principal, stamp);
+        Revalidation::Valid
+    }
+
+    /// The clock this verifier judges expiry by; a kept answer's deadline is compared with it.
+    /// The default is the system clock.
+    fn clock(&self) -> &dyn Clock {
+        &crate::clock::SystemClock
+    }
 }
 
 impl<F, Fut> Verifier for F
@@ -159,6 +206,23 @@ where
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn verify(&self, credential: &Credential<'_>) -> Verification {
         (**self).verify(credential)
+    }
+
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        (**self).verify_reusable(credential)
+    }
+
+    fn revalidate(
+        &self,
+        credential: &Credential<'_>,
+        principal: &Principal,
+        stamp: u64,
+    ) -> Revalidation {
+        (**self).revalidate(credential, principal, stamp)
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        (**self).clock()
     }
 }
 
@@ -234,8 +298,56 @@ impl FirstMatch {
     }
 }
 
+impl FirstMatch {
+    /// Like `verify_from`, keeping the reuse of the verifier that answered and naming it, so
+    /// that a cache revalidates hits with that verifier.
+    fn reusable_from(
+        verifiers: &Arc<[Arc<dyn Verifier>]>,
+        start: usize,
+        credential: &Credential<'_>,
+    ) -> ReusableVerification {
+        let named = |i: usize, verified: Verified| Verified {
+            reuse: verified.reuse.map(|r| r.answered_by(verifiers[i].clone())),
+            principal: verified.principal,
+        };
+        for i in start..verifiers.len() {
+            match verifiers[i].verify_reusable(credential) {
+                MaybeReady::Ready(Err(VerifyError::NotApplicable)) => continue,
+                MaybeReady::Ready(result) => return MaybeReady::Ready(result.map(|v| named(i, v))),
+                MaybeReady::Pending(fut) => {
+                    let credential = credential.clone().into_owned();
+                    let verifiers = verifiers.clone();
+                    return MaybeReady::pending(async move {
+                        match fut.await {
+                            Err(VerifyError::NotApplicable) => {
+                                Self::reusable_from(&verifiers, i + 1, &credential).await
+                            }
+                            Ok(verified) => Ok(Verified {
+                                reuse: verified.reuse.map(|r| r.answered_by(verifiers[i].clone())),
+                                principal: verified.principal,
+                            }),
+                            Err(e) => Err(e),
+                        }
+                    });
+                }
+            }
+        }
+        MaybeReady::Ready(Err(VerifyError::NotApplicable))
+    }
+}
+
 impl Verifier for FirstMatch {
     fn verify(&self, credential: &Credential<'_>) -> Verification {
         Self::verify_from(&self.verifiers, 0, credential)
+    }
+
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        Self::reusable_from(&self.verifiers, 0, credential)
+    }
+
+    /// Kept answers name the verifier of the chain that gave them and are revalidated by it;
+    /// one that names none is verified again.
+    fn revalidate(&self, _: &Credential<'_>, _: &Principal, _: u64) -> Revalidation {
+        Revalidation::Stale
     }
 }

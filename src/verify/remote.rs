@@ -1,7 +1,9 @@
 //! Talking to other systems: the [`HttpClient`] the JWKS and introspection verifiers use.
 //!
 //! Bring your own client by implementing the trait, or enable the `reqwest` feature for
-//! [`ReqwestClient`]. Every failure — unreachable, timeout, a 5xx, an unreadable answer — is a
+//! [`ReqwestClient`]. The verifiers put their own deadline on every call, so a client that
+//! never answers costs a bounded wait; a client of your own should still time out and cap the
+//! size of what it reads. Every failure — unreachable, timeout, a 5xx, an unreadable answer — is a
 //! [`FetchError`], which the verifiers turn into 503: never a pass, never a 401.
 
 use std::fmt;
@@ -100,17 +102,24 @@ mod reqwest_client {
 
     use super::{BoxFuture, ClientAuth, FetchError, HttpClient, HttpResponse};
 
-    /// An [`HttpClient`] on `reqwest` with rustls, with a timeout on every call (5 s by
-    /// default).
+    /// An [`HttpClient`] on `reqwest` with rustls, with a deadline on every call (5 s by
+    /// default, connecting, sending and reading the answer included) and a cap on the size of
+    /// an answer (1 MiB by default: a larger one is a [`FetchError`], read no further).
     ///
     /// ```
-    /// let client = tower_gatekeeper::verify::ReqwestClient::new();
+    /// use std::time::Duration;
+    /// let client = tower_gatekeeper::verify::ReqwestClient::with_timeout(Duration::from_secs(2))
+    ///     .max_response_bytes(256 * 1024);
     /// # let _ = client;
     /// ```
     #[derive(Debug, Clone)]
     pub struct ReqwestClient {
         client: reqwest::Client,
+        max_response_bytes: usize,
     }
+
+    /// The largest answer read unless configured.
+    const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
     impl Default for ReqwestClient {
         fn default() -> Self {
@@ -119,42 +128,77 @@ mod reqwest_client {
     }
 
     impl ReqwestClient {
-        /// A client with a 5 second timeout.
+        /// A client with a 5 second deadline per call.
         pub fn new() -> Self {
             Self::with_timeout(Duration::from_secs(5))
         }
 
-        /// A client with the given timeout per call.
+        /// A client with the given deadline per call (connecting, sending and reading the
+        /// answer included).
         pub fn with_timeout(timeout: Duration) -> Self {
             let client = reqwest::Client::builder()
                 .timeout(timeout)
+                .connect_timeout(timeout)
                 .build()
                 .expect("the TLS backend initialises");
-            Self { client }
+            Self {
+                client,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            }
         }
 
-        /// A client from a configured `reqwest::Client`.
+        /// A client from a configured `reqwest::Client`. Give it a timeout
+        /// (`reqwest::ClientBuilder::timeout`): the verifiers add their own deadline, but the
+        /// connections of a client without one can linger.
         pub fn from_client(client: reqwest::Client) -> Self {
-            Self { client }
+            Self {
+                client,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            }
+        }
+
+        /// The largest answer read (default 1 MiB); a larger one is a [`FetchError`].
+        pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+            self.max_response_bytes = bytes;
+            self
         }
     }
 
     async fn answer(
         response: Result<reqwest::Response, reqwest::Error>,
+        limit: usize,
     ) -> Result<HttpResponse, FetchError> {
-        let response = response.map_err(|e| FetchError(format!("request failed: {e}")))?;
+        let mut response = response.map_err(|e| FetchError(format!("request failed: {e}")))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
+        let too_large = || FetchError(format!("the answer is larger than {limit} bytes"));
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| FetchError(format!("reading the answer failed: {e}")))?;
-        Ok(HttpResponse { status, body })
+            .map_err(|e| FetchError(format!("reading the answer failed: {e}")))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            body: body.into(),
+        })
     }
 
     impl HttpClient for ReqwestClient {
         fn get(&self, url: &str) -> BoxFuture<Result<HttpResponse, FetchError>> {
             let request = self.client.get(url).header("accept", "application/json");
-            Box::pin(async move { answer(request.send().await).await })
+            let limit = self.max_response_bytes;
+            Box::pin(async move { answer(request.send().await, limit).await })
         }
 
         fn post_form(
@@ -175,7 +219,8 @@ mod reqwest_client {
             if let Some(auth) = auth {
                 request = request.header("authorization", auth.basic_header());
             }
-            Box::pin(async move { answer(request.send().await).await })
+            let limit = self.max_response_bytes;
+            Box::pin(async move { answer(request.send().await, limit).await })
         }
     }
 }
