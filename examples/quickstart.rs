@@ -5,17 +5,24 @@
 //! ```
 //!
 //! It mounts the client-credentials endpoint at `/oauth/token` (with check, introspect and
-//! revoke beside it, and the seed systems' literal paths as aliases), protects `/whoami` and
-//! `/api/*`, and prints the curl commands to try next. It serves with timeouts for slow
-//! clients (`examples/support/serve.rs`: headers 10 s, a request with its body 30 s, a silent
-//! connection 60 s), which `--header-timeout-secs`, `--body-timeout-secs` and
-//! `--idle-timeout-secs` change.
+//! revoke beside it, and the seed systems' literal paths as aliases), its RFC 8414 metadata at
+//! `/.well-known/oauth-authorization-server` (and `/.well-known/openid-configuration`), the
+//! RFC 9728 metadata of its APIs at `/.well-known/oauth-protected-resource`, protects
+//! `/whoami`, `/admin/*` and `/api/*` (every other path is a plain 404), and prints the curl
+//! commands to try next.
+//!
+//! The issuer (`iss` of tokens, `issuer` of the metadata) is the config's `issuer`, or, when it
+//! sets none, the address the server listens on (`http://127.0.0.1:3000` by default).
+//!
+//! It serves with timeouts for slow clients (`examples/support/serve.rs`: headers 10 s, a
+//! request with its body 30 s, a silent connection 60 s), which `--header-timeout-secs`,
+//! `--body-timeout-secs` and `--idle-timeout-secs` change.
 
 #[path = "support/serve.rs"]
 mod serve;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +35,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
 use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use tower_gatekeeper::discovery::ProtectedResourceMetadata;
 use tower_gatekeeper::extract::{CredentialSources, Scheme};
 use tower_gatekeeper::grant::{
     ApiTable, GrantAdmin, GrantCheck, GrantManager, GrantStore, Grantee, InMemoryGrantStore,
@@ -44,7 +52,10 @@ use tower_gatekeeper::{GatekeeperLayer, Principal};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
-    issuer: String,
+    /// The `iss` of tokens and the metadata's `issuer`; default `http://<bound address>`.
+    issuer: Option<String>,
+    /// The resource identifier in the RFC 9728 metadata; default `http://<bound address>`.
+    resource: Option<String>,
     audience: String,
     #[serde(default = "default_realm")]
     realm: String,
@@ -112,6 +123,7 @@ impl From<FormatConfig> for TokenFormat {
 struct SigningKeyConfig {
     algorithm: String,
     secret: Option<String>,
+    /// RS256: a PEM file; without one, a fresh key is generated at startup.
     private_key_pem: Option<PathBuf>,
     kid: Option<String>,
 }
@@ -264,16 +276,20 @@ fn signing_key(cfg: &SigningKeyConfig, base: &Path) -> Result<SigningKey, String
             SigningKey::hs256(secret.as_bytes()).map_err(|e| e.to_string())?
         }
         "RS256" => {
-            let path = cfg
-                .private_key_pem
-                .as_ref()
-                .ok_or("signing_key.private_key_pem is required for RS256")?;
-            let path = if path.is_absolute() {
-                path.clone()
-            } else {
-                base.join(path)
+            let pem = match &cfg.private_key_pem {
+                Some(path) => {
+                    let path = if path.is_absolute() {
+                        path.clone()
+                    } else {
+                        base.join(path)
+                    };
+                    std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?
+                }
+                // No key file: a key of this process's own, so no private key is ever shipped
+                // or shared. Its tokens end with the process; resource servers fetch the
+                // public half from /.well-known/jwks.json.
+                None => generate_rsa_pem()?,
             };
-            let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             SigningKey::rs256_pem(&pem).map_err(|e| e.to_string())?
         }
         other => {
@@ -286,6 +302,23 @@ fn signing_key(cfg: &SigningKeyConfig, base: &Path) -> Result<SigningKey, String
         Some(kid) => key.with_kid(kid.clone()),
         None => key,
     })
+}
+
+/// A new RSA-2048 private key, as PKCS#8 PEM.
+fn generate_rsa_pem() -> Result<Vec<u8>, String> {
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+    use base64::Engine as _;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|_| "could not generate an RSA key")?;
+    let der: Pkcs8V1Der<'_> = pair.as_der().map_err(|_| "could not encode the RSA key")?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    Ok(pem.into_bytes())
 }
 
 fn scheme_name(scheme: Scheme) -> &'static str {
@@ -353,7 +386,21 @@ async fn build(
     config: Config,
     base: &Path,
     manual_clock: Option<ManualClock>,
+    addr: SocketAddr,
 ) -> Result<Router, String> {
+    // Unless the config names one, the issuer is where this server is reached (over loopback
+    // when it listens on every interface: `0.0.0.0` is no address to send a client to).
+    let reachable = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    };
+    let here = format!("http://{reachable}");
+    let issuer_name = config.issuer.clone().unwrap_or_else(|| here.clone());
     let clock: SharedClock = match &manual_clock {
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(SystemClock),
@@ -414,7 +461,7 @@ async fn build(
         return Err(format!("client {} has the uid of a user", c.client_id));
     }
     let mut issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
-        .issuer(&config.issuer)
+        .issuer(&issuer_name)
         .audience(&config.audience)
         .lifetime(Duration::from_secs(config.token_lifetime_secs))
         .clients(clients.clone())
@@ -493,10 +540,47 @@ async fn build(
         .form_body("access_token")
         .json_body("access_token")
         .strip(true);
+
+    // Discovery. RFC 8414: the issuer's endpoints, as absolute URLs under the issuer. An issuer
+    // that is not a URL (a bare name) publishes none: no client could look it up.
+    let mut scopes: Vec<String> = config
+        .clients
+        .iter()
+        .flat_map(|c| c.scopes.iter().cloned())
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    let server_metadata = match issuer.metadata_endpoint() {
+        Ok(metadata) => {
+            if metadata.well_known_path() != "/.well-known/oauth-authorization-server" {
+                return Err(format!(
+                    "issuer {issuer_name}: the quickstart mounts its endpoints at the root, so \
+                     its issuer URL cannot have a path"
+                ));
+            }
+            Some(metadata.scopes(scopes.iter()))
+        }
+        Err(e) => {
+            eprintln!("note: no authorization server metadata: {e}");
+            None
+        }
+    };
+    // RFC 9728: what the protected APIs accept, and which authorization server issues for them.
+    let resource = config.resource.clone().unwrap_or_else(|| here.clone());
+    let mut resource_metadata = ProtectedResourceMetadata::new(&resource)
+        .map_err(|e| e.to_string())?
+        .scopes(scopes.iter())
+        .bearer_methods_from(&sources);
+    if server_metadata.is_some() {
+        resource_metadata = resource_metadata.authorization_server(&issuer_name);
+    }
+
     let gate = |grant_check: Option<GrantCheck>| {
         let builder = GatekeeperLayer::builder(verifier.clone())
             .realm(&config.realm)
             .sources(sources.clone())
+            // Every Bearer challenge names the resource metadata (RFC 9728 §5.1).
+            .resource_metadata(resource_metadata.metadata_url())
             .allow_cors_preflight(true)
             .authorize(impersonation.clone());
         match grant_check {
@@ -513,9 +597,11 @@ async fn build(
             .map(|a| (a.id.clone(), a.clone()))
             .collect(),
     );
+    // The gatekeeper wraps the protected routes only (`route_layer`): a path that matches no
+    // route is a plain 404, with or without a credential.
     let published = Router::new()
         .route("/api/{*path}", any(api))
-        .layer(gate(Some(grant_check)))
+        .route_layer(gate(Some(grant_check)))
         .with_state(apis);
     let accounts = AccountAdmin::new(clients, users)
         .prefix("/admin")
@@ -533,7 +619,7 @@ async fn build(
         .route_service("/admin/clients/{*rest}", accounts.clone())
         .route_service("/admin/users", accounts.clone())
         .route_service("/admin/users/{*rest}", accounts)
-        .layer(gate(None))
+        .route_layer(gate(None))
         .merge(published);
     // The token endpoint, and check / introspect / revoke beside it, outside the gatekeeper.
     // Each service answers on exactly the paths it is mounted at; other paths are 404.
@@ -557,6 +643,14 @@ async fn build(
         .route_service("/api/oauth2/server/tokens/revoke", revoke)
         // Azure (China) AD: POST /{tenant}/oauth2/v2.0/token, any tenant segment.
         .route_service("/{tenant}/oauth2/v2.0/token", token);
+    // Discovery documents, outside the gatekeeper: the same RFC 8414 document at its own
+    // location and at OpenID Connect's (RFC 8414 §5), for clients that only know that one.
+    if let Some(metadata) = server_metadata {
+        app = app
+            .route_service(&metadata.well_known_path(), metadata.clone())
+            .route_service(&metadata.openid_configuration_path(), metadata);
+    }
+    app = app.route_service(&resource_metadata.well_known_path(), resource_metadata);
     // Resource servers in other processes fetch the public key here (RS256 configs only).
     if let Some(jwks) = issuer.jwks() {
         app = app.route(
@@ -620,6 +714,9 @@ fn print_next_steps(addr: SocketAddr) {
     println!(
         "  curl -d grant_type=client_credentials -d client_id=demo-app -d client_secret=demo-app-secret -d scope=d6b7c858-55fa-4d04-85a6-131af690abd4/.default {base}/387c56a8-cf86-45de-b9f5-b4de88cac054/oauth2/v2.0/token"
     );
+    println!("Discovery (RFC 8414 for the issuer, RFC 9728 for the APIs):");
+    println!("  curl {base}/.well-known/oauth-authorization-server");
+    println!("  curl {base}/.well-known/oauth-protected-resource");
     println!("Refusals: no credential, a bad token:");
     println!("  curl -i {base}/whoami");
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");
@@ -644,10 +741,8 @@ async fn main() {
     });
     let base = std::env::current_dir().unwrap_or_default();
     let clock = args.manual_clock.then(ManualClock::starting_now);
-    let app = build(config, &base, clock).await.unwrap_or_else(|e| {
-        eprintln!("{}: {e}", args.config.display());
-        std::process::exit(2);
-    });
+    // Bind first: the issuer defaults to the address actually bound (`--addr 127.0.0.1:0`
+    // picks a free port).
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| {
@@ -657,6 +752,10 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
+    let app = build(config, &base, clock, addr).await.unwrap_or_else(|e| {
+        eprintln!("{}: {e}", args.config.display());
+        std::process::exit(2);
+    });
     print_next_steps(addr);
     serve::serve(listener, app, args.timeouts).await;
 }

@@ -32,7 +32,9 @@ use tower_gatekeeper::{GatekeeperLayer, Principal};
 struct Args {
     addr: SocketAddr,
     authorization_server: String,
-    issuer: String,
+    /// Default: the authorization server's URL, which is the quickstart's issuer unless its
+    /// config names another.
+    issuer: Option<String>,
     audience: String,
     client_id: String,
     client_secret: String,
@@ -43,7 +45,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:3001".parse().expect("valid default"),
         authorization_server: "http://127.0.0.1:3000".into(),
-        issuer: "http://127.0.0.1:3000".into(),
+        issuer: None,
         audience: "quickstart-api".into(),
         client_id: "orders-rs".into(),
         client_secret: "orders-rs-secret".into(),
@@ -55,7 +57,7 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
             "--authorization-server" => args.authorization_server = value()?,
-            "--issuer" => args.issuer = value()?,
+            "--issuer" => args.issuer = Some(value()?),
             "--audience" => args.audience = value()?,
             "--client-id" => args.client_id = value()?,
             "--client-secret" => args.client_secret = value()?,
@@ -86,7 +88,8 @@ async fn main() {
     let http = ReqwestClient::with_timeout(Duration::from_secs(3));
     let base = args.authorization_server.trim_end_matches('/');
 
-    let (issuer, audience) = (args.issuer.clone(), args.audience.clone());
+    let expected_issuer = args.issuer.clone().unwrap_or_else(|| base.to_owned());
+    let (issuer, audience) = (expected_issuer.clone(), args.audience.clone());
     let jwks = JwksVerifier::builder(format!("{base}/.well-known/jwks.json"), http.clone())
         .claims(move || {
             JwtVerifier::builder()
@@ -101,7 +104,7 @@ async fn main() {
         &args.client_secret,
         http,
     )
-    .issuer(&args.issuer)
+    .issuer(&expected_issuer)
     .audience(&args.audience)
     .build();
 

@@ -100,6 +100,15 @@ for i, text in enumerate([
     req("GET /whoami", [("authorization", "Basic YWxpY2U6cHc=")]),
     req("POST /whoami", [FORM], "access_token=a&access_token=b"),
     req("GET /whoami"),
+    # API keys carried as bearer tokens: refused by default, taken with the opt-in header.
+    req("GET /whoami", [("authorization", f"Bearer {KEY}")]),
+    req(f"GET /api/reports?access_token={KEY}"),
+    req("GET /api/reports", [("authorization", f"Bearer {KEY}"), ("fuzz-accept-bearer-keys", "on")]),
+    req("POST /whoami", [FORM, ("fuzz-accept-bearer-keys", "on")], f"access_token={SUDO_KEY}"),
+    req("GET /whoami?sudo=loginName:alice&tenantCode=acme", [("x-auth-token", SUDO_KEY), ("fuzz-accept-bearer-keys", "on")]),
+    req("GET /whoami?sudo=email:bob%40example.com+&tenantId=t-beta", [("x-api-key", SUDO_KEY)]),
+    # Kind traps: client svc-reports holds orders, key owner svc-reports does not.
+    req("GET /api/orders", [("x-api-key", KEY)]),
 ]):
     write("layer_request", f"seed-{i:02}", text)
 
@@ -166,45 +175,95 @@ for i, (pick, payload) in enumerate([
 write("jwt_claims", "seed-raw", b"\x00not json at all")
 
 # --- token_endpoint ----------------------------------------------------------------------------
-basic = base64.b64encode(b"fuzz-app:fuzz-app-secret-7f3a").decode()
+# The target's mounts: /oauth/token (POST only), /api/oauth2/server/tokens (GET on), check at
+# /oauth/token/check and /api/oauth2/server/tokens/check, /oauth/token/introspect,
+# /oauth/token/revoke (POST only), /api/oauth2/server/tokens/revoke (GET by possession on).
+# @JWT@ and @OPAQUE@ become live tokens of fuzz-app and fuzz-opaque.
+APP = ("fuzz-app", "fuzz-app-secret-7f3a")
+OPAQUE = ("fuzz-opaque", "fuzz-opaque-generated-secret-91c2-0123456789abcdef")
+OFF = ("fuzz-off", "fuzz-off-generated-secret-5d0e-0123456789abcdef")
+
+
+def basic_of(client) -> str:
+    return "Basic " + base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
+
+
+def body_auth(client) -> str:
+    return f"client_id={client[0]}&client_secret={client[1]}"
+
+
+CC = "grant_type=client_credentials"
 for i, text in enumerate([
-    req("POST /oauth/token", [FORM],
-        "grant_type=client_credentials&client_id=fuzz-app&client_secret=fuzz-app-secret-7f3a"),
-    req("POST /oauth/token", [FORM, ("authorization", f"Basic {basic}")],
-        "grant_type=client_credentials&scope=orders:read"),
-    req("GET /oauth/token?grant_type=client_credentials&client_id=fuzz-opaque&client_secret=fuzz-opaque-secret-91c2"),
-    req("POST /oauth/token", [FORM],
-        "grant_type=client_credentials&client_id=fuzz-app&client_secret=wrong"),
-    req("POST /oauth/token", [FORM],
-        "grant_type=client_credentials&client_id=fuzz-app&client_secret=fuzz-app-secret-7f3a&scope=admin"),
+    req("POST /oauth/token", [FORM], f"{CC}&{body_auth(APP)}"),
+    req("POST /oauth/token", [FORM, ("authorization", basic_of(APP))], f"{CC}&scope=orders:read"),
+    req("POST /oauth/token", [FORM], f"{CC}&{body_auth(OPAQUE)}"),
+    req(f"GET /api/oauth2/server/tokens?{CC}&{body_auth(OPAQUE)}"),
+    req(f"GET /oauth/token?{CC}&{body_auth(OPAQUE)}"),
+    req("POST /oauth/token", [FORM], f"{CC}&client_id=fuzz-app&client_secret=wrong"),
+    req("POST /oauth/token", [FORM], f"{CC}&{body_auth(APP)}&scope=admin"),
+    req("POST /oauth/token", [FORM], f"{CC}&{body_auth(APP)}&scope=fuzz-api/.default"),
+    req("POST /oauth/token", [FORM], f"{CC}&{body_auth(OFF)}"),
+    req("POST /oauth/token", [FORM, ("authorization", basic_of(OPAQUE))], f"{CC}&{body_auth(APP)}"),
     req("POST /oauth/token", [FORM], "grant_type=password&username=a&password=b"),
-    req("POST /oauth/token", [FORM], "grant_type=client_credentials&grant_type=client_credentials"),
+    req("POST /oauth/token", [FORM], f"{CC}&{CC}"),
     req("POST /oauth/token", [JSON], '{"grant_type":"client_credentials"}'),
     req("GET /oauth/token/check?token=abc"),
-    req("POST /oauth/token/introspect", [FORM, ("authorization", f"Basic {basic}")],
+    req("GET /api/oauth2/server/tokens/check?token=@JWT@"),
+    req("GET /oauth/token/check?token=@OPAQUE@"),
+    req("POST /oauth/token/introspect", [FORM, ("authorization", basic_of(APP))],
         "token=made-up&token_type_hint=access_token"),
-    req("POST /oauth/token/revoke", [FORM, ("authorization", f"Basic {basic}")], "token=made-up"),
-    req("GET /oauth/token/revoke?token=abc"),
+    req("POST /oauth/token/introspect", [FORM], f"token=@JWT@&{body_auth(OPAQUE)}"),
+    req("POST /oauth/token/introspect", [FORM], "token=@OPAQUE@"),
+    req("POST /oauth/token/revoke", [FORM, ("authorization", basic_of(APP))], "token=made-up"),
+    req("POST /oauth/token/revoke", [FORM], f"token=@OPAQUE@&{body_auth(OPAQUE)}"),
+    req("POST /oauth/token/revoke", [FORM], f"token=@JWT@&{body_auth(OPAQUE)}"),
+    req("GET /oauth/token/revoke?token=@JWT@"),
+    req("GET /api/oauth2/server/tokens/revoke?token=@JWT@"),
+    req("GET /api/oauth2/server/tokens/revoke?token=@OPAQUE@&token=x"),
     req("DELETE /oauth/token/check"),
+    req("PUT /api/oauth2/server/tokens"),
+    req("POST /mounted/anywhere", [FORM], f"{CC}&{body_auth(OPAQUE)}"),
 ]):
     write("token_endpoint", f"seed-{i:02}", text)
 
-# --- grant_admin (first byte: 0 admin, 1 app-a, 2 app-b, 3 nobody) -----------------------------
-def action(api, app, kind, time="2031-01-01T00:00:00Z"):
-    return json.dumps({"api_id": api, "app_id": app, "apply_type": kind, "time": time})
+# --- grant_admin (first byte: 0 admin, 1 client app-a, 2 user app-b, 3 key owner svc,
+# 4 client app-a acting as user 1001, 5 nobody) -------------------------------------------------
+def action(api, kind, who, apply_type, time="2031-01-01T00:00:00Z"):
+    return json.dumps({"api_id": api, kind: who, "apply_type": apply_type, "time": time})
+
+
+def pair(api, kind, who):
+    return json.dumps({"api_id": api, kind: who})
+
 
 for i, (who, text) in enumerate([
-    (0, req("POST /authorize/action", [JSON], action("reports", "app-a", "APPLY_TYPE_AUTHORIZE"))),
-    (0, req("POST /authorize/action", [JSON], action("orders", "app-b", "APPLY_TYPE_API_CANCEL_AUTHORIZE"))),
-    (0, req("POST /authorize/approve", [JSON], json.dumps({"api_id": "reports", "app_id": "app-c"}))),
-    (0, req("POST /authorize/reject", [JSON], json.dumps({"api_id": "reports", "app_id": "app-c"}))),
+    (0, req("POST /authorize/action", [JSON], action("reports", "app_id", "app-a", "APPLY_TYPE_AUTHORIZE"))),
+    (0, req("POST /authorize/action", [JSON], action("orders", "app_id", "app-b", "APPLY_TYPE_API_CANCEL_AUTHORIZE"))),
+    (0, req("POST /authorize/action", [JSON], action("orders", "user_id", "1001", "APPLY_TYPE_API_CANCEL_AUTHORIZE", "2027-01-20T00:00:00Z"))),
+    (0, req("POST /authorize/action", [JSON], action("orders", "key_owner_id", "svc", "APPLY_TYPE_AUTHORIZE"))),
+    (0, req("POST /authorize/approve", [JSON], pair("reports", "app_id", "app-c"))),
+    (0, req("POST /authorize/approve", [JSON], pair("orders", "app_id", "app-b"))),
+    (0, req("POST /authorize/reject", [JSON], pair("reports", "app_id", "app-c"))),
+    (0, req("POST /v1/project-1/service/apis/authorize/action", [JSON],
+            action("reports", "user_id", "app-b", "APPLY_TYPE_AUTHORIZE", "2032-01-01T00:00:00Z"))),
     (0, req("GET /grants?api_id=orders")),
+    (0, req("GET /grants?user_id=app-b")),
     (1, req("GET /grants?app_id=app-a")),
     (1, req("GET /grants?app_id=app-b")),
-    (1, req("POST /authorize/action", [JSON], action("orders", "app-b", "APPLY_TYPE_APP_CANCEL_AUTHORIZE"))),
-    (1, req("POST /authorize/action", [JSON], action("reports", "app-a", "APPLY_TYPE_APPLY"))),
-    (2, req("POST /authorize/action", [JSON], action("orders", "app-b", "APPLY_TYPE_RENEW"))),
-    (3, req("GET /grants?api_id=orders")),
+    (1, req("POST /authorize/action", [JSON], action("orders", "app_id", "app-b", "APPLY_TYPE_APP_CANCEL_AUTHORIZE"))),
+    (1, req("POST /authorize/action", [JSON], action("reports", "app_id", "app-a", "APPLY_TYPE_APPLY"))),
+    (1, req("POST /authorize/action", [JSON], action("orders", "app_id", "app-a", "APPLY_TYPE_APP_CANCEL_AUTHORIZE"))),
+    (2, req("POST /authorize/action", [JSON], action("orders", "app_id", "app-b", "APPLY_TYPE_APP_CANCEL_AUTHORIZE"))),
+    (2, req("POST /authorize/action", [JSON], action("reports", "user_id", "app-b", "APPLY_TYPE_APP_CANCEL_AUTHORIZE"))),
+    (2, req("GET /grants?app_id=app-b")),
+    (2, req("GET /grants?user_id=app-b")),
+    (3, req("POST /authorize/action", [JSON], action("reports", "key_owner_id", "svc", "APPLY_TYPE_RENEW", "2032-01-01T00:00:00Z"))),
+    (3, req("GET /grants?key_owner_id=svc")),
+    (4, req("POST /authorize/action", [JSON], action("orders", "user_id", "1001", "APPLY_TYPE_APP_CANCEL_AUTHORIZE"))),
+    (4, req("GET /grants?user_id=1001")),
+    (5, req("GET /grants?api_id=orders")),
+    (5, req("OPTIONS /authorize/action")),
+    (0, req("POST /authorize/action", [JSON], '{"api_id":"orders","app_id":"app-a","user_id":"app-a"}')),
     (0, req("POST /authorize/action", [JSON], '{"api_id":1}')),
 ]):
     write("grant_admin", f"seed-{i:02}", bytes([who]) + text.encode())
@@ -223,6 +282,12 @@ for i, (who, text) in enumerate([
     (1, req("POST /clients", [JSON], json.dumps({"client_id": "sneaky"}))),
     (1, req("POST /clients/existing-app/disable")),
     (2, req("POST /users", [JSON], "{}")),
+    (2, req("OPTIONS /clients")),
+    (1, req("OPTIONS /users/u-existing/disable")),
+    (0, req("POST /users", [JSON], json.dumps({"uid": "existing-app", "login_name": "clash"}))),
+    (0, req("POST /clients", [JSON], json.dumps({"client_id": "u-existing"}))),
+    (0, req("POST /users/u-existing/enable")),
+    (0, req("GET /users")),
 ]):
     write("account_admin", f"seed-{i:02}", bytes([who]) + text.encode())
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A bounded soak: starts the quickstart (release build, manual clock, a free loopback port),
 # runs examples/soak.rs against it for SECONDS (default 60) with 32 connections, prints the
-# summary, stops the server. Exits non-zero on a wrong decision or a 5xx other than 503.
+# summary, stops the server. Exits non-zero on a wrong decision or a 5xx other than a 503 from
+# the password-hashing bound (Basic logins and token requests may get one; nothing else may).
 #
 #   scripts/soak.sh [SECONDS]
 #   SOAK_PROFILE=debug scripts/soak.sh 5     # reuse the debug build `cargo test` made (CI)

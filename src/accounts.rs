@@ -116,55 +116,7 @@ impl UserAccount {
     }
 }
 
-/// Why a user (or tenant) could not be stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UserError {
-    /// The uid or login name is empty (or a tenant's id or code).
-    Empty,
-    /// Another user already has this login name (compared after
-    /// [`canonical_login`](crate::impersonate::canonical_login)).
-    LoginNameTaken,
-    /// Another user already has this e-mail address (compared after
-    /// [`canonical_email`](crate::impersonate::canonical_email)).
-    EmailTaken,
-    /// Another user already has this mobile number (compared after
-    /// [`canonical_mobile`](crate::impersonate::canonical_mobile)).
-    MobileTaken,
-    /// Another tenant already has this tenant code.
-    TenantCodeTaken,
-    /// The login name holds control or compatibility characters
-    /// ([`is_valid_login`](crate::impersonate::is_valid_login)).
-    LoginNameInvalid,
-    /// The password hash is not an argon2 PHC string, or hashing failed.
-    Password,
-    /// A user with this uid exists, or (in redis mode) a client holds it (from
-    /// [`UserRegistry::create`]).
-    Exists,
-    /// The store could not be read or written (Redis down, a record in an unknown format, or
-    /// concurrent writers that kept winning): nothing was changed. Answer 503.
-    Store(StoreError),
-}
-
-impl fmt::Display for UserError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Empty => "the uid and the login name must not be empty",
-            Self::LoginNameTaken => "another user has this login name",
-            Self::EmailTaken => "another user has this e-mail address",
-            Self::MobileTaken => "another user has this mobile number",
-            Self::TenantCodeTaken => "another tenant has this tenant code",
-            Self::LoginNameInvalid => {
-                "the login name holds control or compatibility characters (RFC 8265)"
-            }
-            Self::Password => "the password could not be stored",
-            Self::Exists => "the user already exists",
-            Self::Store(e) => return write!(f, "the user store failed: {e}"),
-        })
-    }
-}
-
-impl std::error::Error for UserError {}
+pub use crate::impersonate::UserError;
 
 /// The provider's users: one record per user (directory fields, password hash, disabled flag)
 /// behind the Basic verifier ([`basic_verifier`](Self::basic_verifier)), the sudo/tenant

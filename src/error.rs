@@ -288,6 +288,7 @@ pub struct Challenge {
     bare_bearer: HeaderValue,
     bare_basic: HeaderValue,
     api_keys: Vec<HeaderValue>,
+    resource_metadata: Option<String>,
 }
 
 impl Challenge {
@@ -310,6 +311,7 @@ impl Challenge {
             bare_bearer,
             bare_basic,
             api_keys: Vec::new(),
+            resource_metadata: None,
         }
     }
 
@@ -334,6 +336,32 @@ impl Challenge {
         self
     }
 
+    /// Adds RFC 9728 §5.1's `resource_metadata="<url>"` to every `Bearer` challenge: where a
+    /// client finds the resource's metadata (which names the authorization servers to get a
+    /// token from).
+    ///
+    /// ```
+    /// use tower_gatekeeper::error::{AuthError, Challenge, JsonResponder, render};
+    ///
+    /// let c = Challenge::new("api", false)
+    ///     .resource_metadata("https://api.example/.well-known/oauth-protected-resource");
+    /// let r = render(&AuthError::missing(), &c, &JsonResponder::OAuth);
+    /// assert_eq!(
+    ///     r.headers()["www-authenticate"],
+    ///     r#"Bearer realm="api", resource_metadata="https://api.example/.well-known/oauth-protected-resource""#
+    /// );
+    /// ```
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.bare_bearer = header_value(format!(
+            "Bearer realm={}, resource_metadata={}",
+            quote(&self.realm),
+            quote(&url)
+        ));
+        self.resource_metadata = Some(url);
+        self
+    }
+
     /// The realm.
     pub fn realm(&self) -> &str {
         &self.realm
@@ -355,6 +383,10 @@ impl Challenge {
         if let Some(scope) = error.scope() {
             value.push_str(", scope=");
             value.push_str(&quote(scope));
+        }
+        if let Some(url) = &self.resource_metadata {
+            value.push_str(", resource_metadata=");
+            value.push_str(&quote(url));
         }
         header_value(value)
     }

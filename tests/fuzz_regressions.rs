@@ -167,3 +167,49 @@ async fn an_app_without_the_admin_scope_cannot_list_another_apps_grants() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(!body.contains("\"app_id\":\"app-b\""), "{body}");
 }
+
+// jwt_claims crash-0a8509e8: a signed claims set with invalid UTF-8 inside a member the
+// verifier does not read (`tenant."i//id"`) was accepted, because serde_json skips ignored
+// strings without checking their UTF-8. RFC 7519 §7.2 step 8: the claims set is UTF-8 JSON;
+// the header likewise (RFC 7515 §5.2).
+#[test]
+fn a_jwt_with_invalid_utf8_in_an_unread_member_is_refused() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    use tower_gatekeeper::clock::ManualClock;
+    use tower_gatekeeper::verify::JwtVerifier;
+
+    const SECRET: &[u8] = b"fuzz-claims-secret-0123456789abcdef";
+    let verifier = JwtVerifier::builder()
+        .hs256(SECRET)
+        .issuer("https://issuer.fuzz")
+        .audience("fuzz-api")
+        .clock(ManualClock::at_unix(1_800_000_000))
+        .build()
+        .unwrap();
+    let sign = |header: &[u8], payload: &[u8]| {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(SECRET),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{message}.{signature}")
+    };
+    let header: &[u8] = br#"{"alg":"HS256"}"#;
+    let good: &[u8] = br#"{"iss":"https://issuer.fuzz","aud":"fuzz-api","sub":"user-1","exp":1800000600,"tenant":{"id":"t1","code":"acme"}}"#;
+    assert!(verifier.verify_token(&sign(header, good)).is_ok());
+
+    let mut bad = b"{\"iss\":\"https://issuer.fuzz\",\"aud\":\"fuzz-api\",\"sub\":\"user-1\",\"exp\":1800000600,\"tenant\":{\"i//id\":\"t1".to_vec();
+    bad.extend_from_slice(b"\xf7\xff\xff\xff\",\"code\":\"acme\"},\"x\":\"\xc3\"}");
+    assert!(verifier.verify_token(&sign(header, &bad)).is_err());
+
+    let bad_header = b"{\"alg\":\"HS256\",\"x\":\"\xff\"}";
+    assert!(verifier.verify_token(&sign(bad_header, good)).is_err());
+}

@@ -222,7 +222,8 @@ async fn quickstart_refusals() {
     let bearer = format!("Bearer {tok}");
     let whoami = format!("{base}/whoami");
 
-    // No credential: a bare challenge for each scheme (API keys name their header).
+    // No credential: a bare challenge for each scheme (API keys name their header); the
+    // Bearer one names the RFC 9728 resource metadata (§5.1).
     let r = send(Method::GET, &whoami, &[], "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let challenges: Vec<_> = r
@@ -231,10 +232,13 @@ async fn quickstart_refusals() {
         .iter()
         .map(|v| v.to_str().unwrap())
         .collect();
+    let bearer_challenge = format!(
+        "Bearer realm=\"quickstart\", resource_metadata=\"{base}/.well-known/oauth-protected-resource\""
+    );
     assert_eq!(
         challenges,
         [
-            "Bearer realm=\"quickstart\"",
+            bearer_challenge.as_str(),
             "Basic realm=\"quickstart\", charset=\"UTF-8\"",
             "ApiKey realm=\"quickstart\", header=\"x-api-key\""
         ]

@@ -696,6 +696,12 @@ impl Server {
             .port();
         let mut server = Self { child: None, port };
         if !server.spawn() {
+            // Where Redis is expected (REDIS_URL set, as in CI) a missing server is a failure,
+            // never a silent pass.
+            assert!(
+                std::env::var_os("REDIS_URL").is_none(),
+                "REDIS_URL is set but redis-server could not be started: install redis-server"
+            );
             eprintln!("SKIPPED: redis-server is not installed");
             return None;
         }

@@ -7,6 +7,7 @@
 //! - its signature verifies, independently, under one of the configured keys;
 //! - its payload is a JSON object with a numeric `exp` still in the future (with the leeway)
 //!   and no `nbf` in the future, and the identity's subject is its `sub` when present.
+//!
 //! And: the answer is the same when asked twice; no panic on any input.
 #![no_main]
 

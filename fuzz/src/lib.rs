@@ -26,8 +26,9 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 
-/// A request as the fuzzer wrote it, before `http` types check it.
-#[derive(Debug, Default, Clone)]
+/// A request as the fuzzer wrote it, before `http` types check it. Its `Debug` shows the
+/// text (lossy UTF-8), so a failing input reads in the panic message.
+#[derive(Default, Clone)]
 pub struct RawRequest {
     /// The method token.
     pub method: Vec<u8>,
@@ -37,6 +38,25 @@ pub struct RawRequest {
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// Everything after the empty line.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        f.debug_struct("RawRequest")
+            .field("method", &text(&self.method))
+            .field("target", &text(&self.target))
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, v)| format!("{}: {}", text(n), text(v)))
+                    .collect::<Vec<_>>(),
+            )
+            .field("body", &text(&self.body))
+            .finish()
+    }
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {

@@ -351,6 +351,12 @@ impl CredentialSources {
         self.headers.iter().any(|h| h.scheme == Scheme::ApiKey)
     }
 
+    /// Which of RFC 6750's bearer methods are read: `Authorization` header (§2.1), form body
+    /// (§2.2), query (§2.3), for RFC 9728's `bearer_methods_supported`.
+    pub(crate) fn rfc6750_methods(&self) -> (bool, bool, bool) {
+        (self.bearer, self.form_field.is_some(), self.query.is_some())
+    }
+
     /// The headers API keys are read from, in the order they were added.
     pub(crate) fn api_key_headers(&self) -> impl Iterator<Item = &HeaderName> {
         self.headers

@@ -61,9 +61,10 @@ use http::{HeaderName, HeaderValue};
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub use directory::{
     DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
-    UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,
+    UserError, UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,
 };
 
+#[cfg(feature = "basic")]
 pub(crate) use directory::{check_names, set_disabled_in};
 
 use crate::error::AuthError;

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::directory::UserError;
 use super::directory::{DirectoryUser, canonical_email, canonical_login, canonical_mobile};
-use crate::accounts::UserError;
 use crate::maybe_ready::MaybeReady;
 use crate::principal::{Identity, PrincipalKind, Tenant};
 use crate::store::table::{Lookup, decode_json, encode_json};
@@ -38,6 +38,7 @@ pub(crate) struct UserRecord {
     pub(crate) login_key: Box<str>,
     pub(crate) email_key: Option<Box<str>>,
     pub(crate) mobile_key: Option<Box<str>>,
+    #[cfg_attr(not(feature = "basic"), allow(dead_code))] // for the Basic verifier
     /// Unique to this record in this process (see [`crate::store::next_record_stamp`]): a kept
     /// Basic verification of an older record of the user is stale.
     pub(crate) stamp: u64,
@@ -358,6 +359,7 @@ impl UserTables {
     }
 
     /// Runs `f` under the (memory mode) writer lock.
+    #[cfg_attr(not(feature = "basic"), allow(dead_code))] // for the user registry
     pub(crate) fn with_writer_lock<T>(&self, f: impl FnOnce() -> T) -> T {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         f()
@@ -541,6 +543,7 @@ impl UserTables {
     }
 
     /// How many users this node holds (all of them in memory mode).
+    #[cfg_attr(not(feature = "basic"), allow(dead_code))] // for the user registry
     pub(crate) fn user_count(&self) -> usize {
         self.users.len()
     }

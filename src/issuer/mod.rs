@@ -11,8 +11,9 @@
 //! | [`TokenIssuer::check_endpoint`] | `GET ?token=` | `/oauth/token/check` |
 //! | [`TokenIssuer::introspection_endpoint`] | `POST` | `/oauth/token/introspect` |
 //! | [`TokenIssuer::revocation_endpoint`] | `POST` (`GET` by possession opt-in) | `/oauth/token/revoke` |
+//! | [`TokenIssuer::metadata_endpoint`] (RFC 8414) | `GET` | [`MetadataEndpoint::well_known_path`]: `/.well-known/oauth-authorization-server` |
 //!
-//! Client secrets are checked under a [`HashingPool`](crate::verify::HashingPool) (argon2
+//! Client secrets are checked under a [`HashingPool`] (argon2
 //! work is bounded: past the bound, 503 with `Retry-After`); secrets the issuer generated are
 //! SHA-256 digests and need no argon2 at all (see [`SecretKind`]).
 //!
@@ -42,7 +43,12 @@
 //!     .route_service("/oauth/token", issuer.token_endpoint())
 //!     .route_service("/oauth/token/check", issuer.check_endpoint())
 //!     .route_service("/oauth/token/introspect", issuer.introspection_endpoint())
-//!     .route_service("/oauth/token/revoke", issuer.revocation_endpoint());
+//!     .route_service("/oauth/token/revoke", issuer.revocation_endpoint())
+//!     // RFC 8414 discovery: the endpoints above, as absolute URLs under the issuer.
+//!     .route_service(
+//!         "/.well-known/oauth-authorization-server",
+//!         issuer.metadata_endpoint().expect("the issuer is a URL"),
+//!     );
 //! # });
 //! ```
 
@@ -50,6 +56,7 @@ mod accounts_admin;
 mod clients;
 mod endpoint;
 mod key;
+mod metadata;
 mod tokens;
 mod verifier;
 
@@ -66,6 +73,7 @@ pub use accounts_admin::AccountAdmin;
 pub use clients::{Client, ClientRegistry, RegisterError, SecretKind};
 pub use endpoint::{CheckEndpoint, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint};
 pub use key::SigningKey;
+pub use metadata::MetadataEndpoint;
 pub use tokens::{OpaqueToken, TokenFormat, TokenState};
 pub use verifier::{IssuerVerifier, RevokeError, TokenInfo};
 
@@ -507,6 +515,15 @@ impl TokenIssuer {
     /// RFC 7662 introspection (`POST`, client authentication) as a tower service.
     pub fn introspection_endpoint(&self) -> IntrospectionEndpoint {
         IntrospectionEndpoint::new(self.clone())
+    }
+
+    /// RFC 8414 authorization server metadata as a tower service: the endpoints at their
+    /// default paths under the issuer URL (change them with the [`MetadataEndpoint`]
+    /// builder methods). Fails when the issuer (the `iss` of tokens) is not an absolute
+    /// `http(s)` URL without query or fragment, as RFC 8414 §2 requires of an issuer that
+    /// publishes metadata.
+    pub fn metadata_endpoint(&self) -> Result<MetadataEndpoint, crate::discovery::InvalidUrl> {
+        MetadataEndpoint::new(self)
     }
 
     /// RFC 7009 revocation (`POST`, client authentication) as a tower service; HENGSHI's `GET`

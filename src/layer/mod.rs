@@ -100,6 +100,7 @@ impl GatekeeperLayer {
             optional: false,
             cors_preflight: false,
             stages: Vec::new(),
+            resource_metadata: None,
             cache: CacheConfig::new(),
         }
     }
@@ -131,6 +132,7 @@ pub struct GatekeeperBuilder {
     optional: bool,
     cors_preflight: bool,
     stages: Vec<Arc<dyn Authorize>>,
+    resource_metadata: Option<String>,
     cache: CacheConfig,
 }
 
@@ -196,9 +198,21 @@ impl GatekeeperBuilder {
         self
     }
 
+    /// Names the resource's RFC 9728 metadata in every `Bearer` challenge
+    /// (`resource_metadata="<url>"`, RFC 9728 §5.1), so that a client refused for want of a
+    /// token can discover where to get one. See
+    /// [`ProtectedResourceMetadata`](crate::discovery::ProtectedResourceMetadata).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> GatekeeperLayer {
-        let challenge = Challenge::for_sources(self.realm, &self.sources);
+        let mut challenge = Challenge::for_sources(self.realm, &self.sources);
+        if let Some(url) = self.resource_metadata {
+            challenge = challenge.resource_metadata(url);
+        }
         let (verifier, cache) = if self.cache.is_enabled() {
             let cached = CachedVerifier::with_config(self.verifier, self.cache);
             let cache = cached.cache();

@@ -1,56 +1,4 @@
-//! The verified-credential cache: a credential seen before is answered from memory.
-//!
-//! Clients send the same token for its whole life, so most requests carry a credential the
-//! service has already verified. [`CachedVerifier`] keeps the answers a verifier allows it to
-//! keep ([`Verifier::verify_reusable`]) and serves them again for the same credential:
-//!
-//! - **keyed by the credential itself**: the exact bytes of a bearer token or API key (found
-//!   through a seeded hash, confirmed by a constant-time comparison of the whole credential),
-//!   or, for Basic credentials, a keyed digest (HMAC-SHA-256 under a random per-cache key) of
-//!   the user name and password — the password itself is never kept;
-//! - **never past the answer's deadline**: a JWT's `exp`, an opaque token's expiry, and at
-//!   most [`CacheConfig::max_ttl`] for answers without one, judged by the clock of the
-//!   verifier that answered;
-//! - **revalidated on every hit** by the verifier that answered
-//!   ([`Verifier::revalidate`]): revocation lists, disabled accounts, removed keys and changed
-//!   passwords take effect on the next request, cached or not;
-//! - **bounded**: a fixed table of entries (set-associative, four ways per set: a new entry
-//!   replaces an old one of its set, there is no eviction thread), and a byte budget over what
-//!   the entries hold; a credential longer than [`CacheConfig::max_key_len`] is not kept;
-//! - **kept on the second sighting** (by default): a credential verified at once is kept
-//!   the second time it is seen, so a stream of credentials seen once costs no insertion and
-//!   evicts nothing ([`CacheConfig::admit_first_seen`]); answers that took waiting (a password
-//!   hash, a network call) are kept at once;
-//! - **lock-free for readers**: each slot is an [`arc_swap::ArcSwapOption`]; a hit loads one
-//!   slot and clones one `Arc`.
-//!
-//! The layer wraps its verifier in one by default
-//! ([`GatekeeperBuilder::verified_cache`](crate::GatekeeperBuilder::verified_cache));
-//! [`CachedVerifier`] can also wrap a verifier used elsewhere.
-//!
-//! ```
-//! use tower_gatekeeper::extract::{Credential, Source};
-//! use tower_gatekeeper::principal::Identity;
-//! use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, CachedVerifier, Verifier};
-//!
-//! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-//! let keys = ApiKeyStore::new();
-//! # rt.block_on(async {
-//! keys.insert("k-123", Identity::new("svc")).await.unwrap();
-//! # });
-//! let verifier = CachedVerifier::new(ApiKeyVerifier::new(keys.clone()));
-//! let key = Credential::api_key("k-123", Source::Header);
-//! # let run = |v: &CachedVerifier<ApiKeyVerifier>| match v.verify(&key) {
-//! #     tower_gatekeeper::MaybeReady::Ready(r) => r, _ => unreachable!() };
-//! assert!(run(&verifier).is_ok()); // verified (first seen)
-//! assert!(run(&verifier).is_ok()); // verified, kept
-//! assert!(run(&verifier).is_ok()); // served from the cache
-//! assert_eq!(verifier.cache().stats().hits, 1);
-//! # rt.block_on(async {
-//! keys.remove("k-123").await.unwrap();
-//! # });
-//! assert!(run(&verifier).is_err()); // the removal is seen at once
-//! ```
+//! The verified-credential cache: see [`CachedVerifier`].
 
 use std::fmt;
 use std::hash::BuildHasher;
@@ -719,8 +667,61 @@ impl Table {
 
 /// A verifier whose reusable answers are kept and served again for the same credential.
 ///
-/// See the [module documentation](self) for what is kept, for how long, and how each hit is
-/// revalidated. Clones share the cache.
+/// Clones share the cache.
+///
+/// The verified-credential cache: a credential seen before is answered from memory.
+///
+/// Clients send the same token for its whole life, so most requests carry a credential the
+/// service has already verified. [`CachedVerifier`] keeps the answers a verifier allows it to
+/// keep ([`Verifier::verify_reusable`]) and serves them again for the same credential:
+///
+/// - **keyed by the credential itself**: the exact bytes of a bearer token or API key (found
+///   through a seeded hash, confirmed by a constant-time comparison of the whole credential),
+///   or, for Basic credentials, a keyed digest (HMAC-SHA-256 under a random per-cache key) of
+///   the user name and password — the password itself is never kept;
+/// - **never past the answer's deadline**: a JWT's `exp`, an opaque token's expiry, and at
+///   most [`CacheConfig::max_ttl`] for answers without one, judged by the clock of the
+///   verifier that answered;
+/// - **revalidated on every hit** by the verifier that answered
+///   ([`Verifier::revalidate`]): revocation lists, disabled accounts, removed keys and changed
+///   passwords take effect on the next request, cached or not;
+/// - **bounded**: a fixed table of entries (set-associative, four ways per set: a new entry
+///   replaces an old one of its set, there is no eviction thread), and a byte budget over what
+///   the entries hold; a credential longer than [`CacheConfig::max_key_len`] is not kept;
+/// - **kept on the second sighting** (by default): a credential verified at once is kept
+///   the second time it is seen, so a stream of credentials seen once costs no insertion and
+///   evicts nothing ([`CacheConfig::admit_first_seen`]); answers that took waiting (a password
+///   hash, a network call) are kept at once;
+/// - **lock-free for readers**: each slot is an [`arc_swap::ArcSwapOption`]; a hit loads one
+///   slot and clones one `Arc`.
+///
+/// The layer wraps its verifier in one by default
+/// ([`GatekeeperBuilder::verified_cache`](crate::GatekeeperBuilder::verified_cache));
+/// [`CachedVerifier`] can also wrap a verifier used elsewhere.
+///
+/// ```
+/// use tower_gatekeeper::extract::{Credential, Source};
+/// use tower_gatekeeper::principal::Identity;
+/// use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, CachedVerifier, Verifier};
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let keys = ApiKeyStore::new();
+/// # rt.block_on(async {
+/// keys.insert("k-123", Identity::new("svc")).await.unwrap();
+/// # });
+/// let verifier = CachedVerifier::new(ApiKeyVerifier::new(keys.clone()));
+/// let key = Credential::api_key("k-123", Source::Header);
+/// # let run = |v: &CachedVerifier<ApiKeyVerifier>| match v.verify(&key) {
+/// #     tower_gatekeeper::MaybeReady::Ready(r) => r, _ => unreachable!() };
+/// assert!(run(&verifier).is_ok()); // verified (first seen)
+/// assert!(run(&verifier).is_ok()); // verified, kept
+/// assert!(run(&verifier).is_ok()); // served from the cache
+/// assert_eq!(verifier.cache().stats().hits, 1);
+/// # rt.block_on(async {
+/// keys.remove("k-123").await.unwrap();
+/// # });
+/// assert!(run(&verifier).is_err()); // the removal is seen at once
+/// ```
 pub struct CachedVerifier<V> {
     inner: Arc<V>,
     table: Arc<Table>,

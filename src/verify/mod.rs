@@ -31,8 +31,10 @@
 //! ```
 
 mod api_key;
+#[cfg(feature = "basic")]
 mod basic;
 mod cache;
+#[cfg(feature = "basic")]
 mod hashing;
 #[cfg(feature = "introspection")]
 mod introspection;
@@ -51,13 +53,16 @@ pub use api_key::{ApiKeyStore, ApiKeyVerifier};
     allow(unused_imports)
 )]
 pub(crate) use api_key::{HexDigest, digest, parse_hex_digest};
+#[cfg(feature = "basic")]
 pub(crate) use basic::check_phc;
-#[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
+#[cfg(feature = "issuer")]
 pub(crate) use basic::password_matches;
+#[cfg(feature = "basic")]
 pub use basic::{BasicUsers, BasicVerifier, hash_password};
 pub use cache::{
     CacheConfig, CacheStats, CachedVerifier, Reuse, Revalidation, Verified, VerifiedCache,
 };
+#[cfg(feature = "basic")]
 pub use hashing::{HashingBusy, HashingPool, HashingPoolBuilder};
 #[cfg(feature = "issuer")]
 pub(crate) use hashing::{MAX_ARGON2_BLOCKS, with_deadline};

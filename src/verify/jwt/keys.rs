@@ -4,58 +4,28 @@
 use std::fmt;
 
 use aws_lc_rs::signature;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
-use sha2::digest::core_api::BlockSizeUser;
-use sha2::{Digest, Sha256, Sha384, Sha512};
-use subtle::ConstantTimeEq;
+use sha2::{Sha256, Sha384, Sha512};
 
-/// An HMAC key (RFC 2104) with its inner and outer pads already absorbed: a tag costs the
-/// message's blocks and one more, nothing for the key.
-///
-/// Written on `sha2` rather than taken from aws-lc-rs: copying aws-lc's HMAC context per call
-/// cost more than the hashing of a typical token (measured in `benches/compare.rs`, micro
-/// mode); the unit tests below check it against aws-lc-rs.
-#[derive(Clone)]
-pub(super) struct Hmac<D> {
-    inner: D,
-    outer: D,
+// HMAC keys (RFC 2104) come from the RustCrypto `hmac` crate, keyed once when the verifier is
+// built: the inner and outer pads are already absorbed, so a tag costs the message's blocks and
+// one more, nothing for the key. Not aws-lc-rs's HMAC: copying its context per call cost more
+// than hashing a typical token (measured in `benches/compare.rs`, micro mode). The unit tests
+// below check the tags against aws-lc-rs.
+
+/// A keyed HMAC; HMAC takes a key of any length (RFC 2104 §2: a longer one is hashed first).
+fn keyed<M: KeyInit>(secret: &[u8]) -> M {
+    M::new_from_slice(secret).expect("HMAC takes a key of any length")
 }
 
-impl<D: Digest + BlockSizeUser + Clone> Hmac<D> {
-    fn new(secret: &[u8]) -> Self {
-        let block = D::block_size();
-        // A key longer than the block is hashed first.
-        let mut key = if secret.len() > block {
-            D::digest(secret).to_vec()
-        } else {
-            secret.to_vec()
-        };
-        key.resize(block, 0);
-        let pad = |byte: u8| {
-            let mut d = D::new();
-            d.update(key.iter().map(|k| k ^ byte).collect::<Vec<u8>>());
-            d
-        };
-        let hmac = Self {
-            inner: pad(0x36),
-            outer: pad(0x5c),
-        };
-        zeroize::Zeroize::zeroize(&mut key);
-        hmac
-    }
-
-    fn tag(&self, message: &[u8]) -> sha2::digest::Output<D> {
-        let mut inner = self.inner.clone();
-        inner.update(message);
-        let mut outer = self.outer.clone();
-        outer.update(inner.finalize());
-        outer.finalize()
-    }
-
-    /// Whether `tag` is the full tag of `message`, compared in constant time.
-    fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        bool::from(self.tag(message).as_slice().ct_eq(tag))
-    }
+/// Whether `tag` is the full tag of `message`. `verify_slice` compares in constant time
+/// (`subtle`) and refuses a tag of another length (RFC 7518 §3.2: the full output).
+fn hmac_matches<M: Mac + Clone>(keyed: &M, message: &[u8], tag: &[u8]) -> bool {
+    let mut mac = keyed.clone();
+    mac.update(message);
+    mac.verify_slice(tag).is_ok()
 }
 
 /// One allowed algorithm of a key, ready to verify.
@@ -94,9 +64,9 @@ impl Prepared {
                     return Self::Unusable;
                 };
                 return match alg {
-                    Algorithm::HS256 => Self::Hs256(Hmac::new(secret)),
-                    Algorithm::HS384 => Self::Hs384(Hmac::new(secret)),
-                    _ => Self::Hs512(Hmac::new(secret)),
+                    Algorithm::HS256 => Self::Hs256(keyed(secret)),
+                    Algorithm::HS384 => Self::Hs384(keyed(secret)),
+                    _ => Self::Hs512(keyed(secret)),
                 };
             }
             Algorithm::RS256 => &s::RSA_PKCS1_2048_8192_SHA256,
@@ -123,9 +93,9 @@ impl Prepared {
     /// Whether `signature` signs `message`; HMAC tags are compared in constant time.
     pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
-            Self::Hs256(key) => key.verify(message, signature),
-            Self::Hs384(key) => key.verify(message, signature),
-            Self::Hs512(key) => key.verify(message, signature),
+            Self::Hs256(key) => hmac_matches(key, message, signature),
+            Self::Hs384(key) => hmac_matches(key, message, signature),
+            Self::Hs512(key) => hmac_matches(key, message, signature),
             Self::Public(key) => key.verify_sig(message, signature).is_ok(),
             Self::Unusable => false,
         }
@@ -169,14 +139,14 @@ fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::hmac;
+    use aws_lc_rs::hmac as reference_hmac;
 
     #[test]
     fn hmac_agrees_with_aws_lc() {
         let algs = [
-            (Algorithm::HS256, hmac::HMAC_SHA256),
-            (Algorithm::HS384, hmac::HMAC_SHA384),
-            (Algorithm::HS512, hmac::HMAC_SHA512),
+            (Algorithm::HS256, reference_hmac::HMAC_SHA256),
+            (Algorithm::HS384, reference_hmac::HMAC_SHA384),
+            (Algorithm::HS512, reference_hmac::HMAC_SHA512),
         ];
         for (alg, reference) in algs {
             // Key lengths around the block sizes (64, 128), messages of several blocks.
@@ -184,10 +154,10 @@ mod tests {
                 let secret: Vec<u8> = (0..key_len).map(|i| (i * 7 + 3) as u8).collect();
                 let key = DecodingKey::from_secret(&secret);
                 let prepared = Prepared::new(&key, alg);
-                let reference = hmac::Key::new(reference, &secret);
+                let reference = reference_hmac::Key::new(reference, &secret);
                 for msg_len in [0, 1, 55, 56, 64, 111, 112, 128, 333] {
                     let message: Vec<u8> = (0..msg_len).map(|i| (i * 13) as u8).collect();
-                    let tag = hmac::sign(&reference, &message);
+                    let tag = reference_hmac::sign(&reference, &message);
                     assert!(
                         prepared.verify(&message, tag.as_ref()),
                         "{alg:?} {key_len} {msg_len}"

@@ -447,7 +447,10 @@ impl JwtVerifier {
             heap = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| malformed())?;
             &heap
         };
-        let header: JoseHeader<'_> = serde_json::from_slice(bytes).map_err(|_| malformed())?;
+        // RFC 7515 §5.2 step 4: the header is UTF-8 JSON. serde_json does not check the UTF-8
+        // of strings it skips, so check the whole text first.
+        let text = std::str::from_utf8(bytes).map_err(|_| malformed())?;
+        let header: JoseHeader<'_> = serde_json::from_str(text).map_err(|_| malformed())?;
         let alg = header
             .alg
             .as_deref()
@@ -536,7 +539,10 @@ impl JwtVerifier {
             heap = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
             &heap
         };
-        let mut de = serde_json::Deserializer::from_slice(decoded);
+        // RFC 7519 §7.2 step 8: the claims set is UTF-8 JSON, unknown members included (serde_json
+        // skips an ignored string without checking its UTF-8).
+        let text = std::str::from_utf8(decoded).map_err(|_| malformed())?;
+        let mut de = serde_json::Deserializer::from_str(text);
         let mut read = Read::default();
         ReadSeed {
             others: &c.required_others,
@@ -552,7 +558,7 @@ impl JwtVerifier {
         if !c.keep_claims {
             return Ok((identity, reuse));
         }
-        let raw: Map<String, Value> = serde_json::from_slice(decoded).map_err(|_| malformed())?;
+        let raw: Map<String, Value> = serde_json::from_str(text).map_err(|_| malformed())?;
         Ok((identity.with_claims(raw), reuse))
     }
 
