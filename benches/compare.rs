@@ -236,8 +236,16 @@ fn full_pipeline() -> (Router, Option<VerifiedCache>) {
     let mut user = DirectoryUser::new("1001", "alice");
     user.tenants = vec!["t-1".into()];
     user.scopes = vec!["orders:read".into()];
-    directory.insert_user(user);
-    directory.insert_tenant(Tenant::new("t-1", Some("acme")));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        directory.insert_user(user).await.unwrap();
+        directory
+            .insert_tenant(Tenant::new("t-1", Some("acme")))
+            .await
+            .unwrap();
+    });
     let layer = GatekeeperLayer::builder(gatekeeper_jwt(hs_key()))
         .require_scopes(["orders:read"])
         .authorize(Impersonation::new(directory))
@@ -279,13 +287,22 @@ fn api_keys() -> Vec<String> {
 
 fn api_key_router(header: bool, cache: CacheConfig) -> (Router, Option<VerifiedCache>) {
     let keys = ApiKeyStore::new();
-    keys.insert(API_KEY, Identity::new("svc").with_scopes(["orders:read"]));
-    for i in 0..1000 {
-        keys.insert(
-            &format!("other-key-{i:06}-0123456789abcdef"),
-            Identity::new("x"),
-        );
-    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        keys.insert(API_KEY, Identity::new("svc").with_scopes(["orders:read"]))
+            .await
+            .unwrap();
+        for i in 0..1000 {
+            keys.insert(
+                &format!("other-key-{i:06}-0123456789abcdef"),
+                Identity::new("x"),
+            )
+            .await
+            .unwrap();
+        }
+    });
     let sources = if header {
         CredentialSources::new()
             .bearer(false)

@@ -42,6 +42,18 @@ fn token() -> String {
     .unwrap()
 }
 
+/// Memory-mode store writes complete at once: poll one without a runtime.
+fn at_once<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("an in-memory store write waited"),
+    }
+}
+
 fn routes() -> Router {
     Router::new()
         .route("/orders", get(|| async { "ok" }))
@@ -50,7 +62,7 @@ fn routes() -> Router {
 
 fn guarded() -> Router {
     let keys = ApiKeyStore::new();
-    keys.insert(API_KEY, Identity::new("svc"));
+    at_once(keys.insert(API_KEY, Identity::new("svc"))).unwrap();
     let verifier = FirstMatch::new()
         .or(JwtVerifier::builder()
             .hs256(SECRET)

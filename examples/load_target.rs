@@ -57,14 +57,18 @@ fn jwt() -> JwtVerifier {
         .expect("valid key")
 }
 
-fn api_keys() -> ApiKeyStore {
+async fn api_keys() -> ApiKeyStore {
     let keys = ApiKeyStore::new();
-    keys.insert(API_KEY, Identity::new("load-svc"));
+    keys.insert(API_KEY, Identity::new("load-svc"))
+        .await
+        .expect("in memory");
     for i in 0..1000 {
         keys.insert(
             &format!("other-key-{i:06}-0123456789abcdef"),
             Identity::new("x"),
-        );
+        )
+        .await
+        .expect("in memory");
     }
     keys
 }
@@ -155,11 +159,11 @@ async fn main() {
         ))
         .merge(gatekeeper(
             "/gatekeeper_opaque",
-            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys())).build(),
+            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await)).build(),
         ))
         .merge(gatekeeper(
             "/gatekeeper_opaque_uncached",
-            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys()))
+            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await))
                 .verified_cache(uncached())
                 .build(),
         ));

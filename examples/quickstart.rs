@@ -14,6 +14,12 @@
 //! The issuer (`iss` of tokens, `issuer` of the metadata) is the config's `issuer`, or, when it
 //! sets none, the address the server listens on (`http://127.0.0.1:3000` by default).
 //!
+//! With `--redis URL` (build with `--features redis`) every store — clients, tokens,
+//! revocations, API keys, users, tenants, grants — lives in that Redis, shared by every
+//! process started the same way; the config then seeds only what Redis does not hold yet
+//! (what is there wins, so a restart keeps admin changes), and stderr says what was seeded and
+//! what was kept. Without it everything stays in this process's memory. See docs/scaling.md.
+//!
 //! It serves with timeouts for slow clients (`examples/support/serve.rs`: headers 10 s, a
 //! request with its body 30 s, a silent connection 60 s), which `--header-timeout-secs`,
 //! `--body-timeout-secs` and `--idle-timeout-secs` change.
@@ -33,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
+use tower_gatekeeper::accounts::{UserAccount, UserError, UserRegistry};
 use tower_gatekeeper::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use tower_gatekeeper::discovery::ProtectedResourceMetadata;
 use tower_gatekeeper::extract::{CredentialSources, Scheme};
@@ -42,8 +48,10 @@ use tower_gatekeeper::grant::{
     MatchedApi, parse_time,
 };
 use tower_gatekeeper::impersonate::Impersonation;
+use tower_gatekeeper::impersonate::{TenantSelector, UserDirectory as _};
 use tower_gatekeeper::issuer::{
-    AccountAdmin, Client, ClientRegistry, SigningKey, TokenFormat, TokenIssuer,
+    AccountAdmin, Client, ClientRegistry, RegisterError, SigningKey, TokenFormat, TokenIssuer,
+    TokenState,
 };
 use tower_gatekeeper::principal::{Identity, Tenant};
 use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch};
@@ -219,12 +227,15 @@ struct Args {
     addr: SocketAddr,
     manual_clock: bool,
     timeouts: serve::Timeouts,
+    /// `--redis URL`: every store on this Redis, shared with every node started the same way.
+    redis: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = None;
     let mut addr: SocketAddr = "127.0.0.1:3000".parse().expect("valid default address");
     let mut manual_clock = false;
+    let mut redis = None;
     let mut timeouts = serve::Timeouts::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -236,9 +247,10 @@ fn parse_args() -> Result<Args, String> {
             }
             // Demo and tests only: time stands still until POST /_demo/clock moves it.
             "--manual-clock" => manual_clock = true,
+            "--redis" => redis = Some(args.next().ok_or("--redis needs a URL")?),
             "-h" | "--help" => {
                 return Err(format!(
-                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock] {}",
+                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock] [--redis URL] {}",
                     serve::Timeouts::USAGE
                 ));
             }
@@ -263,6 +275,7 @@ fn parse_args() -> Result<Args, String> {
         addr,
         manual_clock,
         timeouts,
+        redis,
     })
 }
 
@@ -379,11 +392,77 @@ async fn advance_clock(
     Json(serde_json::json!({"now": tower_gatekeeper::grant::format_time(clock.unix_seconds())}))
 }
 
+/// Where the demo keeps its state: this process's memory (the default), or one Redis that
+/// every node started with the same `--redis` shares.
+struct Stores {
+    clients: ClientRegistry,
+    users: UserRegistry,
+    tokens: TokenState,
+    keys: ApiKeyStore,
+    grants: Arc<dyn GrantStore>,
+    /// On Redis the config seeds only what is absent: what is already there wins, so a
+    /// restart never undoes what the admin API changed.
+    shared: bool,
+}
+
+impl Stores {
+    fn memory() -> Self {
+        Self {
+            clients: ClientRegistry::new(),
+            users: UserRegistry::new(),
+            tokens: TokenState::new(),
+            keys: ApiKeyStore::new(),
+            grants: Arc::new(InMemoryGrantStore::new()),
+            shared: false,
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    async fn redis(url: &str) -> Result<Self, String> {
+        use tower_gatekeeper::store::{RedisOptions, RedisStore};
+        let store = RedisStore::connect(url, RedisOptions::new())
+            .await
+            .map_err(|e| format!("redis {url}: {e}"))?;
+        Ok(Self {
+            clients: ClientRegistry::redis(&store),
+            users: UserRegistry::redis(&store),
+            tokens: TokenState::redis(&store),
+            keys: ApiKeyStore::redis(&store),
+            grants: Arc::new(tower_gatekeeper::grant::RedisGrantStore::new(&store)),
+            shared: true,
+        })
+    }
+
+    #[cfg(not(feature = "redis"))]
+    async fn redis(_: &str) -> Result<Self, String> {
+        Err("--redis needs the redis feature: cargo run --example quickstart --features redis -- --redis URL".into())
+    }
+}
+
+/// What seeding did, printed at start-up (on stderr: stdout's first line is the address).
+#[derive(Default)]
+struct Seeding {
+    seeded: Vec<String>,
+    kept: Vec<String>,
+}
+
+impl Seeding {
+    fn print(&self) {
+        if !self.seeded.is_empty() {
+            eprintln!("seeded into redis: {}", self.seeded.join(", "));
+        }
+        if !self.kept.is_empty() {
+            eprintln!("kept (already in redis): {}", self.kept.join(", "));
+        }
+    }
+}
+
 async fn build(
     config: Config,
     base: &Path,
     manual_clock: Option<ManualClock>,
     addr: SocketAddr,
+    stores: Stores,
 ) -> Result<Router, String> {
     // Unless the config names one, the issuer is where this server is reached (over loopback
     // when it listens on every interface: `0.0.0.0` is no address to send a client to).
@@ -402,23 +481,52 @@ async fn build(
         Some(c) => Arc::new(c.clone()),
         None => Arc::new(SystemClock),
     };
-    let clients = ClientRegistry::new();
+    // Client ids and uids are separate namespaces that must not overlap: client `1001` would
+    // otherwise look like user `1001` to whoever reads only the id.
+    if let Some(c) = config
+        .clients
+        .iter()
+        .find(|c| config.users.iter().any(|u| u.uid == c.client_id))
+    {
+        return Err(format!("client {} has the uid of a user", c.client_id));
+    }
+    let mut seeding = Seeding::default();
+    let clients = stores.clients.clone();
     for c in &config.clients {
-        clients
-            .register(
-                Client::new(&c.client_id, &c.client_secret)
-                    .allowed_scopes(&c.scopes)
-                    .disabled(c.disabled),
-            )
-            .map_err(|e| e.to_string())?;
+        let client = Client::new(&c.client_id, &c.client_secret)
+            .allowed_scopes(&c.scopes)
+            .disabled(c.disabled);
+        if !stores.shared {
+            clients.register(client).await.map_err(|e| e.to_string())?;
+            continue;
+        }
+        match clients.create(client).await {
+            Ok(()) => seeding.seeded.push(format!("client {}", c.client_id)),
+            Err(RegisterError::Exists) => seeding.kept.push(format!("client {}", c.client_id)),
+            Err(e) => return Err(format!("client {}: {e}", c.client_id)),
+        }
     }
     // Users, tenants and memberships: Basic login, the directory behind sudo and tenant
     // selection, and the disabled flag, kept in step by the registry.
-    let users = UserRegistry::new();
+    let users = stores.users.clone();
     for t in &config.tenants {
+        if stores.shared {
+            let found = users
+                .directory()
+                .find_tenant(&TenantSelector::Id(t.id.clone()))
+                .await
+                .map_err(|e| format!("tenant {}: {e}", t.id))?;
+            if found.is_some() {
+                seeding.kept.push(format!("tenant {}", t.id));
+                continue;
+            }
+            seeding.seeded.push(format!("tenant {}", t.id));
+        }
         users
             .directory()
-            .insert_tenant(Tenant::new(&t.id, Some(&t.code)));
+            .insert_tenant(Tenant::new(&t.id, Some(&t.code)))
+            .await
+            .map_err(|e| format!("tenant {}: {e}", t.id))?;
     }
     for u in &config.users {
         if let Some(t) = u
@@ -440,18 +548,24 @@ async fn build(
         if let Some(mobile) = &u.mobile {
             account = account.mobile(mobile);
         }
-        users
-            .insert(account)
-            .map_err(|e| format!("user {}: {e}", u.uid))?;
-    }
-    // Client ids and uids are separate namespaces that must not overlap: client `1001` would
-    // otherwise look like user `1001` to whoever reads only the id.
-    if let Some(c) = config
-        .clients
-        .iter()
-        .find(|c| config.users.iter().any(|u| u.uid == c.client_id))
-    {
-        return Err(format!("client {} has the uid of a user", c.client_id));
+        if !stores.shared {
+            users
+                .insert(account)
+                .await
+                .map_err(|e| format!("user {}: {e}", u.uid))?;
+            continue;
+        }
+        match users.create(account).await {
+            Ok(()) => seeding.seeded.push(format!("user {}", u.uid)),
+            Err(UserError::Exists) => seeding.kept.push(format!("user {}", u.uid)),
+            // Another user took this login, e-mail or mobile through the admin API: theirs wins.
+            Err(
+                e @ (UserError::LoginNameTaken | UserError::EmailTaken | UserError::MobileTaken),
+            ) => seeding
+                .kept
+                .push(format!("user {} not seeded ({e})", u.uid)),
+            Err(e) => return Err(format!("user {}: {e}", u.uid)),
+        }
     }
     let mut issuer = TokenIssuer::builder(signing_key(&config.signing_key, base)?)
         .issuer(&issuer_name)
@@ -459,6 +573,7 @@ async fn build(
         .lifetime(Duration::from_secs(config.token_lifetime_secs))
         .clients(clients.clone())
         .users(users.clone())
+        .tokens(stores.tokens.clone())
         .token_format(config.token_format.unwrap_or_default().into())
         .shared_clock(clock.clone())
         .realm(&config.realm);
@@ -467,9 +582,20 @@ async fn build(
     }
     let issuer = issuer.build();
 
-    let keys = ApiKeyStore::new();
+    let keys = stores.keys.clone();
     for k in &config.api_keys {
-        keys.insert(&k.key, Identity::new(&k.owner).with_scopes(&k.scopes));
+        if stores.shared {
+            let found = keys.lookup(&k.key).await.map_err(|e| e.to_string())?;
+            // Named by owner: the key itself is a secret.
+            if found.is_some() {
+                seeding.kept.push(format!("api key of {}", k.owner));
+                continue;
+            }
+            seeding.seeded.push(format!("api key of {}", k.owner));
+        }
+        keys.insert(&k.key, Identity::new(&k.owner).with_scopes(&k.scopes))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let impersonation = Impersonation::new(users.directory());
 
@@ -499,7 +625,7 @@ async fn build(
                 .map(|k| Grantee::api_key_owner(&k.owner)),
         )
         .collect();
-    let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
+    let store = stores.grants.clone();
     let grants = GrantManager::builder_shared(store.clone())
         .apis(config.apis.iter().map(|a| a.id.as_str()))
         .grantees(grantees)
@@ -509,11 +635,23 @@ async fn build(
         let grantee = g.grantee()?;
         let ends_at = parse_time(&g.expires_at)
             .ok_or_else(|| format!("grant {}/{grantee}: bad expires_at", g.api))?;
+        if stores.shared {
+            let found = store
+                .get(&g.api, grantee)
+                .await
+                .map_err(|e| format!("grant {}/{grantee}: {e}", g.api))?;
+            if found.is_some() {
+                seeding.kept.push(format!("grant {}/{grantee}", g.api));
+                continue;
+            }
+            seeding.seeded.push(format!("grant {}/{grantee}", g.api));
+        }
         grants
             .authorize(&g.api, grantee, ends_at)
             .await
             .map_err(|e| format!("grant {}/{grantee}: {e}", g.api))?;
     }
+    seeding.print();
 
     let verifier = FirstMatch::new()
         .or(issuer.verifier())
@@ -743,10 +881,19 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    let app = build(config, &base, clock, addr).await.unwrap_or_else(|e| {
-        eprintln!("{}: {e}", args.config.display());
-        std::process::exit(2);
-    });
+    let stores = match &args.redis {
+        Some(url) => Stores::redis(url).await.unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }),
+        None => Stores::memory(),
+    };
+    let app = build(config, &base, clock, addr, stores)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("{}: {e}", args.config.display());
+            std::process::exit(2);
+        });
     print_next_steps(addr);
     serve::serve(listener, app, args.timeouts).await;
 }

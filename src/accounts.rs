@@ -4,23 +4,24 @@
 //! ```
 //! use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
 //!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let users = UserRegistry::new();
-//! users.insert(UserAccount::new("1001", "alice").password("alice-password")).unwrap();
-//! assert!(!users.is_disabled("1001"));
-//! users.set_disabled("1001", true);
-//! assert!(users.is_disabled("1001"));
+//! users.insert(UserAccount::new("1001", "alice").password("alice-password")).await.unwrap();
+//! assert!(!users.disabled("1001").await.unwrap());
+//! users.set_disabled("1001", true).await.unwrap();
+//! assert!(users.disabled("1001").await.unwrap());
+//! # });
 //! ```
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
-use crate::impersonate::{DirectoryUser, InMemoryDirectory, canonical_login};
-use crate::principal::{Identity, PrincipalKind};
-use crate::verify::{BasicUsers, BasicVerifier};
+use crate::impersonate::user_store::{Step, UserRecord};
+use crate::impersonate::{DirectoryUser, InMemoryDirectory};
+use crate::maybe_ready::MaybeReady;
+use crate::store::StoreError;
+use crate::verify::BasicVerifier;
 
 /// A password prepared by RFC 8265 §4.2's OpaqueString profile (RFC 7617 §2.1 asks for it):
 /// non-ASCII spaces become U+0020, then NFC. Passwords are hashed and verified in this form,
@@ -115,48 +116,20 @@ impl UserAccount {
     }
 }
 
-/// Why a user could not be created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UserError {
-    /// The uid or login name is empty.
-    Empty,
-    /// Another user already has this login name (compared after [`canonical_login`]).
-    LoginNameTaken,
-    /// The login name holds control or compatibility characters
-    /// ([`is_valid_login`](crate::impersonate::is_valid_login)).
-    LoginNameInvalid,
-    /// The password hash is not an argon2 PHC string, or hashing failed.
-    Password,
-    /// A user with this uid exists (from [`UserRegistry::create`]).
-    Exists,
-}
+pub use crate::impersonate::UserError;
 
-impl fmt::Display for UserError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Empty => "the uid and the login name must not be empty",
-            Self::LoginNameTaken => "another user has this login name",
-            Self::LoginNameInvalid => {
-                "the login name holds control or compatibility characters (RFC 8265)"
-            }
-            Self::Password => "the password could not be stored",
-            Self::Exists => "the user already exists",
-        })
-    }
-}
-
-impl std::error::Error for UserError {}
-
-/// The provider's users: keeps [`BasicUsers`] (login), an [`InMemoryDirectory`] (sudo and
-/// tenants) and a disabled set in step, so that disabling a user stops every way in at once.
+/// The provider's users: one record per user (directory fields, password hash, disabled flag)
+/// behind the Basic verifier ([`basic_verifier`](Self::basic_verifier)), the sudo/tenant
+/// directory ([`directory`](Self::directory)) and the issuer's disabled check, so disabling a
+/// user stops every way in at once, and no change to the flag can undo a password change.
+///
+/// In memory by default ([`new`](Self::new)); with [`redis`](Self::redis) (feature `redis`)
+/// the records live in Redis, shared by every node, and each node caches what it reads.
+/// Writes are `async` (in memory mode they complete at once, without waiting); reads on the
+/// request path return [`MaybeReady`], ready from memory.
 #[derive(Clone, Default)]
 pub struct UserRegistry {
-    basic: BasicUsers,
     directory: InMemoryDirectory,
-    disabled: Arc<ArcSwap<HashSet<String>>>,
-    /// Serialises writers; readers never take it.
-    writer: Arc<std::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for UserRegistry {
@@ -168,167 +141,204 @@ impl fmt::Debug for UserRegistry {
 }
 
 impl UserRegistry {
-    /// No users.
+    /// No users, in this process's memory.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Creates or replaces a user (by uid). A replaced user's old login name stops working,
-    /// and so does its password when the new account has none.
-    pub fn insert(&self, account: UserAccount) -> Result<(), UserError> {
-        self.store(account, false)
+    /// The users kept in Redis (see [`InMemoryDirectory::redis`] for the keys), with this
+    /// node's cache in front. Creating a user also checks, in the same atomic write, that no
+    /// client holds its uid (`client:<uid>` absent).
+    #[cfg(feature = "redis")]
+    pub fn redis(store: &crate::store::RedisStore) -> Self {
+        Self {
+            directory: InMemoryDirectory::redis(store),
+        }
     }
 
-    /// Creates a new user; [`UserError::Exists`] if the uid is taken, decided atomically.
-    pub fn create(&self, account: UserAccount) -> Result<(), UserError> {
-        self.store(account, true)
+    /// Creates or replaces a user (by uid). A replaced user's old login name, e-mail and
+    /// mobile stop naming it, and so does its password when the new account has none.
+    ///
+    /// A password given with [`UserAccount::password`] is hashed here, on the calling thread
+    /// (slow on purpose): on a request path, hash under a
+    /// [`HashingPool`](crate::verify::HashingPool) and pass
+    /// [`UserAccount::password_hash`].
+    pub async fn insert(&self, account: UserAccount) -> Result<(), UserError> {
+        self.store(account, false, &|_| true).await
     }
 
-    fn store(&self, account: UserAccount, only_new: bool) -> Result<(), UserError> {
-        self.store_checked(account, only_new, |_| true)
+    /// Creates a new user; [`UserError::Exists`] if the uid is taken, decided atomically (in
+    /// redis mode, across every node: of two nodes creating the same uid, exactly one wins).
+    pub async fn create(&self, account: UserAccount) -> Result<(), UserError> {
+        self.store(account, true, &|_| true).await
     }
 
     /// Like [`create`](Self::create), also refusing (with [`UserError::Exists`]) a uid that
-    /// `uid_free` says is taken elsewhere — a client id, say. `uid_free` runs under this
-    /// registry's writer lock, so it is decided atomically with respect to other user writes.
-    pub fn create_if(
+    /// `uid_free` says is taken elsewhere — a client id, say. In memory mode `uid_free` runs
+    /// under this registry's writer lock, so it is decided atomically with respect to other
+    /// user writes (and to work done under [`with_writer_lock`](Self::with_writer_lock)). In
+    /// redis mode it runs before the write, and the write itself checks `client:<uid>`.
+    pub async fn create_if(
         &self,
         account: UserAccount,
-        uid_free: impl Fn(&str) -> bool,
+        uid_free: impl Fn(&str) -> bool + Send + Sync,
     ) -> Result<(), UserError> {
-        self.store_checked(account, true, uid_free)
+        self.store(account, true, &uid_free).await
     }
 
-    /// Runs `f` under the writer lock: no user is created, replaced or disabled meanwhile.
+    /// Runs `f` under the memory-mode writer lock: no user is created, replaced or disabled
+    /// through this process's memory-mode registry meanwhile. (In redis mode writes do not
+    /// take it: they are atomic in Redis.)
     pub fn with_writer_lock<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f()
+        self.directory.tables().with_writer_lock(f)
     }
 
-    fn store_checked(
+    async fn store(
         &self,
         account: UserAccount,
         only_new: bool,
-        uid_free: impl Fn(&str) -> bool,
+        uid_free: &(dyn Fn(&str) -> bool + Send + Sync),
     ) -> Result<(), UserError> {
-        let user = &account.user;
-        if user.uid.is_empty() || user.login_name.is_empty() {
-            return Err(UserError::Empty);
-        }
-        if !crate::impersonate::is_valid_login(&user.login_name) {
-            return Err(UserError::LoginNameInvalid);
-        }
-        // Hash before taking the lock: it is slow on purpose.
-        let phc = match (&account.password, &account.password_hash) {
+        crate::impersonate::check_names(&account.user)?;
+        let phc: Option<Box<str>> = match (&account.password, &account.password_hash) {
             (Some(password), _) => Some(
                 crate::verify::hash_password(&canonical_password(password))
-                    .map_err(|_| UserError::Password)?,
+                    .map_err(|_| UserError::Password)?
+                    .into(),
             ),
-            (None, Some(phc)) => Some(phc.clone()),
+            (None, Some(phc)) => {
+                crate::verify::check_phc(phc).map_err(|_| UserError::Password)?;
+                Some(phc.as_str().into())
+            }
             (None, None) => None,
         };
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let user = account.user;
-        let taken = crate::impersonate::UserDirectory::find_user(
-            &self.directory,
-            &crate::impersonate::UserSelector::LoginName(user.login_name.clone()),
-        );
-        if let crate::MaybeReady::Ready(Ok(Some(other))) = taken
-            && other.uid != user.uid
-        {
-            return Err(UserError::LoginNameTaken);
-        }
-        let previous = self.directory.user(&user.uid);
-        if only_new && previous.is_some() {
-            return Err(UserError::Exists);
-        }
-        if only_new && !uid_free(&user.uid) {
-            return Err(UserError::Exists);
-        }
-        let identity = Identity::new(&user.uid)
-            .with_kind(PrincipalKind::User)
-            .with_roles(&user.roles)
-            .with_scopes(&user.scopes);
-        let login = canonical_login(&user.login_name);
-        // A user stored disabled is never visible enabled: the disabled set is marked first,
-        // and each store gets the flag in the same step that makes the user visible.
-        if user.disabled {
-            self.mark(&user.uid, true);
-        }
-        if let Some(phc) = &phc {
-            self.basic
-                .insert_hash_disabled(&user.login_name, phc, identity, user.disabled)
-                .map_err(|_| UserError::Password)?;
-        }
-        // A replaced user's old login stops working; so does its password if none is given.
-        if let Some(old) = previous
-            && (canonical_login(&old.login_name) != login || phc.is_none())
-        {
-            self.basic.remove(&old.login_name);
-        }
-        let (uid, disabled) = (user.uid.clone(), user.disabled);
-        self.directory.insert_user(user);
-        if !disabled {
-            self.mark(&uid, false);
-        }
-        Ok(())
+        self.directory
+            .tables()
+            .change_user(&user.uid.clone(), only_new, uid_free, |previous| {
+                if only_new && previous.is_some() {
+                    return Err(UserError::Exists);
+                }
+                Ok(Step::Put(UserRecord::new(user.clone(), phc.clone())))
+            })
+            .await
+            .map(|_| ())
     }
 
-    fn mark(&self, uid: &str, disabled: bool) {
-        self.disabled.rcu(|set| {
-            let mut set = HashSet::clone(set);
-            if disabled {
-                set.insert(uid.to_owned());
-            } else {
-                set.remove(uid);
-            }
-            set
-        });
+    /// Changes the user `uid` with `change` (its password is kept; its uid cannot change):
+    /// a rename, new tenants, roles or scopes. `Ok(false)` when there is no such user. The
+    /// change is applied to the user as stored at that moment, atomically (`change` may run
+    /// more than once if another writer gets in first).
+    ///
+    /// ```
+    /// use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let users = UserRegistry::new();
+    /// users.insert(UserAccount::new("1001", "alice").tenants(["t-1"])).await.unwrap();
+    /// users.update("1001", |u| u.tenants.push("t-2".into())).await.unwrap();
+    /// let alice = users.get("1001").await.unwrap().unwrap();
+    /// assert_eq!(alice.tenants, ["t-1", "t-2"]);
+    /// # });
+    /// ```
+    pub async fn update(
+        &self,
+        uid: &str,
+        change: impl Fn(&mut DirectoryUser) + Send + Sync,
+    ) -> Result<bool, UserError> {
+        let outcome = self
+            .directory
+            .tables()
+            .change_user(uid, false, &|_| true, |current| {
+                let Some(current) = current else {
+                    return Ok(Step::Missing);
+                };
+                let mut user = DirectoryUser::clone(&current.user);
+                change(&mut user);
+                user.uid = current.user.uid.clone();
+                if user == *current.user {
+                    return Ok(Step::Keep);
+                }
+                crate::impersonate::check_names(&user)?;
+                Ok(Step::Put(UserRecord::new(user, current.password.clone())))
+            })
+            .await?;
+        Ok(outcome != crate::impersonate::user_store::Outcome::Missing)
     }
 
     /// Disables or re-enables a user everywhere: Basic login, sudo target, tenant selection,
-    /// and (through [`is_disabled`](Self::is_disabled)) tokens naming the user. Returns whether
-    /// the user exists. Serialised with every other write (the writer lock), so it never
-    /// undoes a concurrent password change or replacement.
-    pub fn set_disabled(&self, uid: &str, disabled: bool) -> bool {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(user) = self.directory.user(uid) else {
-            return false;
-        };
-        // Disabling: the registry-wide flag first, so no reader sees the user enabled in one
-        // place after it was disabled in another. Enabling: the flag last.
-        if disabled {
-            self.mark(uid, true);
-        }
-        self.basic.set_disabled(&user.login_name, disabled);
-        self.directory.set_disabled(uid, disabled);
-        if !disabled {
-            self.mark(uid, false);
-        }
-        true
+    /// and (through [`disabled`](Self::disabled)) tokens naming the user. `Ok(false)` when the
+    /// user does not exist. One atomic step on the user's one record, so it never undoes a
+    /// concurrent password change or replacement.
+    pub async fn set_disabled(&self, uid: &str, disabled: bool) -> Result<bool, UserError> {
+        crate::impersonate::set_disabled_in(self.directory.tables(), uid, disabled).await
     }
 
-    /// Whether `uid` is a disabled user (unknown uids are not).
+    /// Whether `uid` is a disabled user (unknown uids are not): ready from memory; in redis
+    /// mode one read when this node has not cached the user, and a [`StoreError`] (answer
+    /// 503) when the store cannot say.
+    pub fn disabled(&self, uid: &str) -> MaybeReady<Result<bool, StoreError>> {
+        self.directory
+            .tables()
+            .user(uid)
+            .map(|r| r.map(|u| u.is_some_and(|u| u.user.disabled)))
+    }
+
+    /// [`disabled`](Self::disabled), synchronously, for callers that cannot wait: exact in
+    /// memory mode. In redis mode, when this node has not cached the user (or its view is
+    /// stale), it answers `true` — refuse, never a pass — and starts reading the user so a
+    /// later call can answer. Prefer [`disabled`](Self::disabled).
     pub fn is_disabled(&self, uid: &str) -> bool {
-        !self.disabled.load().is_empty() && self.disabled.load().contains(uid)
+        match self.disabled(uid) {
+            MaybeReady::Ready(Ok(disabled)) => disabled,
+            MaybeReady::Ready(Err(_)) => true,
+            MaybeReady::Pending(read) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(read);
+                }
+                true
+            }
+        }
     }
 
-    /// Whether `uid` is a known user.
+    /// Whether this node holds user `uid` (exact in memory mode; in redis mode, what this
+    /// node has cached).
     pub fn contains(&self, uid: &str) -> bool {
         self.directory.user(uid).is_some()
     }
 
-    /// The user with `uid`.
-    pub fn get(&self, uid: &str) -> Option<Arc<DirectoryUser>> {
+    /// The user with `uid`: ready from memory; in redis mode one read when not cached.
+    pub fn get(&self, uid: &str) -> MaybeReady<Result<Option<Arc<DirectoryUser>>, StoreError>> {
+        self.directory
+            .tables()
+            .user(uid)
+            .map(|r| r.map(|u| u.map(|u| u.user.clone())))
+    }
+
+    /// The user with `uid` if this node holds it, without asking anyone (every user in
+    /// memory mode).
+    pub fn peek(&self, uid: &str) -> Option<Arc<DirectoryUser>> {
         self.directory.user(uid)
     }
 
-    /// A verifier for Basic credentials of these users.
-    pub fn basic_verifier(&self) -> BasicVerifier {
-        BasicVerifier::new(self.basic.clone())
+    /// How many users this node holds (all of them in memory mode).
+    pub fn len(&self) -> usize {
+        self.directory.tables().user_count()
     }
 
-    /// The directory for [`Impersonation`](crate::impersonate::Impersonation).
+    /// Whether this node holds no user.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A verifier for Basic credentials of these users (by login name, compared after
+    /// [`canonical_login`](crate::impersonate::canonical_login)).
+    pub fn basic_verifier(&self) -> BasicVerifier {
+        BasicVerifier::for_registry(self.directory.tables().clone())
+    }
+
+    /// The directory for [`Impersonation`](crate::impersonate::Impersonation): the same
+    /// records.
     pub fn directory(&self) -> InMemoryDirectory {
         self.directory.clone()
     }

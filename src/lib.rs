@@ -104,6 +104,7 @@ pub mod layer;
 mod maybe_ready;
 pub mod principal;
 mod service_util;
+pub mod store;
 pub mod verify;
 
 #[cfg(feature = "axum")]

@@ -24,7 +24,7 @@ const APP_SECRET: &str = "azure-app test secret";
 const BARE: &str = "bare-app";
 const BARE_SECRET: &str = "bare-app test secret";
 
-fn app_with(resource_ids: &[&str]) -> Router {
+async fn app_with(resource_ids: &[&str]) -> Router {
     let clients = ClientRegistry::new();
     clients
         .register(
@@ -32,8 +32,12 @@ fn app_with(resource_ids: &[&str]) -> Router {
                 .allowed_scopes(["orders:read", "orders:write"])
                 .default_scopes(["orders:read"]),
         )
+        .await
         .unwrap();
-    clients.register(Client::new(BARE, BARE_SECRET)).unwrap();
+    clients
+        .register(Client::new(BARE, BARE_SECRET))
+        .await
+        .unwrap();
     let mut builder = TokenIssuer::builder(SigningKey::hs256(&[1u8; 32]).unwrap())
         .audience(AUDIENCE)
         .lifetime(Duration::from_secs(3599))
@@ -45,8 +49,8 @@ fn app_with(resource_ids: &[&str]) -> Router {
     Router::new().route_service("/{tenant}/oauth2/v2.0/token", issuer.token_endpoint())
 }
 
-fn app() -> Router {
-    app_with(&[SEED_RESOURCE])
+async fn app() -> Router {
+    app_with(&[SEED_RESOURCE]).await
 }
 
 struct Reply {
@@ -86,7 +90,7 @@ fn claims(token: &str) -> Value {
 
 #[tokio::test]
 async fn the_seed_request_grants_every_allowed_scope() {
-    let app = app();
+    let app = app().await;
     let seed_scope = format!("{SEED_RESOURCE}/.default");
     let audience_scope = format!("{AUDIENCE}/.default");
     for scope in [seed_scope.as_str(), audience_scope.as_str()] {
@@ -110,7 +114,7 @@ async fn the_seed_request_grants_every_allowed_scope() {
 
 #[tokio::test]
 async fn plain_requests_keep_the_rfc_6749_answer() {
-    let app = app();
+    let app = app().await;
     let reply = request(&app, APP, APP_SECRET, None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["scope"], "orders:read");
@@ -122,7 +126,7 @@ async fn plain_requests_keep_the_rfc_6749_answer() {
 
 #[tokio::test]
 async fn other_resources_and_mixed_scopes_are_invalid_scope() {
-    let app = app();
+    let app = app().await;
     let other_guid = "00000000-0000-0000-0000-000000000000/.default".to_owned();
     let mixed = format!("{SEED_RESOURCE}/.default orders:read");
     let mixed_reversed = format!("orders:read {SEED_RESOURCE}/.default");
@@ -160,7 +164,7 @@ async fn other_resources_and_mixed_scopes_are_invalid_scope() {
 #[tokio::test]
 async fn only_configured_resource_ids_count() {
     // Without the seed's resource id configured, only the audience names the resource.
-    let app = app_with(&[]);
+    let app = app_with(&[]).await;
     let reply = request(
         &app,
         APP,
@@ -173,7 +177,7 @@ async fn only_configured_resource_ids_count() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 
     // Several ids may be configured.
-    let app = app_with(&[SEED_RESOURCE, "api://orders"]);
+    let app = app_with(&[SEED_RESOURCE, "api://orders"]).await;
     for resource in [SEED_RESOURCE, "api://orders", AUDIENCE] {
         let reply = request(&app, APP, APP_SECRET, Some(&format!("{resource}/.default"))).await;
         assert_eq!(reply.status, StatusCode::OK, "{resource}: {}", reply.body);
@@ -182,7 +186,7 @@ async fn only_configured_resource_ids_count() {
 
 #[tokio::test]
 async fn client_authentication_still_decides_first() {
-    let app = app();
+    let app = app().await;
     let scope = format!("{SEED_RESOURCE}/.default");
     let reply = request(&app, APP, "wrong", Some(&scope)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);

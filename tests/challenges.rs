@@ -352,7 +352,7 @@ async fn a_basic_only_layer_never_advertises_bearer() {
 #[tokio::test]
 async fn an_api_key_only_layer_challenges_with_its_header() {
     let keys = ApiKeyStore::new();
-    keys.insert("k-1", Identity::new("svc"));
+    keys.insert("k-1", Identity::new("svc")).await.unwrap();
     let app = Router::new().route("/", get(|| async { "ok" })).layer(
         GatekeeperLayer::builder(ApiKeyVerifier::new(keys))
             .realm(REALM)

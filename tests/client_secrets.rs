@@ -25,30 +25,46 @@ fn sha256(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-#[test]
-fn each_way_of_giving_a_secret_is_kept_as_its_kind() {
+#[tokio::test]
+async fn each_way_of_giving_a_secret_is_kept_as_its_kind() {
     let clients = ClientRegistry::new();
     let generated = ClientRegistry::generate_secret();
     let precomputed = ClientRegistry::generate_secret();
     let phc = hash_password("chosen elsewhere").unwrap();
     clients
         .register(Client::new("chosen", "a person's secret"))
+        .await
         .unwrap();
     clients
         .register(Client::with_generated_secret("generated", &generated))
+        .await
         .unwrap();
     clients
         .register(Client::with_secret_digest("digest", sha256(&precomputed)))
+        .await
         .unwrap();
     clients
         .register(Client::with_secret_hash("phc", &phc))
+        .await
         .unwrap();
 
-    assert_eq!(clients.secret_kind("chosen"), Some(SecretKind::Argon2));
-    assert_eq!(clients.secret_kind("generated"), Some(SecretKind::Sha256));
-    assert_eq!(clients.secret_kind("digest"), Some(SecretKind::Sha256));
-    assert_eq!(clients.secret_kind("phc"), Some(SecretKind::Argon2));
-    assert_eq!(clients.secret_kind("nobody"), None);
+    assert_eq!(
+        clients.secret_kind("chosen").await.unwrap(),
+        Some(SecretKind::Argon2)
+    );
+    assert_eq!(
+        clients.secret_kind("generated").await.unwrap(),
+        Some(SecretKind::Sha256)
+    );
+    assert_eq!(
+        clients.secret_kind("digest").await.unwrap(),
+        Some(SecretKind::Sha256)
+    );
+    assert_eq!(
+        clients.secret_kind("phc").await.unwrap(),
+        Some(SecretKind::Argon2)
+    );
+    assert_eq!(clients.secret_kind("nobody").await.unwrap(), None);
 
     for (id, right) in [
         ("chosen", "a person's secret"),
@@ -56,30 +72,48 @@ fn each_way_of_giving_a_secret_is_kept_as_its_kind() {
         ("digest", precomputed.as_str()),
         ("phc", "chosen elsewhere"),
     ] {
-        assert_eq!(clients.authenticate(id, right).as_deref(), Some(id));
+        assert_eq!(
+            clients.authenticate(id, right).await.unwrap().as_deref(),
+            Some(id)
+        );
         for wrong in ["", "wrong", &right[..right.len() - 1], &format!("{right} ")] {
-            assert_eq!(clients.authenticate(id, wrong), None, "{id}: {wrong:?}");
+            assert_eq!(
+                clients.authenticate(id, wrong).await.unwrap(),
+                None,
+                "{id}: {wrong:?}"
+            );
         }
         // A secret of another client does not open this one.
         assert_eq!(
-            clients.authenticate(id, &generated).is_some(),
+            clients
+                .authenticate(id, &generated)
+                .await
+                .unwrap()
+                .is_some(),
             id == "generated"
         );
-        clients.set_disabled(id, true);
-        assert_eq!(clients.authenticate(id, right), None, "{id} disabled");
-        clients.set_disabled(id, false);
+        clients.set_disabled(id, true).await.unwrap();
+        assert_eq!(
+            clients.authenticate(id, right).await.unwrap(),
+            None,
+            "{id} disabled"
+        );
+        clients.set_disabled(id, false).await.unwrap();
     }
     // The stored forms are not secrets one can present.
     let digest_hex: String = sha256(&precomputed)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(clients.authenticate("digest", &digest_hex), None);
-    assert_eq!(clients.authenticate("phc", &phc), None);
+    assert_eq!(
+        clients.authenticate("digest", &digest_hex).await.unwrap(),
+        None
+    );
+    assert_eq!(clients.authenticate("phc", &phc).await.unwrap(), None);
 }
 
-#[test]
-fn generated_secrets_are_long_random_and_short_ones_are_refused() {
+#[tokio::test]
+async fn generated_secrets_are_long_random_and_short_ones_are_refused() {
     let a = ClientRegistry::generate_secret();
     let b = ClientRegistry::generate_secret();
     assert_ne!(a, b);
@@ -94,22 +128,25 @@ fn generated_secrets_are_long_random_and_short_ones_are_refused() {
     // A person's short secret cannot slip into the fast digest path.
     for short in ["", "password", "0123456789abcdef0123456789abcde"] {
         assert_eq!(
-            clients.register(Client::with_generated_secret("weak", short)),
+            clients
+                .register(Client::with_generated_secret("weak", short))
+                .await,
             Err(RegisterError::WeakGeneratedSecret),
             "{short:?}"
         );
     }
-    assert!(!clients.contains("weak"));
+    assert!(!clients.contains("weak").await.unwrap());
     clients
         .register(Client::with_generated_secret(
             "ok",
             "0123456789abcdef0123456789abcdef",
         ))
+        .await
         .unwrap();
 }
 
-#[test]
-fn a_precomputed_hash_must_be_argon2() {
+#[tokio::test]
+async fn a_precomputed_hash_must_be_argon2() {
     let clients = ClientRegistry::new();
     for bad in [
         "",
@@ -120,29 +157,45 @@ fn a_precomputed_hash_must_be_argon2() {
         "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
     ] {
         assert_eq!(
-            clients.register(Client::with_secret_hash("bad", bad)),
+            clients.register(Client::with_secret_hash("bad", bad)).await,
             Err(RegisterError::InvalidSecretHash),
             "{bad:?}"
         );
     }
-    assert!(!clients.contains("bad"));
+    assert!(!clients.contains("bad").await.unwrap());
 }
 
-#[test]
-fn rotation_gives_a_digest_secret_and_ends_the_old_one() {
+#[tokio::test]
+async fn rotation_gives_a_digest_secret_and_ends_the_old_one() {
     let clients = ClientRegistry::new();
     clients
         .register(Client::new("app", "old chosen secret"))
+        .await
         .unwrap();
-    assert_eq!(clients.secret_kind("app"), Some(SecretKind::Argon2));
-    let new = clients.rotate_secret("app").unwrap();
-    assert_eq!(clients.secret_kind("app"), Some(SecretKind::Sha256));
-    assert_eq!(clients.authenticate("app", "old chosen secret"), None);
-    assert_eq!(clients.authenticate("app", &new).as_deref(), Some("app"));
-    let newer = clients.rotate_secret("app").unwrap();
+    assert_eq!(
+        clients.secret_kind("app").await.unwrap(),
+        Some(SecretKind::Argon2)
+    );
+    let new = clients.rotate_secret("app").await.unwrap().unwrap();
+    assert_eq!(
+        clients.secret_kind("app").await.unwrap(),
+        Some(SecretKind::Sha256)
+    );
+    assert_eq!(
+        clients
+            .authenticate("app", "old chosen secret")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        clients.authenticate("app", &new).await.unwrap().as_deref(),
+        Some("app")
+    );
+    let newer = clients.rotate_secret("app").await.unwrap().unwrap();
     assert_ne!(new, newer);
-    assert_eq!(clients.authenticate("app", &new), None);
-    assert!(clients.rotate_secret("nobody").is_none());
+    assert_eq!(clients.authenticate("app", &new).await.unwrap(), None);
+    assert!(clients.rotate_secret("nobody").await.unwrap().is_none());
 }
 
 #[test]
@@ -206,6 +259,7 @@ async fn admin_created_clients_get_digest_secrets_that_work_at_the_token_endpoin
             Client::with_generated_secret("admin", &admin_secret)
                 .allowed_scopes(["accounts:admin"]),
         )
+        .await
         .unwrap();
     let users = UserRegistry::new();
     let issuer = TokenIssuer::builder(SigningKey::hs256(&[4u8; 32]).unwrap())
@@ -238,7 +292,10 @@ async fn admin_created_clients_get_digest_secrets_that_work_at_the_token_endpoin
     let (status, body) = call(&app, create).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let secret = body["client_secret"].as_str().unwrap().to_owned();
-    assert_eq!(clients.secret_kind("made"), Some(SecretKind::Sha256));
+    assert_eq!(
+        clients.secret_kind("made").await.unwrap(),
+        Some(SecretKind::Sha256)
+    );
 
     for basic in [false, true] {
         let (status, body) = call(&app, token_request("made", &secret, basic)).await;
@@ -258,7 +315,10 @@ async fn admin_created_clients_get_digest_secrets_that_work_at_the_token_endpoin
     let (status, body) = call(&app, rotate).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let rotated = body["client_secret"].as_str().unwrap().to_owned();
-    assert_eq!(clients.secret_kind("made"), Some(SecretKind::Sha256));
+    assert_eq!(
+        clients.secret_kind("made").await.unwrap(),
+        Some(SecretKind::Sha256)
+    );
     let (status, _) = call(&app, token_request("made", &secret, false)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = call(&app, token_request("made", &rotated, false)).await;
@@ -272,6 +332,7 @@ async fn an_unknown_id_answers_like_a_wrong_digest_secret() {
     let secret = ClientRegistry::generate_secret();
     clients
         .register(Client::with_generated_secret("known", &secret))
+        .await
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hs256(&[4u8; 32]).unwrap())
         .clients(clients)

@@ -21,12 +21,14 @@ use tower_gatekeeper::{GatekeeperBuilder, GatekeeperLayer, Principal};
 const SECRET: &[u8] = b"credential-kind-test-hs256-secret-0123";
 const KEY: &str = "key-reporting-0001";
 
-fn keys() -> ApiKeyStore {
+async fn keys() -> ApiKeyStore {
     let keys = ApiKeyStore::new();
     keys.insert(
         KEY,
         Identity::new("svc-reporting").with_scopes(["reports:read"]),
-    );
+    )
+    .await
+    .unwrap();
     keys
 }
 
@@ -65,14 +67,16 @@ fn gate(verifier: FirstMatch) -> GatekeeperBuilder {
         .sources(every_carrier())
 }
 
-fn opted_in() -> FirstMatch {
+async fn opted_in() -> FirstMatch {
     FirstMatch::new()
         .or(jwt())
-        .or(ApiKeyVerifier::new(keys()).accept_bearer(true))
+        .or(ApiKeyVerifier::new(keys().await).accept_bearer(true))
 }
 
-fn by_default() -> FirstMatch {
-    FirstMatch::new().or(jwt()).or(ApiKeyVerifier::new(keys()))
+async fn by_default() -> FirstMatch {
+    FirstMatch::new()
+        .or(jwt())
+        .or(ApiKeyVerifier::new(keys().await))
 }
 
 async fn whoami(p: Principal) -> axum::Json<Principal> {
@@ -146,7 +150,7 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn a_key_carried_as_a_bearer_token_verifies_as_an_api_key() {
-    let app = app(gate(opted_in()).build());
+    let app = app(gate(opted_in().await).build());
     for carrier in BEARER_CARRIERS.into_iter().chain([Carrier::ApiKeyHeader]) {
         let (status, body) = send(&app, carrier.request(KEY)).await;
         assert_eq!(status, StatusCode::OK, "{carrier:?}: {body}");
@@ -161,7 +165,7 @@ async fn a_key_carried_as_a_bearer_token_verifies_as_an_api_key() {
 
 #[tokio::test]
 async fn a_bearer_only_api_refuses_an_api_key_whatever_carries_it() {
-    let app = app(gate(opted_in())
+    let app = app(gate(opted_in().await)
         .authorize(RequireScheme::any_of([Scheme::Bearer]))
         .build());
     for carrier in BEARER_CARRIERS.into_iter().chain([Carrier::ApiKeyHeader]) {
@@ -190,7 +194,7 @@ async fn a_bearer_only_api_refuses_an_api_key_whatever_carries_it() {
 
 #[tokio::test]
 async fn an_api_key_only_api_refuses_tokens_and_takes_keys() {
-    let app = app(gate(opted_in())
+    let app = app(gate(opted_in().await)
         .authorize(RequireScheme::any_of([Scheme::ApiKey]))
         .build());
     let t = token();
@@ -201,18 +205,18 @@ async fn an_api_key_only_api_refuses_tokens_and_takes_keys() {
         assert_eq!(status, StatusCode::OK, "{carrier:?}");
     }
     // An empty list accepts nothing.
-    let none = app_with_stage(RequireScheme::any_of([]));
+    let none = app_with_stage(RequireScheme::any_of([])).await;
     let (status, _) = send(&none, Carrier::ApiKeyHeader.request(KEY)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-fn app_with_stage(stage: RequireScheme) -> Router {
-    app(gate(opted_in()).authorize(stage).build())
+async fn app_with_stage(stage: RequireScheme) -> Router {
+    app(gate(opted_in().await).authorize(stage).build())
 }
 
 #[tokio::test]
 async fn by_default_keys_are_taken_from_api_key_headers_only() {
-    let app = app(gate(by_default()).build());
+    let app = app(gate(by_default().await).build());
     for carrier in BEARER_CARRIERS {
         let (status, body) = send(&app, carrier.request(KEY)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{carrier:?}: {body}");
@@ -230,7 +234,7 @@ async fn by_default_keys_are_taken_from_api_key_headers_only() {
 async fn a_jwt_in_an_api_key_header_is_not_a_bearer_token() {
     // A token sent where keys go is looked up as a key (and unknown), never verified as a JWT
     // that would then pass as a bearer token.
-    let app = app(gate(opted_in()).build());
+    let app = app(gate(opted_in().await).build());
     let (status, body) = send(&app, Carrier::ApiKeyHeader.request(&token())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
@@ -250,7 +254,7 @@ async fn reports(p: Principal) -> StatusCode {
 async fn a_handler_checking_the_principal_sees_the_verified_kind() {
     let app = Router::new()
         .route("/whoami", get(reports).post(reports))
-        .layer(gate(opted_in()).build());
+        .layer(gate(opted_in().await).build());
     for carrier in BEARER_CARRIERS.into_iter().chain([Carrier::ApiKeyHeader]) {
         let res = app.clone().oneshot(carrier.request(KEY)).await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{carrier:?}");
@@ -315,7 +319,7 @@ async fn require_scheme_refuses_an_anonymous_request_in_optional_mode() {
     let app = Router::new()
         .route("/whoami", get(|| async { "public" }))
         .layer(
-            gate(opted_in())
+            gate(opted_in().await)
                 .optional(true)
                 .authorize(RequireScheme::any_of([Scheme::Bearer]))
                 .build(),

@@ -2,8 +2,9 @@
 //! disabled is never visible enabled anywhere, and toggling the flag never puts back a password
 //! that was just replaced.
 //!
-//! Plain threads hammer the stores (no runtime: `BasicVerifier` then answers synchronously);
-//! the assertions are about states, never about timing.
+//! Plain threads hammer the stores (no runtime: `BasicVerifier` then answers synchronously,
+//! and the registry's memory-mode writes complete on their first poll); the assertions are
+//! about states, never about timing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,23 @@ fn cheap_hash(password: &str) -> String {
         .hash_password(canonical_password(password).as_bytes(), &salt)
         .unwrap()
         .to_string()
+}
+
+/// Runs a memory-mode write, which completes without waiting: it must be ready at once.
+fn now<F: std::future::Future>(write: F) -> F::Output {
+    let mut write = std::pin::pin!(write);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match write.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("a memory-mode write waited"),
+    }
+}
+
+fn ready<T>(read: MaybeReady<T>) -> T {
+    match read {
+        MaybeReady::Ready(value) => value,
+        MaybeReady::Pending(_) => panic!("a memory-mode read waited"),
+    }
 }
 
 fn login(verifier: &BasicVerifier, name: &str, password: &str) -> Result<String, VerifyError> {
@@ -101,10 +119,11 @@ fn a_user_created_disabled_is_never_visible_enabled() {
                 while !done.load(Ordering::SeqCst) {
                     for i in (0..N).step_by(7) {
                         let uid = format!("u{i}");
-                        if let Some(user) = users.get(&uid) {
+                        if let Some(user) = ready(users.get(&uid)).unwrap() {
                             seen += 1;
                             assert!(user.disabled, "{uid} visible enabled in the directory");
-                            assert!(users.is_disabled(&uid), "{uid} not in the disabled set");
+                            assert!(ready(users.disabled(&uid)).unwrap(), "{uid} not disabled");
+                            assert!(users.is_disabled(&uid), "{uid} not disabled (sync)");
                         }
                         // Basic login never succeeds, at any moment.
                         if let Ok(who) = login(&verifier, &format!("login-{i}"), "pw") {
@@ -117,13 +136,12 @@ fn a_user_created_disabled_is_never_visible_enabled() {
         })
         .collect();
     for i in 0..N {
-        users
-            .insert(
-                UserAccount::new(format!("u{i}"), format!("login-{i}"))
-                    .password_hash(&hash)
-                    .disabled(true),
-            )
-            .unwrap();
+        now(users.insert(
+            UserAccount::new(format!("u{i}"), format!("login-{i}"))
+                .password_hash(&hash)
+                .disabled(true),
+        ))
+        .unwrap();
     }
     done.store(true, Ordering::SeqCst);
     let seen: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
@@ -131,10 +149,10 @@ fn a_user_created_disabled_is_never_visible_enabled() {
     // And afterwards: every one of them is disabled everywhere; enabling works.
     for i in 0..N {
         let uid = format!("u{i}");
-        assert!(users.get(&uid).unwrap().disabled);
+        assert!(users.peek(&uid).unwrap().disabled);
         assert!(users.is_disabled(&uid));
     }
-    assert!(users.set_disabled("u0", false));
+    assert!(now(users.set_disabled("u0", false)).unwrap());
     assert_eq!(login(&verifier, "login-0", "pw").as_deref(), Ok("u0"));
 }
 
@@ -143,19 +161,17 @@ fn registry_set_disabled_never_undoes_a_password_change() {
     let hashes: Vec<String> = PASSWORDS.iter().map(|p| cheap_hash(p)).collect();
     for round in 0..20 {
         let users = UserRegistry::new();
-        users
-            .insert(UserAccount::new("1001", "alice").password_hash(&hashes[0]))
-            .unwrap();
+        now(users.insert(UserAccount::new("1001", "alice").password_hash(&hashes[0]))).unwrap();
         let changer = {
             let (users, hashes) = (users.clone(), hashes.clone());
             thread::spawn(move || {
                 for i in 0..100 {
-                    users
-                        .insert(UserAccount::new("1001", "alice").password_hash(&hashes[1 + i % 2]))
-                        .unwrap();
+                    now(users.insert(
+                        UserAccount::new("1001", "alice").password_hash(&hashes[1 + i % 2]),
+                    ))
+                    .unwrap();
                 }
-                users
-                    .insert(UserAccount::new("1001", "alice").password_hash(&hashes[3]))
+                now(users.insert(UserAccount::new("1001", "alice").password_hash(&hashes[3])))
                     .unwrap();
             })
         };
@@ -163,13 +179,13 @@ fn registry_set_disabled_never_undoes_a_password_change() {
             let users = users.clone();
             thread::spawn(move || {
                 for i in 0..200 {
-                    assert!(users.set_disabled("1001", i % 2 == 0));
+                    assert!(now(users.set_disabled("1001", i % 2 == 0)).unwrap());
                 }
             })
         };
         changer.join().unwrap();
         toggler.join().unwrap();
-        assert!(users.set_disabled("1001", false));
+        assert!(now(users.set_disabled("1001", false)).unwrap());
         let verifier = users
             .basic_verifier()
             .hashing(HashingPool::builder().permits(1).build());
@@ -180,10 +196,10 @@ fn registry_set_disabled_never_undoes_a_password_change() {
         );
         // The three views agree.
         assert!(!users.is_disabled("1001"));
-        assert!(!users.get("1001").unwrap().disabled);
-        assert!(users.set_disabled("1001", true));
+        assert!(!users.peek("1001").unwrap().disabled);
+        assert!(now(users.set_disabled("1001", true)).unwrap());
         assert!(login(&verifier, "alice", "final pw").is_err());
-        assert!(users.get("1001").unwrap().disabled);
+        assert!(users.peek("1001").unwrap().disabled);
         assert!(users.is_disabled("1001"));
     }
 }

@@ -20,11 +20,24 @@ const SECRET: &str = "meta-app-secret-of-some-length";
 const HMAC: [u8; 32] = [0x5a; 32];
 const FORM: &str = "application/x-www-form-urlencoded";
 
+/// Memory-mode store writes complete at once: poll one without a runtime.
+fn at_once<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("an in-memory store write waited"),
+    }
+}
+
 fn clients() -> ClientRegistry {
     let clients = ClientRegistry::new();
-    clients
-        .register(Client::new(APP, SECRET).allowed_scopes(["orders:read", "orders:write"]))
-        .unwrap();
+    at_once(
+        clients.register(Client::new(APP, SECRET).allowed_scopes(["orders:read", "orders:write"])),
+    )
+    .unwrap();
     clients
 }
 

@@ -15,10 +15,11 @@ use tower_gatekeeper::grant::{GrantAdmin, GrantManager, Grantee, InMemoryGrantSt
 use tower_gatekeeper::issuer::{AccountAdmin, Client, ClientRegistry, SigningKey, TokenIssuer};
 use tower_gatekeeper::principal::Identity;
 
-fn issuer() -> TokenIssuer {
+async fn issuer() -> TokenIssuer {
     let clients = ClientRegistry::new();
     clients
         .register(Client::new("fuzz-app", "fuzz-app-secret-7f3a"))
+        .await
         .unwrap();
     TokenIssuer::builder(SigningKey::hs256(b"fuzz-issuer-signing-key-0123456789").unwrap())
         .issuer("https://issuer.fuzz")
@@ -57,7 +58,7 @@ where
 #[tokio::test]
 async fn token_endpoint_401_without_client_authentication_has_a_challenge() {
     let (status, headers, body) = answer(
-        issuer().token_endpoint(),
+        issuer().await.token_endpoint(),
         form("/oauth/token", "grant_type=client_credentials"),
     )
     .await;
@@ -72,7 +73,7 @@ async fn token_endpoint_401_without_client_authentication_has_a_challenge() {
 #[tokio::test]
 async fn token_endpoint_401_for_a_wrong_body_secret_has_a_challenge() {
     let (status, headers, body) = answer(
-        issuer().token_endpoint(),
+        issuer().await.token_endpoint(),
         form(
             "/oauth/token",
             "grant_type=client_credentials&client_id=fuzz-app&client_secret=wrong",
@@ -92,7 +93,7 @@ async fn token_check_401_has_a_challenge() {
     let request = Request::get("/oauth/token/check?token=abc")
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let (status, headers, body) = answer(issuer().check_endpoint(), request).await;
+    let (status, headers, body) = answer(issuer().await.check_endpoint(), request).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         headers.contains_key("www-authenticate"),
@@ -134,7 +135,7 @@ async fn account_admin_401_has_a_challenge() {
 #[tokio::test]
 async fn a_token_answer_is_no_store_and_never_carries_the_secret() {
     let (status, headers, body) = answer(
-        issuer().token_endpoint(),
+        issuer().await.token_endpoint(),
         form(
             "/oauth/token",
             "grant_type=client_credentials&client_id=fuzz-app&client_secret=fuzz-app-secret-7f3a",

@@ -294,15 +294,17 @@ struct Env {
     machine_secret: String,
 }
 
-fn env() -> Env {
+async fn env() -> Env {
     let pool = small_pool(1, 0, LONG);
     let clients = ClientRegistry::new();
     clients
         .register(Client::new(PERSON, PERSON_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     let machine_secret = ClientRegistry::generate_secret();
     clients
         .register(Client::with_generated_secret(MACHINE, &machine_secret).allowed_scopes(["read"]))
+        .await
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hs256(&[9u8; 32]).unwrap())
         .clients(clients)
@@ -387,7 +389,7 @@ fn token_request(id: &str, secret: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn a_saturated_pool_is_503_for_argon2_clients_and_unknown_ids_only() {
-    let env = env();
+    let env = env().await;
     let hold = Hold::take(&env.pool, 1).await;
 
     // A person-chosen secret needs argon2: refused with 503, never a token, never a 401.
@@ -448,6 +450,7 @@ async fn with_digest_secrets_only_unknown_ids_need_no_argon2() {
     let secret = ClientRegistry::generate_secret();
     clients
         .register(Client::with_generated_secret(MACHINE, &secret))
+        .await
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hs256(&[9u8; 32]).unwrap())
         .clients(clients.clone())
@@ -462,12 +465,13 @@ async fn with_digest_secrets_only_unknown_ids_need_no_argon2() {
     // Registering one argon2 client changes that at once ...
     clients
         .register(Client::new(PERSON, PERSON_SECRET))
+        .await
         .unwrap();
     send(&app, token_request("nobody", &secret))
         .await
         .assert_busy();
     // ... and rotating its secret (to a digest) changes it back.
-    let rotated = clients.rotate_secret(PERSON).unwrap();
+    let rotated = clients.rotate_secret(PERSON).await.unwrap().unwrap();
     let reply = send(&app, token_request("nobody", &secret)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
     let reply = send(&app, token_request(PERSON, &rotated)).await;

@@ -65,12 +65,15 @@ async fn world() -> World {
     ] {
         clients
             .register(Client::new(id, format!("{id} secret")).allowed_scopes(scopes.clone()))
+            .await
             .unwrap();
     }
     let users = UserRegistry::new();
     users
         .directory()
-        .insert_tenant(Tenant::new("t-1", Some("acme")));
+        .insert_tenant(Tenant::new("t-1", Some("acme")))
+        .await
+        .unwrap();
     users
         .insert(
             UserAccount::new("1001", "alice")
@@ -78,6 +81,7 @@ async fn world() -> World {
                 .tenants(["t-1"])
                 .scopes(["orders:read"]),
         )
+        .await
         .unwrap();
     // The overlap the other way round, made in code: user `demo-app`.
     users
@@ -86,6 +90,7 @@ async fn world() -> World {
                 .password_hash(cheap_hash(DEMO_USER_PASSWORD))
                 .tenants(["t-1"]),
         )
+        .await
         .unwrap();
     let issuer =
         TokenIssuer::builder(SigningKey::hs256(b"namespaces signing secret 0123456789").unwrap())
@@ -94,14 +99,18 @@ async fn world() -> World {
             .build();
 
     let keys = ApiKeyStore::new();
-    keys.insert("key-reporting", Identity::new("reporting-service"));
+    keys.insert("key-reporting", Identity::new("reporting-service"))
+        .await
+        .unwrap();
     // A key that belongs to a client explicitly.
     keys.insert(
         "key-demo-app",
         Identity::new("demo-app")
             .with_client_id("demo-app")
             .with_kind(PrincipalKind::Client),
-    );
+    )
+    .await
+    .unwrap();
 
     let store: Arc<dyn GrantStore> = Arc::new(InMemoryGrantStore::new());
     let manager = GrantManager::builder_shared(store.clone())
@@ -272,14 +281,14 @@ async fn client_1001_is_not_alice() {
     assert!(r.body.contains("no grant"), "{}", r.body);
 
     // Disabling one leaves the other alone, both ways.
-    assert!(w.users.set_disabled("1001", true));
+    assert!(w.users.set_disabled("1001", true).await.unwrap());
     assert_eq!(w.get("/whoami", &client).await.status, StatusCode::OK);
     assert_eq!(
         w.get("/whoami", &alice).await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert!(w.users.set_disabled("1001", false));
-    assert!(w.clients.set_disabled("1001", true));
+    assert!(w.users.set_disabled("1001", false).await.unwrap());
+    assert!(w.clients.set_disabled("1001", true).await.unwrap());
     assert_eq!(w.get("/whoami", &alice).await.status, StatusCode::OK);
     assert_eq!(
         w.get("/whoami", &client).await.status,
@@ -467,12 +476,15 @@ async fn the_account_admin_keeps_the_namespaces_apart() {
         .post_json("/admin/clients", &admin, json!({"client_id": "1001x"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    w.users.insert(UserAccount::new("2002", "bob")).unwrap();
+    w.users
+        .insert(UserAccount::new("2002", "bob"))
+        .await
+        .unwrap();
     let r = w
         .post_json("/admin/clients", &admin, json!({"client_id": "2002"}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert!(!w.clients.contains("2002"));
+    assert!(!w.clients.contains("2002").await.unwrap());
     let r = w
         .post_json(
             "/admin/users",
@@ -523,12 +535,16 @@ async fn concurrent_creation_of_a_client_and_a_user_with_one_id_admits_one() {
         let created = [c, u].iter().filter(|s| **s == StatusCode::CREATED).count();
         assert_eq!(created, 1, "{id}: client {c}, user {u}");
         assert!([c, u].contains(&StatusCode::CONFLICT), "{id}: {c} {u}");
-        assert_ne!(w.clients.contains(&id), w.users.contains(&id), "{id}");
+        assert_ne!(
+            w.clients.contains(&id).await.unwrap(),
+            w.users.contains(&id),
+            "{id}"
+        );
     }
 }
 
-#[test]
-fn each_verifier_sets_the_kind() {
+#[tokio::test]
+async fn each_verifier_sets_the_kind() {
     // Tokens of other issuers: sub absent or equal to the client id → client; else user.
     let claims = |v: Value| Identity::from_claims(v.as_object().unwrap().clone()).unwrap();
     assert_eq!(
@@ -546,13 +562,18 @@ fn each_verifier_sets_the_kind() {
     assert_eq!(claims(json!({"sub": "1001"})).kind(), PrincipalKind::User);
     // API keys: key owners unless the identity says otherwise.
     let keys = ApiKeyStore::new();
-    keys.insert("k1", Identity::new("svc"));
-    keys.insert("k2", Identity::new("1001").with_kind(PrincipalKind::User));
+    keys.insert("k1", Identity::new("svc")).await.unwrap();
+    keys.insert("k2", Identity::new("1001").with_kind(PrincipalKind::User))
+        .await
+        .unwrap();
     assert_eq!(
-        keys.lookup("k1").unwrap().kind(),
+        keys.lookup("k1").await.unwrap().unwrap().kind(),
         PrincipalKind::ApiKeyOwner
     );
-    assert_eq!(keys.lookup("k2").unwrap().kind(), PrincipalKind::User);
+    assert_eq!(
+        keys.lookup("k2").await.unwrap().unwrap().kind(),
+        PrincipalKind::User
+    );
     // Grantee::of follows the kind.
     let client = Identity::new("1001").with_client_id("1001");
     assert_eq!(Grantee::of(&client), Grantee::client("1001"));
@@ -575,6 +596,7 @@ async fn basic_users_and_sudo_targets_are_users() {
                 .roles(["sudo"])
                 .password_hash(cheap_hash("root pw")),
         )
+        .await
         .unwrap();
     let app: Router = Router::new().route("/me", get(whoami)).layer(
         GatekeeperLayer::builder(users.basic_verifier())

@@ -92,11 +92,17 @@ fn basic(user: &str, password: &str) -> String {
 /// | 1002 | bob | Bob@Example.org | 555-0100 | t-2 | orders:read orders:write |
 /// | 1003 | carol (disabled) | carol@example.com | +1 (415) 555-0199 | t-1 | orders:read |
 /// | 1004 | Åsa | asa@example.com | — | t-1 t-2 | — |
-fn directory() -> InMemoryDirectory {
+async fn directory() -> InMemoryDirectory {
     let dir = InMemoryDirectory::new();
-    dir.insert_tenant(Tenant::new("t-1", Some("acme")));
-    dir.insert_tenant(Tenant::new("t-2", Some("globex")));
-    dir.insert_tenant(Tenant::new("t-3", Some("initech")));
+    dir.insert_tenant(Tenant::new("t-1", Some("acme")))
+        .await
+        .unwrap();
+    dir.insert_tenant(Tenant::new("t-2", Some("globex")))
+        .await
+        .unwrap();
+    dir.insert_tenant(Tenant::new("t-3", Some("initech")))
+        .await
+        .unwrap();
 
     let mut alice = DirectoryUser::new("1001", "alice");
     alice.email = Some("alice+ops@example.com".into());
@@ -109,7 +115,7 @@ fn directory() -> InMemoryDirectory {
         "billing:read".into(),
     ];
     alice.roles = vec!["analyst".into(), "sudo".into()];
-    dir.insert_user(alice);
+    dir.insert_user(alice).await.unwrap();
 
     let mut bob = DirectoryUser::new("1002", "bob");
     bob.email = Some("Bob@Example.org".into());
@@ -117,7 +123,7 @@ fn directory() -> InMemoryDirectory {
     bob.tenants = vec!["t-2".into()];
     bob.scopes = vec!["orders:read".into(), "orders:write".into()];
     bob.roles = vec!["viewer".into()];
-    dir.insert_user(bob);
+    dir.insert_user(bob).await.unwrap();
 
     let mut carol = DirectoryUser::new("1003", "carol");
     carol.email = Some("carol@example.com".into());
@@ -125,12 +131,12 @@ fn directory() -> InMemoryDirectory {
     carol.tenants = vec!["t-1".into()];
     carol.scopes = vec!["orders:read".into()];
     carol.disabled = true;
-    dir.insert_user(carol);
+    dir.insert_user(carol).await.unwrap();
 
     let mut asa = DirectoryUser::new("1004", "Åsa");
     asa.email = Some("asa@example.com".into());
     asa.tenants = vec!["t-1".into(), "t-2".into()];
-    dir.insert_user(asa);
+    dir.insert_user(asa).await.unwrap();
     dir
 }
 
@@ -223,8 +229,8 @@ struct World {
     audit: Collect,
 }
 
-fn world() -> World {
-    let dir = directory();
+async fn world() -> World {
+    let dir = directory().await;
     let audit = Collect::default();
     let app = routes().layer(layer(Impersonation::new(dir.clone()).audit(audit.clone())));
     World { app, dir, audit }
@@ -332,7 +338,7 @@ fn assert_access_denied(r: &Reply, what: &str) {
 
 #[tokio::test]
 async fn each_selector_in_the_query_names_its_user() {
-    let w = world();
+    let w = world().await;
     let bob = || as_user("1002", &["orders:read", "orders:write"], Value::Null);
     let asa = || as_user("1004", &[], Value::Null);
     let cases: Vec<(&str, Value)> = vec![
@@ -379,7 +385,7 @@ async fn each_selector_in_the_query_names_its_user() {
 
 #[tokio::test]
 async fn each_selector_in_the_x_sudo_header_names_its_user() {
-    let w = world();
+    let w = world().await;
     let cases: Vec<(&str, &str)> = vec![
         ("uid:1001", "1001"),
         ("loginName:alice", "1001"),
@@ -414,7 +420,7 @@ async fn each_selector_in_the_x_sudo_header_names_its_user() {
 
 #[tokio::test]
 async fn the_deprecated_username_selector_works_with_a_warning() {
-    let w = world();
+    let w = world().await;
     let query = call(&w.app, "/me?sudo=username:alice", &bearer(&admin()), &[]).await;
     let header = call(
         &w.app,
@@ -444,7 +450,7 @@ async fn the_deprecated_username_selector_works_with_a_warning() {
 
 #[tokio::test]
 async fn sudo_in_the_query_and_the_header_at_once_is_400() {
-    let w = world();
+    let w = world().await;
     for (query, header) in [
         ("sudo=uid:1001", "uid:1001"),
         ("sudo=uid:1001", "uid:1002"),
@@ -482,7 +488,7 @@ async fn sudo_in_the_query_and_the_header_at_once_is_400() {
 
 #[tokio::test]
 async fn the_handler_sees_both_identities_and_the_narrowed_scopes() {
-    let w = world();
+    let w = world().await;
     let r = call(&w.app, "/both?sudo=uid:1001", &bearer(&admin()), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(
@@ -522,7 +528,7 @@ async fn the_handler_sees_both_identities_and_the_narrowed_scopes() {
 
 #[tokio::test]
 async fn sudo_scopes_are_the_intersection_in_the_callers_order() {
-    let w = world();
+    let w = world().await;
     // A caller with only some of the target's scopes keeps only those.
     let narrow = app_token("narrow-app", "billing:read sudo nothing:else");
     let r = call(&w.app, "/me?sudo=uid:1001", &bearer(&narrow), &[]).await;
@@ -537,7 +543,7 @@ async fn sudo_scopes_are_the_intersection_in_the_callers_order() {
     let r = call(&w.app, "/me?sudo=uid:1004", &bearer(&admin()), &[]).await;
     assert_eq!(r.json()["scopes"], json!([]));
     // An impersonated principal cannot sudo further: a second stage refuses it.
-    let dir = directory();
+    let dir = directory().await;
     let twice = routes().layer(
         GatekeeperLayer::builder(verifier())
             .authorize(Impersonation::new(dir.clone()).audit(Collect::default()))
@@ -566,7 +572,7 @@ async fn sudo_scopes_are_the_intersection_in_the_callers_order() {
 
 #[tokio::test]
 async fn without_the_sudo_scope_the_answer_is_the_same_whoever_is_named() {
-    let w = world();
+    let w = world().await;
     let token = plain();
     let targets = [
         "uid:1001",                    // exists
@@ -611,7 +617,7 @@ async fn without_the_sudo_scope_the_answer_is_the_same_whoever_is_named() {
 
 #[tokio::test]
 async fn unknown_and_disabled_targets_get_the_identical_403() {
-    let w = world();
+    let w = world().await;
     let token = admin();
     let targets = [
         "uid:1003",
@@ -635,18 +641,18 @@ async fn unknown_and_disabled_targets_get_the_identical_403() {
         assert_eq!(r, &replies[0]);
     }
     // Re-enabled, carol can be impersonated; disabled again, she cannot.
-    assert!(w.dir.set_disabled("1003", false));
+    assert!(w.dir.set_disabled("1003", false).await.unwrap());
     let r = call(&w.app, "/me?sudo=uid:1003", &bearer(&token), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["subject"], "1003");
-    assert!(w.dir.set_disabled("1003", true));
+    assert!(w.dir.set_disabled("1003", true).await.unwrap());
     let r = call(&w.app, "/me?sudo=uid:1003", &bearer(&token), &[]).await;
     assert_eq!(r, replies[0]);
 }
 
 #[tokio::test]
 async fn basic_users_need_the_sudo_role() {
-    let w = world();
+    let w = world().await;
     let r = call(
         &w.app,
         "/both?sudo=loginName:bob",
@@ -705,7 +711,7 @@ async fn basic_users_need_the_sudo_role() {
 
 #[tokio::test]
 async fn malformed_sudo_requests_are_400() {
-    let w = world();
+    let w = world().await;
     let queries = [
         "sudo=uid:",             // empty value
         "sudo=",                 // empty
@@ -748,7 +754,7 @@ async fn malformed_sudo_requests_are_400() {
 
 #[tokio::test]
 async fn a_delegated_token_cannot_sudo() {
-    let w = world();
+    let w = world().await;
     let delegated = mint(&json!({
         "sub": "1002",
         "client_id": "delegate-app",
@@ -786,7 +792,7 @@ async fn a_delegated_token_cannot_sudo() {
 
 #[tokio::test]
 async fn anonymous_requests_in_optional_mode_cannot_sudo() {
-    let dir = directory();
+    let dir = directory().await;
     let app = Router::new()
         .route(
             "/maybe",
@@ -811,7 +817,7 @@ async fn anonymous_requests_in_optional_mode_cannot_sudo() {
 
 #[tokio::test]
 async fn query_values_are_decoded_exactly_once() {
-    let w = world();
+    let w = world().await;
     let token = admin();
     // The query is application/x-www-form-urlencoded (as axum's `Query` reads it): `+` is a
     // space, so the address with a plus must be sent as `%2B`.
@@ -888,7 +894,7 @@ async fn query_values_are_decoded_exactly_once() {
 
 #[tokio::test]
 async fn encoded_parameter_names_are_honoured() {
-    let w = world();
+    let w = world().await;
     let token = admin();
     for query in [
         "su%64o=uid:1001",
@@ -928,7 +934,7 @@ async fn encoded_parameter_names_are_honoured() {
 
 #[tokio::test]
 async fn each_tenant_form_selects_the_tenant() {
-    let w = world();
+    let w = world().await;
     let token = admin();
     let forms: [(&str, &[(&str, &str)]); 7] = [
         ("&tenantId=t-1", &[]),
@@ -971,7 +977,7 @@ async fn each_tenant_form_selects_the_tenant() {
 
 #[tokio::test]
 async fn malformed_tenant_requests_are_400() {
-    let w = world();
+    let w = world().await;
     // Åsa (1004) belongs to t-1 and t-2: only a member of both learns that they disagree
     // (anyone else gets the 403 of tests/tenant_probing.rs).
     let cases: [(&str, &[(&str, &str)]); 8] = [
@@ -1004,7 +1010,7 @@ async fn malformed_tenant_requests_are_400() {
 
 #[tokio::test]
 async fn a_tenant_the_user_is_not_in_looks_like_one_that_does_not_exist() {
-    let w = world();
+    let w = world().await;
     let token = admin();
     let mut replies = Vec::new();
     for query in [
@@ -1039,7 +1045,7 @@ async fn a_tenant_the_user_is_not_in_looks_like_one_that_does_not_exist() {
 
 #[tokio::test]
 async fn under_sudo_the_targets_membership_counts() {
-    let w = world();
+    let w = world().await;
     // admin-app is not in the directory: on its own it is in no tenant.
     let r = call(&w.app, "/me?tenantId=t-1", &bearer(&admin()), &[]).await;
     assert_access_denied(&r, "admin-app alone");
@@ -1074,7 +1080,7 @@ async fn under_sudo_the_targets_membership_counts() {
     // Membership is read at request time.
     let mut alice = DirectoryUser::clone(&w.dir.user("1001").unwrap());
     alice.tenants.push("t-2".into());
-    w.dir.insert_user(alice);
+    w.dir.insert_user(alice).await.unwrap();
     let r = call(
         &w.app,
         "/me?sudo=uid:1001&tenantId=t-2",
@@ -1088,7 +1094,7 @@ async fn under_sudo_the_targets_membership_counts() {
 
 #[tokio::test]
 async fn a_user_without_sudo_may_select_its_own_tenant() {
-    let w = world();
+    let w = world().await;
     let bob = basic("bob", BOB_PASSWORD);
     for (query, headers) in [
         ("/me?tenantId=t-2", &[][..]),
@@ -1117,7 +1123,7 @@ async fn a_user_without_sudo_may_select_its_own_tenant() {
 
 #[tokio::test]
 async fn a_tenant_bound_token_may_only_select_its_own_tenant() {
-    let w = world();
+    let w = world().await;
     for claim in [json!("t-1"), json!({"id": "t-1", "code": "acme"})] {
         let token = mint(&json!({
             "sub": "1004", "scope": "orders:read", "tenant": claim, "exp": now() + 600,
@@ -1167,7 +1173,7 @@ async fn a_tenant_bound_token_may_only_select_its_own_tenant() {
 
 #[tokio::test]
 async fn the_audit_sink_receives_one_event_per_decision() {
-    let w = world();
+    let w = world().await;
     let token = admin();
 
     // Nothing asked: nothing recorded.
@@ -1300,7 +1306,7 @@ async fn the_audit_sink_receives_one_event_per_decision() {
 
 #[tokio::test]
 async fn audit_events_hold_no_credential() {
-    let w = world();
+    let w = world().await;
     let token = admin();
     let plain_token = plain();
     let root = basic("root", ROOT_PASSWORD);
@@ -1373,7 +1379,7 @@ async fn tracing_audit_emits_events_at_the_audit_target() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     // The default sink.
-    let app = routes().layer(layer(Impersonation::new(directory())));
+    let app = routes().layer(layer(Impersonation::new(directory().await)));
     let token = admin();
     let r = call(
         &app,
@@ -1418,7 +1424,7 @@ async fn granted_app(grantee: Grantee<'_>) -> Router {
         .unwrap();
     routes().layer(
         GatekeeperLayer::builder(verifier())
-            .authorize(Impersonation::new(directory()).audit(Collect::default()))
+            .authorize(Impersonation::new(directory().await).audit(Collect::default()))
             .authorize(GrantCheck::for_api_shared(store, "orders"))
             .build(),
     )
@@ -1491,8 +1497,8 @@ impl UserDirectory for Remote {
     }
 }
 
-fn remote_world(pending: bool, down: bool) -> (World, Arc<AtomicUsize>) {
-    let dir = directory();
+async fn remote_world(pending: bool, down: bool) -> (World, Arc<AtomicUsize>) {
+    let dir = directory().await;
     let lookups = Arc::new(AtomicUsize::new(0));
     let audit = Collect::default();
     let remote = Remote {
@@ -1507,8 +1513,8 @@ fn remote_world(pending: bool, down: bool) -> (World, Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn a_directory_that_answers_later_gives_the_same_answers() {
-    let sync = world();
-    let (slow, lookups) = remote_world(true, false);
+    let sync = world().await;
+    let (slow, lookups) = remote_world(true, false).await;
     let admin = bearer(&admin());
     let bob = basic("bob", BOB_PASSWORD);
     type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
@@ -1561,7 +1567,7 @@ async fn a_directory_that_answers_later_gives_the_same_answers() {
 
 #[tokio::test]
 async fn without_the_privilege_nothing_is_looked_up() {
-    let (w, lookups) = remote_world(false, false);
+    let (w, lookups) = remote_world(false, false).await;
     for uri in [
         "/me?sudo=uid:1001",
         "/me?sudo=uid:9999",
@@ -1592,7 +1598,7 @@ async fn without_the_privilege_nothing_is_looked_up() {
 #[tokio::test]
 async fn a_directory_that_is_down_fails_closed() {
     for pending in [false, true] {
-        let (w, _) = remote_world(pending, true);
+        let (w, _) = remote_world(pending, true).await;
         for uri in [
             "/me?sudo=uid:1001",
             "/me?sudo=uid:1001&tenantId=t-1",
@@ -1619,7 +1625,7 @@ async fn a_directory_that_is_down_fails_closed() {
 
 #[tokio::test]
 async fn the_sudo_scope_and_header_can_be_renamed() {
-    let dir = directory();
+    let dir = directory().await;
     let app = routes().layer(layer(
         Impersonation::new(dir)
             .sudo_scope("act-as")
@@ -1675,7 +1681,7 @@ async fn the_deprecation_warning_keeps_earlier_stages_headers() {
     let app = routes().layer(
         GatekeeperLayer::builder(verifier())
             .authorize(AddsHeader)
-            .authorize(Impersonation::new(directory()).audit(Collect::default()))
+            .authorize(Impersonation::new(directory().await).audit(Collect::default()))
             .build(),
     );
     let r = call(&app, "/me?sudo=uid:1001", &bearer(&admin()), &[]).await;
@@ -1801,7 +1807,7 @@ fn without_the_privilege_no_input_changes_who_the_caller_is() {
         .build()
         .unwrap();
     let app = routes().layer(layer(
-        Impersonation::new(directory()).audit(Collect::default()),
+        Impersonation::new(rt.block_on(directory())).audit(Collect::default()),
     ));
     // Callers without the sudo privilege: an app, a directory user (who may pick its tenant),
     // a user with look-alike scopes and roles, a tenant-bound user.
@@ -1870,7 +1876,7 @@ fn with_the_privilege_a_success_is_always_a_known_enabled_user() {
         .build()
         .unwrap();
     let app = routes().layer(layer(
-        Impersonation::new(directory()).audit(Collect::default()),
+        Impersonation::new(rt.block_on(directory())).audit(Collect::default()),
     ));
     let auth = bearer(&admin());
     let strategy = (query(), header_value(), header_value());
@@ -1917,7 +1923,7 @@ fn with_the_privilege_a_success_is_always_a_known_enabled_user() {
 
 #[tokio::test]
 async fn a_tenant_bound_credential_cannot_probe_which_tenants_exist() {
-    let w = world();
+    let w = world().await;
     let token = mint(&json!({
         "sub": "1001", "scope": "orders:read", "tenant": "t-1", "exp": now() + 600,
     }));
@@ -1929,9 +1935,11 @@ async fn a_tenant_bound_credential_cannot_probe_which_tenants_exist() {
 
 #[tokio::test]
 async fn replacing_a_tenant_forgets_its_old_code() {
-    let w = world();
+    let w = world().await;
     w.dir
-        .insert_tenant(Tenant::new("t-1", Some("acme-renamed")));
+        .insert_tenant(Tenant::new("t-1", Some("acme-renamed")))
+        .await
+        .unwrap();
     let r = call(
         &w.app,
         "/me?sudo=uid:1001&tenantCode=acme-renamed",
@@ -1956,7 +1964,7 @@ async fn replacing_a_tenant_forgets_its_old_code() {
 
 #[tokio::test]
 async fn sudo_keeps_the_tenant_the_credential_is_bound_to() {
-    let w = world();
+    let w = world().await;
     let bound_admin = mint(&json!({
         "sub": "admin-app", "client_id": "admin-app", "scope": ADMIN_SCOPES, "tenant": "t-1",
         "exp": now() + 600,
@@ -1972,7 +1980,7 @@ async fn sudo_keeps_the_tenant_the_credential_is_bound_to() {
 
 #[tokio::test]
 async fn a_scoped_token_cannot_sudo_through_a_role_claim() {
-    let w = world();
+    let w = world().await;
     let token = mint(&json!({
         "sub": "1002", "client_id": "reporting-app", "scope": "orders:read",
         "roles": ["sudo"], "exp": now() + 600,
@@ -1984,7 +1992,7 @@ async fn a_scoped_token_cannot_sudo_through_a_role_claim() {
 
 #[tokio::test]
 async fn a_tenant_bound_sudo_credential_cannot_reach_users_of_other_tenants() {
-    let w = world();
+    let w = world().await;
     // Bound to t-2 (globex); alice (1001) is only in t-1.
     let bound = mint(&json!({
         "sub": "admin-app", "client_id": "admin-app", "scope": ADMIN_SCOPES, "tenant": "t-2",
@@ -2000,7 +2008,7 @@ async fn a_tenant_bound_sudo_credential_cannot_reach_users_of_other_tenants() {
 
 #[tokio::test]
 async fn the_sudo_header_is_percent_decoded_like_the_query() {
-    let w = world();
+    let w = world().await;
     // "Åsa" percent-encoded in a header value.
     let r = call(
         &w.app,

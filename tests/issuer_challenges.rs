@@ -31,16 +31,18 @@ struct Env {
     clock: ManualClock,
 }
 
-fn env_with_realm(realm: Option<&str>) -> Env {
+async fn env_with_realm(realm: Option<&str>) -> Env {
     let clients = ClientRegistry::new();
     clients
         .register(Client::new(APP, APP_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
         .register(Client::new(UID, UID_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     let users = UserRegistry::new();
-    users.insert(UserAccount::new(UID, "dora")).unwrap();
+    users.insert(UserAccount::new(UID, "dora")).await.unwrap();
     let clock = ManualClock::at_unix(1_700_000_000);
     let mut builder = TokenIssuer::builder(SigningKey::hs256(&[5u8; 32]).unwrap())
         .clients(clients)
@@ -57,8 +59,8 @@ fn env_with_realm(realm: Option<&str>) -> Env {
     }
 }
 
-fn env() -> Env {
-    env_with_realm(None)
+async fn env() -> Env {
+    env_with_realm(None).await
 }
 
 impl Env {
@@ -162,7 +164,7 @@ fn get(uri: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn token_requests_that_fail_client_authentication_carry_a_basic_challenge() {
-    let env = env();
+    let env = env().await;
     let app = env.app();
     let grant = "grant_type=client_credentials";
     let cases: Vec<(&str, Request<Body>)> = vec![
@@ -213,15 +215,15 @@ async fn a_disabled_user_sharing_a_clients_id_does_not_lock_the_client_out() {
     // Clients and users are separate namespaces: disabling user `UID` says nothing about
     // client `UID`. Disabling the client itself is what ends its authentication, with a
     // challenge.
-    let env = env();
+    let env = env().await;
     let app = env.app();
     let grant = "grant_type=client_credentials";
     let reply = send(&app, post("/token", grant, Some(&basic(UID, UID_SECRET)))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert!(env.users.set_disabled(UID, true));
+    assert!(env.users.set_disabled(UID, true).await.unwrap());
     let reply = send(&app, post("/token", grant, Some(&basic(UID, UID_SECRET)))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert!(env.issuer.clients().set_disabled(UID, true));
+    assert!(env.issuer.clients().set_disabled(UID, true).await.unwrap());
     for request in [
         post("/token", grant, Some(&basic(UID, UID_SECRET))),
         post("/token", &cc(UID, UID_SECRET), None),
@@ -232,7 +234,7 @@ async fn a_disabled_user_sharing_a_clients_id_does_not_lock_the_client_out() {
 
 #[tokio::test]
 async fn introspection_and_revocation_without_client_authentication_carry_a_challenge() {
-    let env = env();
+    let env = env().await;
     let app = env.app();
     let token = env.token().await;
     for path in ["/introspect", "/revoke"] {
@@ -263,7 +265,7 @@ async fn the_realm_is_configurable_and_quoted() {
         ("orders", "orders"),
         (r#"say "hi" \ bye"#, r#"say \"hi\" \\ bye"#),
     ] {
-        let env = env_with_realm(Some(realm));
+        let env = env_with_realm(Some(realm)).await;
         let reply = send(&env.app(), post("/token", &cc(APP, "wrong"), None)).await;
         reply.assert_client_challenge(shown);
         let reply = send(&env.app(), get("/check?token=not.a.token")).await;
@@ -283,7 +285,7 @@ async fn the_realm_is_configurable_and_quoted() {
 
 #[tokio::test]
 async fn the_check_refuses_bad_tokens_with_a_bearer_challenge() {
-    let env = env();
+    let env = env().await;
     let app = env.app();
     let expired = env.token().await;
     env.clock.advance(Duration::from_secs(120));
@@ -329,7 +331,7 @@ async fn the_check_refuses_bad_tokens_with_a_bearer_challenge() {
 
 #[tokio::test]
 async fn no_401_from_any_endpoint_goes_without_a_challenge() {
-    let env = env();
+    let env = env().await;
     let app = env.app();
     let token = env.token().await;
     let grant = "grant_type=client_credentials";
@@ -372,7 +374,7 @@ async fn no_401_from_any_endpoint_goes_without_a_challenge() {
 
 #[tokio::test]
 async fn token_answers_are_not_cached() {
-    let env = env();
+    let env = env().await;
     let app = env.app();
     let reply = send(&app, post("/token", &cc(APP, APP_SECRET), None)).await;
     assert_eq!(reply.status, StatusCode::OK);

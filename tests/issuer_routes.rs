@@ -26,11 +26,12 @@ struct Env {
     secret: String,
 }
 
-fn env() -> Env {
+async fn env() -> Env {
     let clients = ClientRegistry::new();
     let secret = ClientRegistry::generate_secret();
     clients
         .register(Client::with_generated_secret(APP, &secret).allowed_scopes(["read"]))
+        .await
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hs256(&[3u8; 32]).unwrap())
         .clients(clients)
@@ -162,7 +163,7 @@ fn request(method: Method, uri: &str) -> Request<Body> {
 /// The old endpoint served any unknown last segment as the token endpoint.
 #[tokio::test]
 async fn unknown_paths_beside_the_endpoints_are_not_found() {
-    let env = env();
+    let env = env().await;
     for path in [
         "/oauth/token/anything",
         "/oauth/token/token",
@@ -189,7 +190,7 @@ async fn unknown_paths_beside_the_endpoints_are_not_found() {
 /// Each service answers whatever path it is mounted on, and only its own operation there.
 #[tokio::test]
 async fn each_service_does_its_own_operation_wherever_it_is_mounted() {
-    let env = env();
+    let env = env().await;
     let i = &env.issuer;
     let app = Router::new()
         .route_service("/a/b/issue", i.token_endpoint())
@@ -226,7 +227,7 @@ async fn each_service_does_its_own_operation_wherever_it_is_mounted() {
 
 #[tokio::test]
 async fn every_405_names_the_allowed_methods() {
-    let env = env();
+    let env = env().await;
     let others = [
         Method::PUT,
         Method::DELETE,
@@ -269,7 +270,7 @@ async fn every_405_names_the_allowed_methods() {
 
 #[tokio::test]
 async fn get_token_requests_are_refused_unless_switched_on() {
-    let env = env();
+    let env = env().await;
     let uri = format!("/oauth/token?{}", env.cc());
     let reply = send(&env.app(), get(&uri)).await;
     reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
@@ -284,7 +285,7 @@ async fn get_token_requests_are_refused_unless_switched_on() {
 
 #[tokio::test]
 async fn get_revocation_by_possession_is_refused_unless_switched_on() {
-    let env = env();
+    let env = env().await;
     let token = env.token().await;
     let uri = format!("/oauth/token/revoke?token={token}");
 
@@ -328,7 +329,7 @@ impl http_body::Body for Chunked {
 
 #[tokio::test]
 async fn an_oversized_body_is_413_at_every_endpoint_that_reads_one() {
-    let env = env();
+    let env = env().await;
     let padding = "x".repeat(20 * 1024);
     for path in [
         "/oauth/token",
@@ -366,7 +367,7 @@ async fn an_oversized_body_is_413_at_every_endpoint_that_reads_one() {
 
 #[tokio::test]
 async fn the_body_limit_is_configurable() {
-    let env = env();
+    let env = env().await;
     let body = env.cc();
     let app = Router::new()
         .route_service(
@@ -430,7 +431,7 @@ fn stalled(uri: &str) -> Request<Stalled> {
 
 #[tokio::test]
 async fn a_stalled_body_is_408_and_does_not_hold_the_request() {
-    let env = env();
+    let env = env().await;
     let deadline = Duration::from_millis(100);
     let token = env.issuer.token_endpoint().body_timeout(deadline);
     let introspect = env.issuer.introspection_endpoint().body_timeout(deadline);

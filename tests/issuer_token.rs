@@ -52,7 +52,7 @@ const OFF_SECRET: &str = "disabled-app test secret";
 
 const ALL_SECRETS: [&str; 5] = [APP_SECRET, ODD_SECRET, ALL_SECRET, BARE_SECRET, OFF_SECRET];
 
-fn clients() -> ClientRegistry {
+async fn clients() -> ClientRegistry {
     let clients = ClientRegistry::new();
     clients
         .register(
@@ -60,20 +60,27 @@ fn clients() -> ClientRegistry {
                 .allowed_scopes(["read", "write", "admin"])
                 .default_scopes(["read"]),
         )
+        .await
         .unwrap();
     clients
         .register(Client::new(ODD, ODD_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
         .register(Client::new(ALL, ALL_SECRET).allowed_scopes(["read", "write"]))
+        .await
         .unwrap();
-    clients.register(Client::new(BARE, BARE_SECRET)).unwrap();
+    clients
+        .register(Client::new(BARE, BARE_SECRET))
+        .await
+        .unwrap();
     clients
         .register(
             Client::new(OFF, OFF_SECRET)
                 .allowed_scopes(["read"])
                 .disabled(true),
         )
+        .await
         .unwrap();
     clients
 }
@@ -83,13 +90,13 @@ struct Env {
     clock: ManualClock,
 }
 
-fn env() -> Env {
+async fn env() -> Env {
     let clock = ManualClock::at_unix(NOW);
     let issuer = TokenIssuer::builder(SigningKey::hs256(HMAC_SECRET).unwrap())
         .issuer(ISS)
         .audience(AUD)
         .lifetime(Duration::from_secs(LIFETIME))
-        .clients(clients())
+        .clients(clients().await)
         .clock(clock.clone())
         .build();
     Env { issuer, clock }
@@ -232,7 +239,7 @@ fn verify(verifier: &impl Verifier, token: &str) -> Result<Principal, VerifyErro
 
 #[tokio::test]
 async fn a_form_post_returns_a_bearer_token() {
-    let env = env();
+    let env = env().await;
     let mut pairs = cc_body(APP, APP_SECRET);
     pairs.push(("scope", "read write"));
     let reply = send(&env.app(), post_form(&pairs)).await;
@@ -261,7 +268,7 @@ async fn a_form_post_returns_a_bearer_token() {
 
 #[tokio::test]
 async fn the_token_is_an_rfc9068_access_token() {
-    let env = env();
+    let env = env().await;
     let mut pairs = cc_body(APP, APP_SECRET);
     pairs.push(("scope", "write read"));
     let body = send(&env.app(), post_form(&pairs)).await.assert_token();
@@ -291,7 +298,7 @@ async fn the_token_is_an_rfc9068_access_token() {
 
 #[tokio::test]
 async fn the_issuer_verifier_accepts_the_token() {
-    let env = env();
+    let env = env().await;
     let mut pairs = cc_body(APP, APP_SECRET);
     pairs.push(("scope", "read admin"));
     let body = send(&env.app(), post_form(&pairs)).await.assert_token();
@@ -340,7 +347,7 @@ async fn the_issuer_verifier_accepts_the_token() {
 
 #[tokio::test]
 async fn the_issuer_verifier_refuses_what_the_issuer_did_not_issue() {
-    let env = env();
+    let env = env().await;
     let verifier = env.issuer.verifier();
     let key = EncodingKey::from_secret(HMAC_SECRET);
     let good = json!({
@@ -388,7 +395,7 @@ fn get_query(pairs: &[(&str, &str)]) -> Request<Body> {
 
 #[tokio::test]
 async fn get_with_query_parameters_works_when_allowed() {
-    let env = env();
+    let env = env().await;
     let reply = send(&env.app_with_get(), get_query(&cc_body(APP, APP_SECRET))).await;
     let body = reply.assert_token();
     assert_eq!(body["scope"], "read");
@@ -409,7 +416,7 @@ async fn get_with_query_parameters_works_when_allowed() {
 
 #[tokio::test]
 async fn get_is_refused_unless_allowed() {
-    let env = env();
+    let env = env().await;
     // Off by default, and when switched off explicitly.
     for app in [
         env.app(),
@@ -428,7 +435,7 @@ async fn get_is_refused_unless_allowed() {
 
 #[tokio::test]
 async fn other_methods_are_refused() {
-    let env = env();
+    let env = env().await;
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
         let request = Request::builder()
             .method(method.clone())
@@ -452,7 +459,7 @@ async fn other_methods_are_refused() {
 
 #[tokio::test]
 async fn a_post_that_is_not_a_form_is_refused() {
-    let env = env();
+    let env = env().await;
     let json_body =
         json!({"grant_type": "client_credentials", "client_id": APP, "client_secret": APP_SECRET});
     for content_type in [
@@ -491,7 +498,7 @@ async fn a_post_that_is_not_a_form_is_refused() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused() {
-    let env = env();
+    let env = env().await;
     let padding = "x".repeat(32 * 1024);
     let mut pairs = cc_body(APP, APP_SECRET);
     pairs.push(("padding", &padding));
@@ -505,7 +512,7 @@ async fn an_oversized_body_is_refused() {
 
 #[tokio::test]
 async fn basic_client_authentication_is_form_urlencoded() {
-    let env = env();
+    let env = env().await;
     let grant = [("grant_type", "client_credentials")];
     let reply = send(&env.app(), post_form_basic(&basic(ODD, ODD_SECRET), &grant)).await;
     let body = reply.assert_token();
@@ -545,7 +552,7 @@ async fn basic_client_authentication_is_form_urlencoded() {
 
 #[tokio::test]
 async fn malformed_basic_credentials_are_invalid_client() {
-    let env = env();
+    let env = env().await;
     let grant = [("grant_type", "client_credentials")];
     for auth in [
         "Basic !!!not-base64!!!".to_owned(),
@@ -565,7 +572,7 @@ async fn malformed_basic_credentials_are_invalid_client() {
 
 #[tokio::test]
 async fn basic_and_body_secret_together_are_invalid_request() {
-    let env = env();
+    let env = env().await;
     let reply = send(
         &env.app(),
         post_form_basic(&basic(APP, APP_SECRET), &cc_body(APP, APP_SECRET)),
@@ -597,7 +604,7 @@ async fn basic_and_body_secret_together_are_invalid_request() {
 
 #[tokio::test]
 async fn basic_and_a_lone_body_secret_are_invalid_request() {
-    let env = env();
+    let env = env().await;
     let reply = send(
         &env.app(),
         post_form_basic(
@@ -614,7 +621,7 @@ async fn basic_and_a_lone_body_secret_are_invalid_request() {
 
 #[tokio::test]
 async fn two_authorization_headers_are_invalid_request() {
-    let env = env();
+    let env = env().await;
     let request = post()
         .header(AUTHORIZATION, basic(APP, APP_SECRET))
         .header(AUTHORIZATION, basic(ALL, ALL_SECRET))
@@ -627,7 +634,7 @@ async fn two_authorization_headers_are_invalid_request() {
 
 #[tokio::test]
 async fn bad_client_credentials_are_invalid_client() {
-    let env = env();
+    let env = env().await;
     let grant = [("grant_type", "client_credentials")];
     let mut descriptions = Vec::new();
     for (id, secret) in [
@@ -658,12 +665,12 @@ async fn bad_client_credentials_are_invalid_client() {
     assert_eq!(descriptions.len(), 1, "{descriptions:?}");
 
     // Re-enabling the disabled client lets it in.
-    assert!(env.issuer.clients().set_disabled(OFF, false));
+    assert!(env.issuer.clients().set_disabled(OFF, false).await.unwrap());
     send(&env.app(), post_form(&cc_body(OFF, OFF_SECRET)))
         .await
         .assert_token();
     // And disabling a working one shuts it out.
-    assert!(env.issuer.clients().set_disabled(APP, true));
+    assert!(env.issuer.clients().set_disabled(APP, true).await.unwrap());
     send(&env.app(), post_form(&cc_body(APP, APP_SECRET)))
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
@@ -671,7 +678,7 @@ async fn bad_client_credentials_are_invalid_client() {
 
 #[tokio::test]
 async fn no_client_authentication_is_invalid_client() {
-    let env = env();
+    let env = env().await;
     for pairs in [
         vec![("grant_type", "client_credentials")],
         vec![("grant_type", "client_credentials"), ("client_id", APP)],
@@ -688,7 +695,7 @@ async fn no_client_authentication_is_invalid_client() {
 
 #[tokio::test]
 async fn a_repeated_parameter_is_invalid_request() {
-    let env = env();
+    let env = env().await;
     for repeated in ["grant_type", "client_id", "client_secret", "scope"] {
         let mut pairs = cc_body(APP, APP_SECRET);
         pairs.push(("scope", "read"));
@@ -715,7 +722,7 @@ async fn a_repeated_parameter_is_invalid_request() {
 
 #[tokio::test]
 async fn a_missing_grant_type_is_invalid_request() {
-    let env = env();
+    let env = env().await;
     for pairs in [
         vec![("client_id", APP), ("client_secret", APP_SECRET)],
         vec![
@@ -741,7 +748,7 @@ async fn a_missing_grant_type_is_invalid_request() {
 
 #[tokio::test]
 async fn other_grant_types_are_unsupported() {
-    let env = env();
+    let env = env().await;
     for grant in [
         "password",
         "token",
@@ -764,7 +771,7 @@ async fn other_grant_types_are_unsupported() {
 
 #[tokio::test]
 async fn a_scope_beyond_the_allowed_ones_is_invalid_scope() {
-    let env = env();
+    let env = env().await;
     for scope in [
         "delete",
         "read delete",
@@ -793,7 +800,7 @@ async fn a_scope_beyond_the_allowed_ones_is_invalid_scope() {
 
 #[tokio::test]
 async fn no_scope_grants_the_default_scopes() {
-    let env = env();
+    let env = env().await;
     // Explicit defaults.
     let body = send(&env.app(), post_form(&cc_body(APP, APP_SECRET)))
         .await
@@ -838,7 +845,7 @@ async fn no_scope_grants_the_default_scopes() {
 
 #[tokio::test]
 async fn the_client_secret_never_appears_in_a_response() {
-    let env = env();
+    let env = env().await;
     let grant = [("grant_type", "client_credentials")];
     let mut requests: Vec<Request<Body>> = Vec::new();
     for (id, secret) in [(APP, APP_SECRET), (ODD, ODD_SECRET), (OFF, OFF_SECRET)] {
@@ -909,12 +916,12 @@ async fn the_client_secret_never_appears_in_a_response() {
     assert!(statuses.contains(&StatusCode::UNAUTHORIZED));
 }
 
-#[test]
-fn debug_output_hides_secrets() {
+#[tokio::test]
+async fn debug_output_hides_secrets() {
     let client = Client::new(APP, APP_SECRET).allowed_scopes(["read"]);
-    let registry = clients();
+    let registry = clients().await;
     let key = SigningKey::hs256(HMAC_SECRET).unwrap();
-    let env = env();
+    let env = env().await;
     let shown = format!(
         "{client:?} {registry:?} {key:?} {:?} {:?}",
         env.issuer,
@@ -924,7 +931,7 @@ fn debug_output_hides_secrets() {
         assert!(!shown.contains(secret), "{shown}");
     }
     assert!(!shown.contains("test-only signing secret"), "{shown}");
-    let issued = env.issuer.issue(APP, &["read".to_owned()]).unwrap();
+    let issued = env.issuer.issue(APP, &["read".to_owned()]).await.unwrap();
     let shown = format!("{issued:?}");
     assert!(!shown.contains(&issued.access_token), "{shown}");
 }
@@ -933,19 +940,19 @@ fn debug_output_hides_secrets() {
 // Keys
 // ---------------------------------------------------------------------------------------------
 
-fn rsa_issuer(key: SigningKey) -> TokenIssuer {
+async fn rsa_issuer(key: SigningKey) -> TokenIssuer {
     // The wall clock: tokens are also checked by verifiers that use it.
     TokenIssuer::builder(key)
         .issuer(ISS)
         .audience(AUD)
-        .clients(clients())
+        .clients(clients().await)
         .build()
 }
 
 #[tokio::test]
 async fn rs256_tokens_verify_with_the_public_key() {
     for private in [RSA_PRIVATE_PKCS8, RSA_PRIVATE_PKCS1] {
-        let issuer = rsa_issuer(SigningKey::rs256_pem(private).unwrap());
+        let issuer = rsa_issuer(SigningKey::rs256_pem(private).unwrap()).await;
         let app = router(issuer.token_endpoint());
         let body = send(&app, post_form(&cc_body(APP, APP_SECRET)))
             .await
@@ -975,8 +982,9 @@ async fn a_kid_on_the_signing_key_is_carried_and_honoured() {
         SigningKey::rs256_pem(RSA_PRIVATE_PKCS8)
             .unwrap()
             .with_kid("rsa-2024"),
-    );
-    let issued = issuer.issue(APP, &["read".to_owned()]).unwrap();
+    )
+    .await;
+    let issued = issuer.issue(APP, &["read".to_owned()]).await.unwrap();
     assert_eq!(
         decode_header(&issued.access_token).unwrap().kid.as_deref(),
         Some("rsa-2024")
@@ -1044,7 +1052,7 @@ fn bad_signing_keys_are_refused() {
 
 #[tokio::test]
 async fn a_token_is_refused_once_its_lifetime_has_passed() {
-    let env = env();
+    let env = env().await;
     // Made before the clock moves: it shares the issuer's clock.
     let verifier = env.issuer.verifier();
     let body = send(&env.app(), post_form(&cc_body(APP, APP_SECRET)))
@@ -1072,12 +1080,13 @@ async fn a_token_is_refused_once_its_lifetime_has_passed() {
     assert!(verify(&verifier, fresh).is_ok());
 }
 
-#[test]
-fn issue_uses_the_configured_lifetime_and_scopes() {
-    let env = env();
+#[tokio::test]
+async fn issue_uses_the_configured_lifetime_and_scopes() {
+    let env = env().await;
     let issued = env
         .issuer
         .issue("some-client", &["a".to_owned(), "b".to_owned()])
+        .await
         .unwrap();
     assert_eq!(issued.token_type, "Bearer");
     assert_eq!(issued.expires_in, LIFETIME);
@@ -1088,19 +1097,21 @@ fn issue_uses_the_configured_lifetime_and_scopes() {
     assert_eq!(env.issuer.issuer_name(), ISS);
 }
 
-#[test]
-fn scopes_must_be_scope_tokens_and_defaults_must_be_allowed() {
+#[tokio::test]
+async fn scopes_must_be_scope_tokens_and_defaults_must_be_allowed() {
     use tower_gatekeeper::issuer::RegisterError;
     let clients = ClientRegistry::new();
     assert_eq!(
         clients
             .register(Client::new("x", "s").allowed_scopes(["a b"]))
+            .await
             .unwrap_err(),
         RegisterError::InvalidScope("a b".into())
     );
     assert_eq!(
         clients
             .register(Client::new("x", "s").allowed_scopes([""]))
+            .await
             .unwrap_err(),
         RegisterError::InvalidScope(String::new())
     );
@@ -1111,12 +1122,13 @@ fn scopes_must_be_scope_tokens_and_defaults_must_be_allowed() {
                     .allowed_scopes(["a"])
                     .default_scopes(["b"])
             )
+            .await
             .unwrap_err(),
         RegisterError::DefaultScopeNotAllowed("b".into())
     );
     assert_eq!(
-        clients.register(Client::new("", "s")).unwrap_err(),
+        clients.register(Client::new("", "s")).await.unwrap_err(),
         RegisterError::EmptyId
     );
-    assert!(!clients.is_active("x"));
+    assert!(!clients.is_active("x").await.unwrap());
 }

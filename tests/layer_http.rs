@@ -109,14 +109,16 @@ fn builder() -> GatekeeperBuilder {
     GatekeeperLayer::builder(jwt()).realm(REALM)
 }
 
-fn api_keys() -> ApiKeyStore {
+async fn api_keys() -> ApiKeyStore {
     let keys = ApiKeyStore::new();
     keys.insert(
         "key-123",
         Identity::new("svc-reporting")
             .with_client_id("reporting")
             .with_scopes(["reports:read"]),
-    );
+    )
+    .await
+    .unwrap();
     keys
 }
 
@@ -134,11 +136,11 @@ fn basic_users() -> BasicUsers {
 
 /// JWTs, then Basic users, then API keys (opted in to keys carried as bearer tokens, which
 /// still verify as API keys).
-fn everything_verifier() -> FirstMatch {
+async fn everything_verifier() -> FirstMatch {
     FirstMatch::new()
         .or(jwt())
         .or(BasicVerifier::new(basic_users()))
-        .or(ApiKeyVerifier::new(api_keys()).accept_bearer(true))
+        .or(ApiKeyVerifier::new(api_keys().await).accept_bearer(true))
 }
 
 /// Every source switched on.
@@ -266,8 +268,8 @@ fn app(layer: GatekeeperLayer) -> Router {
 }
 
 /// A layer with every source on and every verifier.
-fn full_app() -> Router {
-    app(GatekeeperLayer::builder(everything_verifier())
+async fn full_app() -> Router {
+    app(GatekeeperLayer::builder(everything_verifier().await)
         .realm(REALM)
         .sources(all_sources())
         .build())
@@ -592,7 +594,7 @@ async fn longest_accepted_credential_is_16_kib() {
     // An opaque token of exactly MAX_CREDENTIAL_LEN bytes reaches the verifier.
     let long = "k".repeat(16 * 1024);
     let keys = ApiKeyStore::new();
-    keys.insert(&long, Identity::new("long-key"));
+    keys.insert(&long, Identity::new("long-key")).await.unwrap();
     let app = app(
         GatekeeperLayer::builder(ApiKeyVerifier::new(keys).accept_bearer(true))
             .realm(REALM)
@@ -632,7 +634,7 @@ async fn other_schemes_are_no_credential() {
 
 #[tokio::test]
 async fn basic_password_containing_colons_works() {
-    let app = full_app();
+    let app = full_app().await;
     let r = send(
         &app,
         get_req("/whoami")
@@ -674,7 +676,7 @@ async fn basic_password_containing_colons_works() {
 
 #[tokio::test]
 async fn basic_wrong_password_is_401_with_both_challenges() {
-    let app = full_app();
+    let app = full_app().await;
     for (user, password) in [("alice", "pa:ss"), ("nobody", ALICE_PASSWORD)] {
         let r = send(
             &app,
@@ -698,7 +700,7 @@ async fn basic_wrong_password_is_401_with_both_challenges() {
 
 #[tokio::test]
 async fn malformed_basic_credentials_are_400() {
-    let app = full_app();
+    let app = full_app().await;
     for value in [
         "Basic !!!not-base64!!!".to_owned(),
         "Basic ".to_owned(),
@@ -727,7 +729,7 @@ async fn malformed_basic_credentials_are_400() {
 
 #[tokio::test]
 async fn named_token_header_and_api_key_header() {
-    let app = full_app();
+    let app = full_app().await;
     let r = send(
         &app,
         get_req("/whoami")
@@ -792,7 +794,7 @@ async fn named_token_header_and_api_key_header() {
 
 #[tokio::test]
 async fn query_parameter() {
-    let app = full_app();
+    let app = full_app().await;
     let r = send(
         &app,
         get_req(&format!("/whoami?a=1&access_token={}&b=2", token()))
@@ -833,7 +835,7 @@ async fn query_parameter() {
 
 #[tokio::test]
 async fn form_body_field() {
-    let app = full_app();
+    let app = full_app().await;
     for content_type in [
         "application/x-www-form-urlencoded",
         "application/x-www-form-urlencoded; charset=UTF-8",
@@ -868,7 +870,7 @@ async fn form_body_field() {
 
 #[tokio::test]
 async fn json_body_field() {
-    let app = full_app();
+    let app = full_app().await;
     for content_type in ["application/json", "application/json; charset=utf-8"] {
         let r = send(
             &app,
@@ -920,7 +922,7 @@ async fn json_body_field() {
 
 #[tokio::test]
 async fn json_body_with_trailing_data_is_not_a_credential() {
-    let app = full_app();
+    let app = full_app().await;
     let t = token();
     for body in [
         format!(r#"{{"access_token":"{t}"}} trailing garbage"#),
@@ -945,7 +947,7 @@ async fn json_body_with_trailing_data_is_not_a_credential() {
 
 #[tokio::test]
 async fn get_and_head_bodies_are_never_read() {
-    let app = full_app();
+    let app = full_app().await;
     for method in [Method::GET, Method::HEAD] {
         for content_type in ["application/x-www-form-urlencoded", "application/json"] {
             let r = send(
@@ -978,7 +980,7 @@ async fn get_and_head_bodies_are_never_read() {
 
 #[tokio::test]
 async fn bodies_with_another_content_type_are_not_read() {
-    let app = full_app();
+    let app = full_app().await;
     let json_body = json!({"access_token": token()}).to_string();
     for content_type in [
         Some("text/plain"),
@@ -1177,7 +1179,7 @@ async fn unreadable_body_is_400() {
 
 #[tokio::test]
 async fn handler_receives_exactly_the_bytes_the_layer_read() {
-    let app = full_app();
+    let app = full_app().await;
     let t = token();
     // Several chunks, percent-encoding, `+`, raw non-UTF-8 bytes in another field.
     let mut form = format!("note=caf%C3%A9+%26+more&access_token={t}&raw=").into_bytes();
@@ -1213,7 +1215,7 @@ async fn handler_receives_exactly_the_bytes_the_layer_read() {
     r.assert_ok_text(&json_body);
 
     // In optional mode a body without a credential is handed on intact as well.
-    let optional = app_optional();
+    let optional = app_optional().await;
     let r = send(
         &optional,
         post_req("/echo")
@@ -1227,7 +1229,7 @@ async fn handler_receives_exactly_the_bytes_the_layer_read() {
 
 #[tokio::test]
 async fn trailers_survive_buffering() {
-    let app = full_app();
+    let app = full_app().await;
     let mut t = HeaderMap::new();
     t.insert("x-checksum", HeaderValue::from_static("abc123"));
     let body = format!("access_token={}", token());
@@ -1244,7 +1246,7 @@ async fn trailers_survive_buffering() {
 
 #[tokio::test]
 async fn head_credential_requests_of_other_content_types_are_never_buffered() {
-    let app = full_app();
+    let app = full_app().await;
     // The handler does not read the body, and the layer must not either: no body source reads
     // these content types. (Form and JSON bodies are read, to refuse a second credential in
     // them: tests/body_credentials.rs.)
@@ -1285,7 +1287,7 @@ async fn head_credential_requests_of_other_content_types_are_never_buffered() {
 
 #[tokio::test]
 async fn more_than_one_credential_in_the_head_is_400() {
-    let app = full_app();
+    let app = full_app().await;
     let t = token();
     let cases: Vec<(String, Vec<(&str, String)>)> = vec![
         // header + query
@@ -1350,7 +1352,7 @@ async fn more_than_one_credential_in_the_head_is_400() {
 
 #[tokio::test]
 async fn more_than_one_credential_in_the_body_is_400() {
-    let app = full_app();
+    let app = full_app().await;
     let t = token();
     let cases = [
         (
@@ -1396,8 +1398,8 @@ async fn more_than_one_credential_in_the_body_is_400() {
 // 3. Stripping
 // ---------------------------------------------------------------------------------------------
 
-fn stripping_app(strip: bool) -> Router {
-    app(GatekeeperLayer::builder(everything_verifier())
+async fn stripping_app(strip: bool) -> Router {
+    app(GatekeeperLayer::builder(everything_verifier().await)
         .realm(REALM)
         .sources(all_sources().strip(strip))
         .build())
@@ -1405,7 +1407,7 @@ fn stripping_app(strip: bool) -> Router {
 
 #[tokio::test]
 async fn strip_removes_the_query_parameter_only() {
-    let app = stripping_app(true);
+    let app = stripping_app(true).await;
     let t = token();
     let r = send(
         &app,
@@ -1449,7 +1451,7 @@ async fn strip_removes_the_query_parameter_only() {
 
 #[tokio::test]
 async fn strip_removes_the_credential_headers() {
-    let app = stripping_app(true);
+    let app = stripping_app(true).await;
     let t = token();
     for (name, value) in [
         ("authorization", bearer(&t)),
@@ -1481,7 +1483,7 @@ async fn strip_removes_the_credential_headers() {
 
 #[tokio::test]
 async fn without_strip_the_handler_sees_the_credential() {
-    let app = stripping_app(false);
+    let app = stripping_app(false).await;
     let t = token();
     let r = send(
         &app,
@@ -1513,7 +1515,7 @@ async fn without_strip_the_handler_sees_the_credential() {
 
 #[tokio::test]
 async fn strip_leaves_body_credentials_alone() {
-    let app = stripping_app(true);
+    let app = stripping_app(true).await;
     let body = format!("access_token={}&x=1", token());
     let r = send(
         &app,
@@ -1541,7 +1543,7 @@ async fn missing_credential_has_a_bare_challenge() {
     assert_eq!(r.challenges(), [r#"Bearer realm="orders""#]);
 
     // With Basic and an API key header on, a challenge for each.
-    let r = send(&full_app(), get_req("/ok").body(empty()).unwrap()).await;
+    let r = send(&full_app().await, get_req("/ok").body(empty()).unwrap()).await;
     r.assert_refusal(
         StatusCode::UNAUTHORIZED,
         MISSING_ERROR,
@@ -1619,7 +1621,7 @@ async fn realm_is_quoted_and_escaped() {
 
 #[tokio::test]
 async fn query_token_success_is_cache_private_header_token_is_not() {
-    let app = full_app();
+    let app = full_app().await;
     let t = token();
     let r = send(
         &app,
@@ -1660,7 +1662,7 @@ async fn query_token_success_is_cache_private_header_token_is_not() {
 
 #[tokio::test]
 async fn query_token_cache_control_interplay_with_handler() {
-    let app = full_app();
+    let app = full_app().await;
     let t = token();
     let q = format!("?access_token={t}");
 
@@ -1707,7 +1709,7 @@ async fn query_token_cache_control_interplay_with_handler() {
 
 #[tokio::test]
 async fn query_token_keeps_no_store_from_a_second_cache_control_header() {
-    let app = full_app();
+    let app = full_app().await;
     let r = send(
         &app,
         get_req(&format!("/cache/two?access_token={}", token()))
@@ -1725,7 +1727,7 @@ async fn query_token_keeps_no_store_from_a_second_cache_control_header() {
 
 #[tokio::test]
 async fn query_token_keeps_no_cache_from_the_handler() {
-    let app = full_app();
+    let app = full_app().await;
     let r = send(
         &app,
         get_req(&format!("/cache/no-cache?access_token={}", token()))
@@ -2014,7 +2016,7 @@ async fn secrets_never_reach_responses_or_logs() {
     users
         .insert_password("mallory", "the-right-password", Identity::new("u-m"))
         .unwrap();
-    let keys = api_keys();
+    let keys = api_keys().await;
     let verifier = FirstMatch::new()
         .or(jwt())
         .or(BasicVerifier::new(users))
@@ -2214,8 +2216,8 @@ async fn secrets_never_reach_responses_or_logs() {
     assert!(!log.contains(&t), "{log}");
 }
 
-#[test]
-fn secrets_never_reach_debug_or_display() {
+#[tokio::test]
+async fn secrets_never_reach_debug_or_display() {
     let m = MARKER;
 
     let credentials = [
@@ -2278,8 +2280,8 @@ fn secrets_never_reach_debug_or_display() {
 
     // Stores and verifiers.
     let keys = ApiKeyStore::new();
-    keys.insert(m, Identity::new("svc"));
-    assert!(keys.lookup(m).is_some());
+    keys.insert(m, Identity::new("svc")).await.unwrap();
+    assert!(keys.lookup(m).await.unwrap().is_some());
     let users = BasicUsers::new();
     users
         .insert_password("alice", m, Identity::new("u-1"))
@@ -2540,8 +2542,8 @@ async fn principal_extractor_without_the_layer_is_401() {
     r.assert_ok_text("anonymous");
 }
 
-fn app_optional() -> Router {
-    app(GatekeeperLayer::builder(everything_verifier())
+async fn app_optional() -> Router {
+    app(GatekeeperLayer::builder(everything_verifier().await)
         .realm(REALM)
         .sources(all_sources())
         .optional(true)
@@ -2550,7 +2552,7 @@ fn app_optional() -> Router {
 
 #[tokio::test]
 async fn optional_mode() {
-    let app = app_optional();
+    let app = app_optional().await;
     let r = send(&app, get_req("/maybe").body(empty()).unwrap()).await;
     r.assert_ok_text("anonymous");
     assert_eq!(r.header("cache-control"), None);
@@ -2954,7 +2956,7 @@ async fn poll_ready_is_respected() {
 
 #[tokio::test]
 async fn principal_json_shape_for_every_scheme_and_source() {
-    let app = full_app();
+    let app = full_app().await;
     let t = token();
     let bearer_json = |source: &str| {
         format!(

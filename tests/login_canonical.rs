@@ -103,32 +103,34 @@ fn nfc_nfd_width_and_case_are_one_login() {
     }
 }
 
-#[test]
-fn registration_refuses_a_second_spelling_and_compatibility_characters() {
+#[tokio::test]
+async fn registration_refuses_a_second_spelling_and_compatibility_characters() {
     let users = UserRegistry::new();
     users
         .insert(UserAccount::new("1", JOSE_NFC).password_hash(cheap_hash("pw one")))
+        .await
         .unwrap();
     for other in [JOSE_NFD, "JOS\u{c9}", "JOSE\u{301}", "\u{FF4A}os\u{e9}"] {
         assert_eq!(
-            users.create(UserAccount::new("2", other)),
+            users.create(UserAccount::new("2", other)).await,
             Err(UserError::LoginNameTaken),
             "{other:?}"
         );
         assert_eq!(
-            users.insert(UserAccount::new("2", other)),
+            users.insert(UserAccount::new("2", other)).await,
             Err(UserError::LoginNameTaken),
             "{other:?}"
         );
     }
     assert!(!users.contains("2"));
     assert_eq!(
-        users.create(UserAccount::new("3", "\u{FB01}le")),
+        users.create(UserAccount::new("3", "\u{FB01}le")).await,
         Err(UserError::LoginNameInvalid)
     );
     // The same user may be renamed to another spelling of its own login.
     users
         .insert(UserAccount::new("1", JOSE_NFD).password_hash(cheap_hash("pw one")))
+        .await
         .unwrap();
 }
 
@@ -137,6 +139,7 @@ async fn basic_login_and_sudo_accept_every_spelling() {
     let users = UserRegistry::new();
     users
         .insert(UserAccount::new("1", JOSE_NFC).password_hash(cheap_hash("pw one")))
+        .await
         .unwrap();
     users
         .insert(
@@ -144,6 +147,7 @@ async fn basic_login_and_sudo_accept_every_spelling() {
                 .roles(["sudo"])
                 .password_hash(cheap_hash("root pw")),
         )
+        .await
         .unwrap();
     let app = app(&users);
     for login in [
@@ -178,6 +182,7 @@ async fn passwords_are_nfc_before_hashing_and_before_verifying() {
     let nfc = "p\u{e4}ss\u{A0}word";
     users
         .insert(UserAccount::new("1", "anna").password(nfc))
+        .await
         .unwrap();
     let app = app(&users);
     for typed in [

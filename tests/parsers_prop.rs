@@ -18,13 +18,25 @@ const VALID_KEY: &str = "the-one-valid-key";
 
 static APP: std::sync::LazyLock<Router> = std::sync::LazyLock::new(build_app);
 
+/// Memory-mode store writes complete at once: poll one without a runtime.
+fn at_once<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("an in-memory store write waited"),
+    }
+}
+
 fn app() -> Router {
     APP.clone()
 }
 
 fn build_app() -> Router {
     let keys = ApiKeyStore::new();
-    keys.insert(VALID_KEY, Identity::new("svc"));
+    at_once(keys.insert(VALID_KEY, Identity::new("svc"))).unwrap();
     let users = BasicUsers::new();
     users
         .insert_password("alice", "pw", Identity::new("u1"))

@@ -56,20 +56,33 @@ fn plain_token() -> String {
     token("plain-app", "orders:read")
 }
 
+/// Memory-mode store writes complete at once: poll one without a runtime.
+fn at_once<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("an in-memory store write waited"),
+    }
+}
+
 fn directory() -> InMemoryDirectory {
     let directory = InMemoryDirectory::new();
-    directory.insert_tenant(Tenant::new("t-1", Some("acme")));
-    directory.insert_tenant(Tenant::new("t-2", Some("globex")));
-    for (uid, login, tenants) in [
-        ("1001", "alice", vec!["t-1"]),
-        ("1002", "bob", vec!["t-1", "t-2"]),
+    at_once(directory.insert_tenant(Tenant::new("t-1", Some("acme")))).unwrap();
+    at_once(directory.insert_tenant(Tenant::new("t-2", Some("globex")))).unwrap();
+    // Mobile numbers are unique in the directory (one user per number).
+    for (uid, login, mobile, tenants) in [
+        ("1001", "alice", "+8613800138000", vec!["t-1"]),
+        ("1002", "bob", "+8613800138001", vec!["t-1", "t-2"]),
     ] {
         let mut user = DirectoryUser::new(uid, login);
         user.email = Some(format!("{login}@example.com"));
-        user.mobile = Some("+8613800138000".into());
+        user.mobile = Some(mobile.into());
         user.tenants = tenants.into_iter().map(str::to_owned).collect();
         user.scopes = vec!["orders:read".into(), "sudo".into()];
-        directory.insert_user(user);
+        at_once(directory.insert_user(user)).unwrap();
     }
     directory
 }
@@ -83,16 +96,20 @@ fn service(
     Future: Send,
 > + Clone {
     let keys = ApiKeyStore::new();
-    keys.insert(
-        PLAIN_KEY,
-        Identity::new("plain-svc")
-            .with_client_id("plain-svc")
-            .with_scopes(["orders:read"]),
-    );
-    keys.insert(
+    at_once(
+        keys.insert(
+            PLAIN_KEY,
+            Identity::new("plain-svc")
+                .with_client_id("plain-svc")
+                .with_scopes(["orders:read"]),
+        ),
+    )
+    .unwrap();
+    at_once(keys.insert(
         SUDO_KEY,
         Identity::new("sudo-svc").with_scopes(["sudo", "orders:read"]),
-    );
+    ))
+    .unwrap();
     let verifier = FirstMatch::new()
         .or(JwtVerifier::hs256(SECRET).unwrap())
         .or(ApiKeyVerifier::new(keys));

@@ -21,11 +21,17 @@ use tower_gatekeeper::{GatekeeperLayer, Principal};
 
 const SECRET: &[u8] = b"tenant probing secret 0123456789abcdef";
 
-fn directory() -> InMemoryDirectory {
+async fn directory() -> InMemoryDirectory {
     let dir = InMemoryDirectory::new();
-    dir.insert_tenant(Tenant::new("t-100", Some("acme")));
-    dir.insert_tenant(Tenant::new("t-200", Some("globex")));
-    dir.insert_tenant(Tenant::new("t-300", Some("initech")));
+    dir.insert_tenant(Tenant::new("t-100", Some("acme")))
+        .await
+        .unwrap();
+    dir.insert_tenant(Tenant::new("t-200", Some("globex")))
+        .await
+        .unwrap();
+    dir.insert_tenant(Tenant::new("t-300", Some("initech")))
+        .await
+        .unwrap();
     for (uid, login, tenants) in [
         ("1001", "both", vec!["t-100", "t-200"]),
         ("1002", "one", vec!["t-100"]),
@@ -33,18 +39,18 @@ fn directory() -> InMemoryDirectory {
     ] {
         let mut user = DirectoryUser::new(uid, login);
         user.tenants = tenants.into_iter().map(str::to_owned).collect();
-        dir.insert_user(user);
+        dir.insert_user(user).await.unwrap();
     }
     dir
 }
 
-fn app() -> Router {
+async fn app() -> Router {
     let verifier = JwtVerifier::hs256(SECRET).unwrap();
     Router::new()
         .route("/me", get(|p: Principal| async move { Json(p) }))
         .layer(
             GatekeeperLayer::builder(verifier)
-                .authorize(Impersonation::new(directory()))
+                .authorize(Impersonation::new(directory().await))
                 .build(),
         )
 }
@@ -111,7 +117,7 @@ fn code_of(code: &str) -> Option<&'static str> {
 
 #[tokio::test]
 async fn every_combination_gives_a_non_member_the_one_identical_403() {
-    let app = app();
+    let app = app().await;
     // (name, credential, tenants it belongs to)
     let callers: Vec<(&str, String, Vec<&str>)> = vec![
         (
@@ -193,7 +199,7 @@ async fn every_combination_gives_a_non_member_the_one_identical_403() {
 
 #[tokio::test]
 async fn the_seed_pairs_look_alike_to_a_non_member() {
-    let app = app();
+    let app = app().await;
     let outsider = token(json!({"sub": "1003"}));
     let agreeing = call(&app, &outsider, "tenantId=t-200&tenantCode=globex").await;
     let disagreeing = call(&app, &outsider, "tenantId=t-200&tenantCode=initech").await;

@@ -79,7 +79,7 @@ const KNOWN_SECRETS: [&str; 7] = [
 // The application under test
 // ---------------------------------------------------------------------------------------------
 
-fn clients() -> ClientRegistry {
+async fn clients() -> ClientRegistry {
     let clients = ClientRegistry::new();
     clients
         .register(
@@ -87,9 +87,11 @@ fn clients() -> ClientRegistry {
                 .allowed_scopes(["read", "write"])
                 .default_scopes(["read"]),
         )
+        .await
         .unwrap();
     clients
         .register(Client::new(OTHER, OTHER_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
         .register(
@@ -97,6 +99,7 @@ fn clients() -> ClientRegistry {
                 .allowed_scopes(["read", "write"])
                 .token_format(TokenFormat::Opaque),
         )
+        .await
         .unwrap();
     clients
         .register(
@@ -104,14 +107,16 @@ fn clients() -> ClientRegistry {
                 .allowed_scopes([ADMIN_SCOPE, "read"])
                 .default_scopes([ADMIN_SCOPE]),
         )
+        .await
         .unwrap();
     clients
         .register(Client::new(UID, UID_SECRET).allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
 }
 
-fn users() -> UserRegistry {
+async fn users() -> UserRegistry {
     let users = UserRegistry::new();
     users
         .insert(
@@ -119,9 +124,11 @@ fn users() -> UserRegistry {
                 .password(ALICE_PASSWORD)
                 .scopes(["read"]),
         )
+        .await
         .unwrap();
     users
         .insert(UserAccount::new(CAROL_UID, CAROL).password(CAROL_PASSWORD))
+        .await
         .unwrap();
     users
 }
@@ -172,14 +179,14 @@ struct Env {
     log: Mutex<Vec<Logged>>,
 }
 
-fn env() -> Env {
-    env_with(TokenFormat::Jwt)
+async fn env() -> Env {
+    env_with(TokenFormat::Jwt).await
 }
 
-fn env_with(format: TokenFormat) -> Env {
+async fn env_with(format: TokenFormat) -> Env {
     let clock = ManualClock::at_unix(NOW);
-    let clients = clients();
-    let users = users();
+    let clients = clients().await;
+    let users = users().await;
     let issuer = TokenIssuer::builder(SigningKey::hs256(HMAC_SECRET).unwrap())
         .issuer(ISS)
         .audience(AUD)
@@ -561,7 +568,7 @@ impl Env {
 
 #[tokio::test]
 async fn check_reports_a_live_token_and_the_seconds_left() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, Some("read write")).await;
     let reply = env.check(&token).await;
     let body = reply.assert_json(StatusCode::OK);
@@ -598,7 +605,7 @@ async fn check_reports_a_live_token_and_the_seconds_left() {
 
 #[tokio::test]
 async fn check_refuses_expired_revoked_and_garbage_tokens() {
-    let env = env();
+    let env = env().await;
 
     let expired = env.token(APP, APP_SECRET, None).await;
     let revoked = env.token(APP, APP_SECRET, None).await;
@@ -630,7 +637,7 @@ async fn check_refuses_expired_revoked_and_garbage_tokens() {
 
 #[tokio::test]
 async fn check_without_a_token_is_invalid_request() {
-    let env = env();
+    let env = env().await;
     for uri in [
         "/oauth/token/check",
         "/oauth/token/check?token=",
@@ -646,7 +653,7 @@ async fn check_without_a_token_is_invalid_request() {
 
 #[tokio::test]
 async fn check_answers_only_get() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     for method in [Method::POST, Method::PUT, Method::DELETE] {
         let reply = env
@@ -670,7 +677,7 @@ async fn check_answers_only_get() {
 
 #[tokio::test]
 async fn introspection_requires_client_authentication() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
 
     // None at all.
@@ -720,11 +727,11 @@ async fn introspection_requires_client_authentication() {
     env.introspect("nobody", OTHER_SECRET, &token)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(env.clients.set_disabled(OTHER, true));
+    assert!(env.clients.set_disabled(OTHER, true).await.unwrap());
     env.introspect(OTHER, OTHER_SECRET, &token)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    assert!(env.clients.set_disabled(OTHER, false));
+    assert!(env.clients.set_disabled(OTHER, false).await.unwrap());
 
     // A bearer token is not client authentication.
     let reply = env
@@ -751,7 +758,7 @@ async fn introspection_requires_client_authentication() {
 
 #[tokio::test]
 async fn introspection_describes_a_live_token() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, Some("read write")).await;
     let jti = jwt_claims(&token)["jti"].clone();
     assert!(jti.is_string());
@@ -792,7 +799,7 @@ async fn introspection_describes_a_live_token() {
 
 #[tokio::test]
 async fn introspection_of_a_dead_token_says_only_inactive() {
-    let env = env();
+    let env = env().await;
     let expired = env.token(APP, APP_SECRET, None).await;
     let revoked = env.token(APP, APP_SECRET, None).await;
     let live = env.token(APP, APP_SECRET, None).await;
@@ -822,7 +829,7 @@ async fn introspection_of_a_dead_token_says_only_inactive() {
 
 #[tokio::test]
 async fn introspection_answers_only_post() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     let uri = format!("/oauth/token/introspect?token={}", enc(&token));
     let reply = env
@@ -848,7 +855,7 @@ async fn introspection_answers_only_post() {
 
 #[tokio::test]
 async fn hengshi_revoke_kills_the_token_at_once() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     let sibling = env.token(APP, APP_SECRET, None).await;
     assert_eq!(env.assert_accepted(&token).await["subject"], APP);
@@ -890,7 +897,7 @@ async fn hengshi_revoke_kills_the_token_at_once() {
 
 #[tokio::test]
 async fn rfc7009_revoke_of_an_own_token() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     let second = env.token(APP, APP_SECRET, None).await;
     env.assert_accepted(&token).await;
@@ -928,7 +935,7 @@ async fn rfc7009_revoke_of_an_own_token() {
 
 #[tokio::test]
 async fn rfc7009_revoke_of_an_unknown_token_is_200() {
-    let env = env();
+    let env = env().await;
     let expired = env.token(APP, APP_SECRET, None).await;
     env.advance(LIFETIME);
     let forged = forged_jwt();
@@ -951,7 +958,7 @@ async fn rfc7009_revoke_of_an_unknown_token_is_200() {
 
 #[tokio::test]
 async fn rfc7009_revoke_of_another_clients_token_is_refused() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     let body = env
         .revoke_post(Some((OTHER, OTHER_SECRET)), &[("token", &token)])
@@ -969,7 +976,7 @@ async fn rfc7009_revoke_of_another_clients_token_is_refused() {
 
 #[tokio::test]
 async fn rfc7009_revoke_needs_client_authentication() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     env.revoke_post(None, &[("token", &token)])
         .await
@@ -995,7 +1002,7 @@ async fn rfc7009_revoke_needs_client_authentication() {
 
 #[tokio::test]
 async fn rfc7009_revoke_refuses_an_unknown_token_type_hint() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     env.revoke_post(
         Some((APP, APP_SECRET)),
@@ -1016,7 +1023,7 @@ async fn rfc7009_revoke_refuses_an_unknown_token_type_hint() {
 
 #[tokio::test]
 async fn revoke_answers_get_and_post_only() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
         let reply = env
@@ -1039,7 +1046,7 @@ async fn revoke_answers_get_and_post_only() {
 
 #[tokio::test]
 async fn opaque_tokens_for_everyone() {
-    let env = env_with(TokenFormat::Opaque);
+    let env = env_with(TokenFormat::Opaque).await;
     let reply = env
         .token_reply(APP, APP_SECRET, Some("read write"))
         .await
@@ -1112,7 +1119,7 @@ async fn opaque_tokens_for_everyone() {
 
 #[tokio::test]
 async fn opaque_tokens_for_one_client_jwts_for_the_others() {
-    let env = env();
+    let env = env().await;
     let opaque = env.token(OPAQUE_APP, OPAQUE_SECRET, Some("write")).await;
     assert_opaque_shape(&opaque);
     let jwt = env.token(APP, APP_SECRET, None).await;
@@ -1140,7 +1147,7 @@ async fn opaque_tokens_for_one_client_jwts_for_the_others() {
 
 #[tokio::test]
 async fn opaque_tokens_are_revoked_like_jwts() {
-    let env = env();
+    let env = env().await;
     let a = env.token(OPAQUE_APP, OPAQUE_SECRET, None).await;
     let b = env.token(OPAQUE_APP, OPAQUE_SECRET, None).await;
     let c = env.token(OPAQUE_APP, OPAQUE_SECRET, None).await;
@@ -1173,7 +1180,7 @@ async fn opaque_tokens_are_revoked_like_jwts() {
 
 #[tokio::test]
 async fn an_opaque_looking_string_nobody_issued_is_refused() {
-    let env = env_with(TokenFormat::Opaque);
+    let env = env_with(TokenFormat::Opaque).await;
     let real = env.token(APP, APP_SECRET, None).await;
     env.assert_accepted(&real).await;
 
@@ -1207,7 +1214,7 @@ async fn an_opaque_looking_string_nobody_issued_is_refused() {
 
 #[tokio::test]
 async fn revocations_are_remembered_only_until_the_tokens_expiry() {
-    let env = env();
+    let env = env().await;
     // Three tokens issued at NOW (exp NOW + LIFETIME), all revoked.
     let mut early = Vec::new();
     for _ in 0..3 {
@@ -1256,7 +1263,7 @@ async fn revocations_are_remembered_only_until_the_tokens_expiry() {
 
 #[tokio::test]
 async fn disabling_a_client_stops_its_tokens_until_it_is_enabled() {
-    let env = env();
+    let env = env().await;
     // Issued at NOW; expired by the time the clients are enabled again.
     let jwt_old = env.token(APP, APP_SECRET, None).await;
     let opaque_old = env.token(OPAQUE_APP, OPAQUE_SECRET, None).await;
@@ -1278,9 +1285,9 @@ async fn disabling_a_client_stops_its_tokens_until_it_is_enabled() {
         env.assert_accepted(token).await;
     }
 
-    assert!(env.clients.set_disabled(APP, true));
-    assert!(env.clients.set_disabled(OPAQUE_APP, true));
-    assert!(!env.clients.set_disabled("nobody", true));
+    assert!(env.clients.set_disabled(APP, true).await.unwrap());
+    assert!(env.clients.set_disabled(OPAQUE_APP, true).await.unwrap());
+    assert!(!env.clients.set_disabled("nobody", true).await.unwrap());
     // The very next request.
     for token in all {
         assert_eq!(
@@ -1322,8 +1329,8 @@ async fn disabling_a_client_stops_its_tokens_until_it_is_enabled() {
 
     // The old ones expire meanwhile.
     env.advance(LIFETIME / 2);
-    assert!(env.clients.set_disabled(APP, false));
-    assert!(env.clients.set_disabled(OPAQUE_APP, false));
+    assert!(env.clients.set_disabled(APP, false).await.unwrap());
+    assert!(env.clients.set_disabled(OPAQUE_APP, false).await.unwrap());
 
     assert_eq!(env.assert_accepted(&jwt_live).await["subject"], APP);
     assert_eq!(
@@ -1353,7 +1360,7 @@ async fn disabling_a_client_stops_its_tokens_until_it_is_enabled() {
 #[tokio::test]
 async fn disabling_a_user_stops_basic_login_and_tokens_naming_the_user() {
     for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
-        let env = env_with(format);
+        let env = env_with(format).await;
         let token = env.token(UID, UID_SECRET, None).await;
         let bystander = env.token(APP, APP_SECRET, None).await;
         let who = env.assert_accepted(&token).await;
@@ -1367,8 +1374,8 @@ async fn disabling_a_user_stops_basic_login_and_tokens_naming_the_user() {
         assert_eq!(who["client_id"], Value::Null);
         assert_eq!(who["scopes"], json!(["read"]));
 
-        assert!(env.users.set_disabled(UID, true));
-        assert!(!env.users.set_disabled("9999", true));
+        assert!(env.users.set_disabled(UID, true).await.unwrap());
+        assert!(!env.users.set_disabled("9999", true).await.unwrap());
         let body = env
             .whoami_basic(ALICE, ALICE_PASSWORD)
             .await
@@ -1384,7 +1391,7 @@ async fn disabling_a_user_stops_basic_login_and_tokens_naming_the_user() {
             .assert_json(StatusCode::OK);
         env.assert_accepted(&bystander).await;
 
-        assert!(env.users.set_disabled(UID, false));
+        assert!(env.users.set_disabled(UID, false).await.unwrap());
         env.whoami_basic(ALICE, ALICE_PASSWORD)
             .await
             .assert_json(StatusCode::OK);
@@ -1404,7 +1411,7 @@ async fn disabling_a_user_stops_basic_login_and_tokens_naming_the_user() {
 /// old password working, though such a user "cannot log in with Basic".
 #[tokio::test]
 async fn replacing_a_user_retires_the_old_basic_login() {
-    let env = env();
+    let env = env().await;
     const NEW_PASSWORD: &str = "alice renamed test password 8b1c";
     env.secret(NEW_PASSWORD);
     env.users
@@ -1413,6 +1420,7 @@ async fn replacing_a_user_retires_the_old_basic_login() {
                 .password(NEW_PASSWORD)
                 .scopes(["read"]),
         )
+        .await
         .unwrap();
     assert_eq!(
         env.whoami_basic("alice.renamed", NEW_PASSWORD)
@@ -1420,7 +1428,7 @@ async fn replacing_a_user_retires_the_old_basic_login() {
             .assert_json(StatusCode::OK)["subject"],
         UID
     );
-    assert!(env.users.set_disabled(UID, true));
+    assert!(env.users.set_disabled(UID, true).await.unwrap());
     env.whoami_basic("alice.renamed", NEW_PASSWORD)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
@@ -1430,7 +1438,7 @@ async fn replacing_a_user_retires_the_old_basic_login() {
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
 
     // Nor, once enabled, log in at all: it is no longer the user's login name.
-    assert!(env.users.set_disabled(UID, false));
+    assert!(env.users.set_disabled(UID, false).await.unwrap());
     env.whoami_basic(ALICE, ALICE_PASSWORD)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
@@ -1438,6 +1446,7 @@ async fn replacing_a_user_retires_the_old_basic_login() {
     // Replaced without a password, the user cannot log in with Basic.
     env.users
         .insert(UserAccount::new(CAROL_UID, CAROL))
+        .await
         .unwrap();
     env.whoami_basic(CAROL, CAROL_PASSWORD)
         .await
@@ -1450,7 +1459,7 @@ async fn replacing_a_user_retires_the_old_basic_login() {
 
 #[tokio::test]
 async fn admin_creates_a_client_whose_secret_works() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     let reply = env
         .admin_post(
@@ -1526,7 +1535,7 @@ async fn admin_creates_a_client_whose_secret_works() {
 
 #[tokio::test]
 async fn admin_client_creation_refuses_duplicates_and_bad_bodies() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     // An existing client: 409, and its secret is unchanged.
     let body = env
@@ -1560,13 +1569,13 @@ async fn admin_client_creation_refuses_duplicates_and_bad_bodies() {
         reply.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
     }
     for id in ["x1", "x2", "x3", "x4", "x5", "x6", ""] {
-        assert!(!env.clients.contains(id), "{id}");
+        assert!(!env.clients.contains(id).await.unwrap(), "{id}");
     }
 }
 
 #[tokio::test]
 async fn admin_rotates_a_client_secret() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     let old = env.token(APP, APP_SECRET, None).await;
     let reply = env
@@ -1616,7 +1625,7 @@ async fn admin_rotates_a_client_secret() {
 
 #[tokio::test]
 async fn admin_disables_and_enables_a_client() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     let token = env.token(APP, APP_SECRET, None).await;
     env.assert_accepted(&token).await;
@@ -1625,7 +1634,7 @@ async fn admin_disables_and_enables_a_client() {
         .admin_post(&admin, "/admin/clients/reporting-app/disable", "")
         .await;
     reply.assert_empty(StatusCode::NO_CONTENT);
-    assert!(!env.clients.is_active(APP));
+    assert!(!env.clients.is_active(APP).await.unwrap());
     env.assert_refused(&token).await;
     env.token_reply(APP, APP_SECRET, None)
         .await
@@ -1638,7 +1647,7 @@ async fn admin_disables_and_enables_a_client() {
     env.admin_post(&admin, "/admin/clients/reporting-app/enable", "")
         .await
         .assert_empty(StatusCode::NO_CONTENT);
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
     env.assert_accepted(&token).await;
     env.token(APP, APP_SECRET, None).await;
 
@@ -1649,12 +1658,12 @@ async fn admin_disables_and_enables_a_client() {
     env.admin_post(&admin, "/admin/clients/reporting-app/disable", "")
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
 }
 
 #[tokio::test]
 async fn admin_creates_a_user_whose_password_works() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     const BOB_PASSWORD: &str = "bob test password 6f2e";
     env.secret(BOB_PASSWORD);
@@ -1731,7 +1740,7 @@ async fn admin_creates_a_user_whose_password_works() {
 
 #[tokio::test]
 async fn admin_disables_and_enables_a_user() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     let token = env.token(UID, UID_SECRET, None).await;
     env.whoami_basic(ALICE, ALICE_PASSWORD)
@@ -1763,7 +1772,7 @@ async fn admin_disables_and_enables_a_user() {
 
 #[tokio::test]
 async fn admin_unknown_clients_users_and_operations_are_404() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     for path in [
         "/admin/clients/nobody/disable",
@@ -1786,14 +1795,14 @@ async fn admin_unknown_clients_users_and_operations_are_404() {
         );
         reply.assert_error(StatusCode::NOT_FOUND, "not_found");
     }
-    assert!(!env.clients.contains("nobody"));
-    assert!(env.clients.is_active(APP));
+    assert!(!env.clients.contains("nobody").await.unwrap());
+    assert!(env.clients.is_active(APP).await.unwrap());
     assert!(!env.users.is_disabled(UID));
 }
 
 #[tokio::test]
 async fn admin_needs_a_principal_with_the_admin_scope() {
-    let env = env();
+    let env = env().await;
     let create = r#"{"client_id":"sneaky"}"#;
     // No credential: the layer answers 401.
     let reply = env.send(json_req("/admin/clients", None, create)).await;
@@ -1834,9 +1843,9 @@ async fn admin_needs_a_principal_with_the_admin_scope() {
     )
     .await
     .assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
-    assert!(!env.clients.contains("sneaky"));
+    assert!(!env.clients.contains("sneaky").await.unwrap());
     assert!(!env.users.contains("6006"));
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
     assert!(!env.users.is_disabled(UID));
     env.token(APP, APP_SECRET, None).await;
 
@@ -1850,12 +1859,12 @@ async fn admin_needs_a_principal_with_the_admin_scope() {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["error"], "unauthorized");
-    assert!(!env.clients.contains("sneaky"));
+    assert!(!env.clients.contains("sneaky").await.unwrap());
 }
 
 #[tokio::test]
 async fn admin_answers_only_post() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     for path in [
         "/admin/clients",
@@ -1874,7 +1883,7 @@ async fn admin_answers_only_post() {
             reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
         }
     }
-    assert!(env.clients.is_active(APP));
+    assert!(env.clients.is_active(APP).await.unwrap());
     assert!(!env.users.is_disabled(UID));
 }
 
@@ -1884,16 +1893,16 @@ async fn admin_answers_only_post() {
 /// disabled, enabled or rotated over HTTP.
 #[tokio::test]
 async fn admin_routes_percent_decode_account_ids() {
-    let env = env();
+    let env = env().await;
     let admin = env.admin_token().await;
     env.admin_post(&admin, "/admin/clients", r#"{"client_id":"billing app"}"#)
         .await
         .assert_json(StatusCode::CREATED);
-    assert!(env.clients.contains("billing app"));
+    assert!(env.clients.contains("billing app").await.unwrap());
     env.admin_post(&admin, "/admin/clients/billing%20app/disable", "")
         .await
         .assert_empty(StatusCode::NO_CONTENT);
-    assert!(!env.clients.is_active("billing app"));
+    assert!(!env.clients.is_active("billing app").await.unwrap());
 
     env.admin_post(
         &admin,
@@ -1913,7 +1922,7 @@ async fn admin_routes_percent_decode_account_ids() {
 /// answer 201 with a secret, and only the second secret works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creation_of_one_client_yields_one_201() {
-    let env = std::sync::Arc::new(env());
+    let env = std::sync::Arc::new(env().await);
     let admin = env.admin_token().await;
     for round in 0..3 {
         let id = format!("raced-{round}");
@@ -1950,7 +1959,7 @@ async fn concurrent_creation_of_one_client_yields_one_201() {
 
 #[tokio::test]
 async fn no_secret_comes_back_in_an_error() {
-    let env = env();
+    let env = env().await;
     let token = env.token(APP, APP_SECRET, None).await;
     let other_token = env.token(OTHER, OTHER_SECRET, None).await;
     let admin = env.admin_token().await;
@@ -1990,7 +1999,7 @@ async fn no_secret_comes_back_in_an_error() {
     errors.push(env.token_reply(APP, &token, None).await);
     // Basic users: a wrong password that is another user's, a disabled user's right one.
     errors.push(env.whoami_basic(ALICE, CAROL_PASSWORD).await);
-    env.users.set_disabled(CAROL_UID, true);
+    env.users.set_disabled(CAROL_UID, true).await.unwrap();
     errors.push(env.whoami_basic(CAROL, CAROL_PASSWORD).await);
     // Tokens: revoked, expired later, another client's, tokens as credentials where they are not.
     env.assert_revoke_get(&token).await;

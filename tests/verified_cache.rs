@@ -184,10 +184,12 @@ async fn a_credential_differing_in_one_byte_is_not_a_hit() {
     assert_eq!(stats(&layer).hits, 1);
 }
 
-#[test]
-fn a_key_and_a_bearer_token_with_the_same_bytes_do_not_share_an_entry() {
+#[tokio::test]
+async fn a_key_and_a_bearer_token_with_the_same_bytes_do_not_share_an_entry() {
     let keys = ApiKeyStore::new();
-    keys.insert("shared-bytes-0123456789", Identity::new("svc"));
+    keys.insert("shared-bytes-0123456789", Identity::new("svc"))
+        .await
+        .unwrap();
     // Keys only from the API key header: the same string as a bearer token is not a key.
     let verifier = CachedVerifier::new(ApiKeyVerifier::new(keys).accept_bearer(false));
     let key = Credential::api_key("shared-bytes-0123456789", Source::Header);
@@ -244,10 +246,12 @@ async fn the_cache_can_be_switched_off() {
     );
 }
 
-#[test]
-fn debug_output_shows_counters_not_credentials() {
+#[tokio::test]
+async fn debug_output_shows_counters_not_credentials() {
     let keys = ApiKeyStore::new();
-    keys.insert("k-secret-value-0123456789", Identity::new("svc"));
+    keys.insert("k-secret-value-0123456789", Identity::new("svc"))
+        .await
+        .unwrap();
     let verifier = CachedVerifier::new(ApiKeyVerifier::new(keys));
     for _ in 0..2 {
         let key = Credential::api_key("k-secret-value-0123456789", Source::Header);
@@ -319,11 +323,13 @@ async fn a_clock_set_back_before_nbf_is_not_served_from_the_cache() {
     assert_eq!(stats(&layer).hits, 0);
 }
 
-#[test]
-fn answers_without_a_deadline_are_kept_for_the_ttl_at_most() {
+#[tokio::test]
+async fn answers_without_a_deadline_are_kept_for_the_ttl_at_most() {
     // API keys have no expiry; the TTL (by the system clock, the key verifier's) bounds them.
     let keys = ApiKeyStore::new();
-    keys.insert("k-ttl-0123456789", Identity::new("svc"));
+    keys.insert("k-ttl-0123456789", Identity::new("svc"))
+        .await
+        .unwrap();
     let verifier = CachedVerifier::with_config(
         ApiKeyVerifier::new(keys),
         CacheConfig::new().max_ttl(Duration::ZERO),
@@ -351,19 +357,22 @@ struct Issuer {
     app: Router,
 }
 
-fn issuer(format: TokenFormat) -> Issuer {
+async fn issuer(format: TokenFormat) -> Issuer {
     let clock = ManualClock::at_unix(NOW);
     let clients = ClientRegistry::new();
     clients
         .register(Client::new("app-1", "app-1 test secret 0123456789").allowed_scopes(["read"]))
+        .await
         .unwrap();
     clients
         .register(Client::new("app-2", "app-2 test secret 0123456789").allowed_scopes(["read"]))
+        .await
         .unwrap();
     // A user whose uid is a client id: a separate account, which the client's tokens never name.
     let users = tower_gatekeeper::accounts::UserRegistry::new();
     users
         .insert(tower_gatekeeper::accounts::UserAccount::new("app-2", "bob"))
+        .await
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hs256(SECRET).unwrap())
         .clients(clients.clone())
@@ -382,8 +391,8 @@ fn issuer(format: TokenFormat) -> Issuer {
 }
 
 impl Issuer {
-    fn bearer(&self, client: &str) -> String {
-        let token = self.issuer.issue(client, &["read".into()]).unwrap();
+    async fn bearer(&self, client: &str) -> String {
+        let token = self.issuer.issue(client, &["read".into()]).await.unwrap();
         format!("Bearer {}", token.access_token)
     }
 
@@ -401,13 +410,13 @@ impl Issuer {
 #[tokio::test]
 async fn a_revoked_token_is_refused_on_a_hit() {
     for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
-        let env = issuer(format);
-        let bearer = env.bearer("app-1");
-        let bystander = env.bearer("app-1");
+        let env = issuer(format).await;
+        let bearer = env.bearer("app-1").await;
+        let bystander = env.bearer("app-1").await;
         env.warm(&bearer).await;
         env.warm(&bystander).await;
         let token = bearer.strip_prefix("Bearer ").unwrap();
-        assert_eq!(env.issuer.revoke(token, None), Ok(true), "{format:?}");
+        assert_eq!(env.issuer.revoke(token, None).await, Ok(true), "{format:?}");
         let (status, body) = call(&env.app, &bearer).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{format:?}");
         assert!(
@@ -424,14 +433,14 @@ async fn a_revoked_token_is_refused_on_a_hit() {
 #[tokio::test]
 async fn a_disabled_client_is_refused_on_a_hit_and_welcome_back_after() {
     for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
-        let env = issuer(format);
-        let bearer = env.bearer("app-1");
+        let env = issuer(format).await;
+        let bearer = env.bearer("app-1").await;
         env.warm(&bearer).await;
-        assert!(env.clients.set_disabled("app-1", true));
+        assert!(env.clients.set_disabled("app-1", true).await.unwrap());
         let (status, body) = call(&env.app, &bearer).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{format:?}");
         assert!(body.contains("the client is disabled"), "{body}");
-        assert!(env.clients.set_disabled("app-1", false));
+        assert!(env.clients.set_disabled("app-1", false).await.unwrap());
         assert_eq!(
             call(&env.app, &bearer).await.0,
             StatusCode::OK,
@@ -446,11 +455,11 @@ async fn a_disabled_user_sharing_a_clients_id_does_not_refuse_the_clients_cached
     // user `app-2` being disabled must neither refuse client `app-2`'s token on a hit nor
     // make the cache drop it.
     for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
-        let env = issuer(format);
-        let bearer = env.bearer("app-2");
+        let env = issuer(format).await;
+        let bearer = env.bearer("app-2").await;
         env.warm(&bearer).await;
         let before = stats(&env.layer);
-        assert!(env.users.set_disabled("app-2", true));
+        assert!(env.users.set_disabled("app-2", true).await.unwrap());
         let (status, body) = call(&env.app, &bearer).await;
         assert_eq!(status, StatusCode::OK, "{format:?}: {body}");
         let after = stats(&env.layer);
@@ -464,15 +473,17 @@ async fn a_chain_revalidates_with_the_verifier_that_answered() {
     // The issuer's tokens and API keys behind one FirstMatch: hits happen for both, and each is
     // revalidated by its own verifier (a chain that revalidated nothing would serve revoked
     // tokens; one that revalidated by re-verifying would never hit).
-    let env = issuer(TokenFormat::Jwt);
+    let env = issuer(TokenFormat::Jwt).await;
     let keys = ApiKeyStore::new();
-    keys.insert("chain-key-0123456789", Identity::new("svc"));
+    keys.insert("chain-key-0123456789", Identity::new("svc"))
+        .await
+        .unwrap();
     let chain = FirstMatch::new()
         .or(env.issuer.verifier())
         .or(ApiKeyVerifier::new(keys.clone()).accept_bearer(true));
     let layer = GatekeeperLayer::builder(chain).build();
     let app = app(layer.clone());
-    let bearer = env.bearer("app-1");
+    let bearer = env.bearer("app-1").await;
     let key = "Bearer chain-key-0123456789";
     for _ in 0..3 {
         assert_eq!(call(&app, &bearer).await.0, StatusCode::OK);
@@ -481,9 +492,9 @@ async fn a_chain_revalidates_with_the_verifier_that_answered() {
     assert_eq!(stats(&layer).hits, 2);
 
     let token = bearer.strip_prefix("Bearer ").unwrap();
-    assert_eq!(env.issuer.revoke(token, None), Ok(true));
+    assert_eq!(env.issuer.revoke(token, None).await, Ok(true));
     assert_eq!(call(&app, &bearer).await.0, StatusCode::UNAUTHORIZED);
-    assert!(keys.remove("chain-key-0123456789"));
+    assert!(keys.remove("chain-key-0123456789").await.unwrap());
     assert_eq!(call(&app, key).await.0, StatusCode::UNAUTHORIZED);
 }
 
@@ -494,8 +505,12 @@ async fn a_chain_revalidates_with_the_verifier_that_answered() {
 #[tokio::test]
 async fn a_removed_api_key_is_refused_on_a_hit() {
     let keys = ApiKeyStore::new();
-    keys.insert("k-live-0123456789", Identity::new("svc"));
-    keys.insert("k-other-0123456789", Identity::new("other"));
+    keys.insert("k-live-0123456789", Identity::new("svc"))
+        .await
+        .unwrap();
+    keys.insert("k-other-0123456789", Identity::new("other"))
+        .await
+        .unwrap();
     let layer = GatekeeperLayer::builder(ApiKeyVerifier::new(keys.clone()))
         .sources(CredentialSources::new().api_key_header("x-api-key"))
         .build();
@@ -512,7 +527,7 @@ async fn a_removed_api_key_is_refused_on_a_hit() {
     }
     assert_eq!(stats(&layer).hits, 2);
 
-    assert!(keys.remove("k-live-0123456789"));
+    assert!(keys.remove("k-live-0123456789").await.unwrap());
     assert_eq!(
         call_with(&app, "x-api-key", "k-live-0123456789").await.0,
         StatusCode::UNAUTHORIZED
@@ -530,7 +545,9 @@ async fn a_removed_api_key_is_refused_on_a_hit() {
     assert_eq!((s.hits, s.stale), (3, 2), "{s:?}");
 
     // A key given to someone else under the same string is the new owner's at once.
-    keys.insert("k-other-0123456789", Identity::new("new-owner"));
+    keys.insert("k-other-0123456789", Identity::new("new-owner"))
+        .await
+        .unwrap();
     assert_eq!(
         call_with(&app, "x-api-key", "k-other-0123456789").await,
         (StatusCode::OK, "new-owner".into())
@@ -726,10 +743,12 @@ fn a_flood_of_tokens_seen_once_evicts_nothing_by_default() {
     assert_eq!(verifier.cache().stats().hits, 1);
 }
 
-#[test]
-fn a_disabled_config_passes_every_request_through() {
+#[tokio::test]
+async fn a_disabled_config_passes_every_request_through() {
     let keys = ApiKeyStore::new();
-    keys.insert("k-off-0123456789", Identity::new("svc"));
+    keys.insert("k-off-0123456789", Identity::new("svc"))
+        .await
+        .unwrap();
     let verifier = CachedVerifier::with_config(ApiKeyVerifier::new(keys), CacheConfig::disabled());
     let key = Credential::api_key("k-off-0123456789", Source::Header);
     for _ in 0..3 {

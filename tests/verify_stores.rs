@@ -44,15 +44,18 @@ fn bearer(token: &str) -> Credential<'_> {
 // API keys
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn a_known_api_key_yields_its_owner() {
+#[tokio::test]
+async fn a_known_api_key_yields_its_owner() {
     let store = ApiKeyStore::new();
-    store.insert(
-        "key-reporting-123",
-        Identity::new("reporting-service")
-            .with_client_id("reporting")
-            .with_scopes(["reports:read"]),
-    );
+    store
+        .insert(
+            "key-reporting-123",
+            Identity::new("reporting-service")
+                .with_client_id("reporting")
+                .with_scopes(["reports:read"]),
+        )
+        .await
+        .unwrap();
     let verifier = ApiKeyVerifier::new(store);
     let p = ready(verifier.verify(&api_key("key-reporting-123"))).unwrap();
     assert_eq!(p.subject(), "reporting-service");
@@ -93,53 +96,67 @@ fn an_unknown_key_is_invalid() {
     assert_invalid(ready(verifier.verify(&bearer("nope"))));
 }
 
-#[test]
-fn a_removed_key_is_invalid() {
+#[tokio::test]
+async fn a_removed_key_is_invalid() {
     let store = ApiKeyStore::new();
-    store.insert("k-1", Identity::new("svc-1"));
-    store.insert("k-2", Identity::new("svc-2"));
+    store.insert("k-1", Identity::new("svc-1")).await.unwrap();
+    store.insert("k-2", Identity::new("svc-2")).await.unwrap();
     // The verifier shares the store: later changes are seen at once.
     let verifier = ApiKeyVerifier::new(store.clone());
     assert!(ready(verifier.verify(&api_key("k-1"))).is_ok());
 
-    assert!(store.remove("k-1"));
-    assert!(!store.remove("k-1"), "a second removal finds nothing");
-    assert!(!store.remove("never-there"));
+    assert!(store.remove("k-1").await.unwrap());
+    assert!(
+        !store.remove("k-1").await.unwrap(),
+        "a second removal finds nothing"
+    );
+    assert!(!store.remove("never-there").await.unwrap());
     assert_invalid(ready(verifier.verify(&api_key("k-1"))));
-    assert!(store.lookup("k-1").is_none());
+    assert!(store.lookup("k-1").await.unwrap().is_none());
     assert_eq!(
         ready(verifier.verify(&api_key("k-2"))).unwrap().subject(),
         "svc-2"
     );
 
     // Inserting after the verifier was made, and replacing an owner, also show at once.
-    store.insert("k-3", Identity::new("svc-3"));
+    store.insert("k-3", Identity::new("svc-3")).await.unwrap();
     assert_eq!(
         ready(verifier.verify(&api_key("k-3"))).unwrap().subject(),
         "svc-3"
     );
-    store.insert("k-3", Identity::new("svc-3b"));
+    store.insert("k-3", Identity::new("svc-3b")).await.unwrap();
     assert_eq!(
         ready(verifier.verify(&api_key("k-3"))).unwrap().subject(),
         "svc-3b"
     );
 }
 
-#[test]
-fn a_digest_computed_elsewhere_is_accepted() {
+#[tokio::test]
+async fn a_digest_computed_elsewhere_is_accepted() {
     let store = ApiKeyStore::new();
     let digest: [u8; 32] = Sha256::digest(b"precomputed-key").into();
-    store.insert_digest(digest, Identity::new("svc"));
-    assert_eq!(store.lookup("precomputed-key").unwrap().subject(), "svc");
-    assert!(store.lookup("precomputed-key2").is_none());
+    store
+        .insert_digest(digest, Identity::new("svc"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .lookup("precomputed-key")
+            .await
+            .unwrap()
+            .unwrap()
+            .subject(),
+        "svc"
+    );
+    assert!(store.lookup("precomputed-key2").await.unwrap().is_none());
     assert!(!format!("{store:?}").contains("precomputed"));
 }
 
-#[test]
-fn a_jwt_looking_bearer_is_not_applicable() {
+#[tokio::test]
+async fn a_jwt_looking_bearer_is_not_applicable() {
     let store = ApiKeyStore::new();
     let jwt_like = "aaaa.bbbb.cccc";
-    store.insert(jwt_like, Identity::new("svc"));
+    store.insert(jwt_like, Identity::new("svc")).await.unwrap();
     let verifier = ApiKeyVerifier::new(store).accept_bearer(true);
     assert_eq!(
         ready(verifier.verify(&bearer(jwt_like))).unwrap_err(),
@@ -156,10 +173,10 @@ fn a_jwt_looking_bearer_is_not_applicable() {
     assert_invalid(ready(verifier.verify(&bearer("aaaa..cccc"))));
 }
 
-#[test]
-fn accept_bearer_false_ignores_bearer_tokens() {
+#[tokio::test]
+async fn accept_bearer_false_ignores_bearer_tokens() {
     let store = ApiKeyStore::new();
-    store.insert("k-1", Identity::new("svc"));
+    store.insert("k-1", Identity::new("svc")).await.unwrap();
     let verifier = ApiKeyVerifier::new(store).accept_bearer(false);
     assert_eq!(
         ready(verifier.verify(&bearer("k-1"))).unwrap_err(),
@@ -173,10 +190,10 @@ fn accept_bearer_false_ignores_bearer_tokens() {
     assert_invalid(ready(verifier.verify(&api_key("unknown"))));
 }
 
-#[test]
-fn basic_credentials_are_not_applicable_to_api_keys() {
+#[tokio::test]
+async fn basic_credentials_are_not_applicable_to_api_keys() {
     let store = ApiKeyStore::new();
-    store.insert("k-1", Identity::new("svc"));
+    store.insert("k-1", Identity::new("svc")).await.unwrap();
     let verifier = ApiKeyVerifier::new(store);
     for c in [
         Credential::basic("k-1", "k-1", Source::Header),
@@ -189,10 +206,13 @@ fn basic_credentials_are_not_applicable_to_api_keys() {
     }
 }
 
-#[test]
-fn store_debug_never_shows_keys() {
+#[tokio::test]
+async fn store_debug_never_shows_keys() {
     let store = ApiKeyStore::new();
-    store.insert("very-secret-key", Identity::new("svc"));
+    store
+        .insert("very-secret-key", Identity::new("svc"))
+        .await
+        .unwrap();
     let shown = format!("{store:?} {:?}", ApiKeyVerifier::new(store.clone()));
     assert!(!shown.contains("very-secret-key"), "{shown}");
     assert!(shown.contains('1'), "shows the count: {shown}");
@@ -582,7 +602,7 @@ async fn an_async_verifier_in_the_middle() {
 #[tokio::test]
 async fn real_verifiers_chained() {
     let keys = ApiKeyStore::new();
-    keys.insert("k-123", Identity::new("svc"));
+    keys.insert("k-123", Identity::new("svc")).await.unwrap();
     let users = BasicUsers::new();
     users
         .insert_password("alice", "pw-alice", Identity::new("u-alice"))

@@ -31,16 +31,21 @@ struct Setup {
 }
 
 // Shared across inputs: registries hash a decoy password when made, too slow to make per input.
+/// A store answer, from memory (these stores are in memory: they answer at once).
+fn ready<T, E: std::fmt::Debug>(answer: tower_gatekeeper::MaybeReady<Result<T, E>>) -> T {
+    block_on(async { answer.await }).expect("an in-memory store answers")
+}
+
 // The invariants below hold whatever earlier inputs created.
 static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let clients = ClientRegistry::new();
-    clients
-        .register(Client::new("existing-app", "existing-app-secret-55aa"))
+    block_on(clients.register(Client::new("existing-app", "existing-app-secret-55aa")))
         .expect("a client");
     let users = UserRegistry::new();
-    users
-        .insert(UserAccount::new("u-existing", "existing").password("existing-password-77"))
-        .expect("a user");
+    block_on(
+        users.insert(UserAccount::new("u-existing", "existing").password("existing-password-77")),
+    )
+    .expect("a user");
     Setup { clients, users }
 });
 
@@ -91,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(p) = &who {
         request.extensions_mut().insert(p.clone());
     }
-    let existing_active = setup.clients.is_active("existing-app");
+    let existing_active = ready(setup.clients.is_active("existing-app"));
     let existing_user_disabled = setup.users.is_disabled("u-existing");
     let method = request.method().clone();
     // The path as the service reads it: segments, percent-decoded once.
@@ -130,7 +135,10 @@ fuzz_target!(|data: &[u8]| {
         } else if who.is_none() {
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{raw:?}");
         }
-        assert_eq!(setup.clients.is_active("existing-app"), existing_active);
+        assert_eq!(
+            ready(setup.clients.is_active("existing-app")),
+            existing_active
+        );
         assert_eq!(
             setup.users.is_disabled("u-existing"),
             existing_user_disabled
@@ -143,13 +151,16 @@ fuzz_target!(|data: &[u8]| {
             (json["client_id"].as_str(), json["client_secret"].as_str())
     {
         assert_eq!(
-            setup.clients.secret_kind(id),
+            ready(setup.clients.secret_kind(id)),
             Some(SecretKind::Sha256),
             "{raw:?}"
         );
         assert!(secret.len() >= 43, "a short generated secret: {raw:?}");
         assert!(
-            setup.clients.authenticate(id, secret).is_some() || !setup.clients.is_active(id),
+            block_on(setup.clients.authenticate(id, secret))
+                .expect("an in-memory store answers")
+                .is_some()
+                || !ready(setup.clients.is_active(id)),
             "the secret shown does not authenticate {id}: {raw:?}"
         );
     }
@@ -160,7 +171,7 @@ fuzz_target!(|data: &[u8]| {
                 .json()
                 .and_then(|j| j["client_id"].as_str().map(str::to_owned));
             let id = id.expect("the created client's id");
-            assert!(setup.clients.contains(&id), "{raw:?}");
+            assert!(ready(setup.clients.contains(&id)), "{raw:?}");
             assert!(
                 !setup.users.contains(&id),
                 "client {id} is also a user: {raw:?}"
@@ -172,12 +183,16 @@ fuzz_target!(|data: &[u8]| {
             let uid = body["uid"].as_str().expect("a uid");
             assert!(setup.users.contains(uid), "{raw:?}");
             assert!(
-                !setup.clients.contains(uid),
+                !ready(setup.clients.contains(uid)),
                 "user {uid} is also a client: {raw:?}"
             );
         }
         (StatusCode::NO_CONTENT, ["clients", id, action]) if method == Method::POST => {
-            assert_eq!(setup.clients.is_active(id), *action == "enable", "{raw:?}");
+            assert_eq!(
+                ready(setup.clients.is_active(id)),
+                *action == "enable",
+                "{raw:?}"
+            );
         }
         (StatusCode::NO_CONTENT, ["users", uid, action]) if method == Method::POST => {
             assert_eq!(

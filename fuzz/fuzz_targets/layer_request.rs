@@ -129,33 +129,39 @@ struct Setup {
 
 static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let keys = ApiKeyStore::new();
-    keys.insert(
-        "fuzz-valid-api-key-0001",
-        Identity::new("svc-reports")
-            .with_client_id("svc-reports")
-            .with_scopes(["reports:read"]),
-    );
-    keys.insert(
-        "fuzz-sudo-api-key-0002",
-        Identity::new("bi-integration")
-            .with_client_id("bi-integration")
-            .with_scopes(["sudo", "orders:read", "reports:read"]),
-    );
+    block_on(
+        keys.insert(
+            "fuzz-valid-api-key-0001",
+            Identity::new("svc-reports")
+                .with_client_id("svc-reports")
+                .with_scopes(["reports:read"]),
+        ),
+    )
+    .expect("a key");
+    block_on(
+        keys.insert(
+            "fuzz-sudo-api-key-0002",
+            Identity::new("bi-integration")
+                .with_client_id("bi-integration")
+                .with_scopes(["sudo", "orders:read", "reports:read"]),
+        ),
+    )
+    .expect("a key");
     let verifier = |accept_bearer: bool| {
         FirstMatch::new()
             .or(JwtVerifier::hs256(SECRET).expect("a long enough secret"))
             .or(ApiKeyVerifier::new(keys.clone()).accept_bearer(accept_bearer))
     };
     let directory = InMemoryDirectory::new();
-    directory.insert_tenant(Tenant::new("t-acme", Some("acme")));
-    directory.insert_tenant(Tenant::new("t-beta", Some("beta")));
+    block_on(directory.insert_tenant(Tenant::new("t-acme", Some("acme")))).expect("a tenant");
+    block_on(directory.insert_tenant(Tenant::new("t-beta", Some("beta")))).expect("a tenant");
     for (uid, login, tenants) in USERS {
         let mut user = DirectoryUser::new(uid, login);
         user.email = Some(format!("{login}@example.com"));
         user.mobile = Some(format!("+1555000{uid}"));
         user.tenants = tenants.iter().map(|t| (*t).to_owned()).collect();
         user.scopes = vec!["orders:read".into()];
-        directory.insert_user(user);
+        block_on(directory.insert_user(user)).expect("a user");
     }
     let sources = CredentialSources::new()
         .basic(true)

@@ -101,14 +101,15 @@ static ISSUER: LazyLock<TokenIssuer> = LazyLock::new(|| {
         } else {
             Client::new(c.id, c.secret)
         };
-        clients
-            .register(
+        block_on(
+            clients.register(
                 client
                     .allowed_scopes(c.scopes.iter().copied())
                     .token_format(c.format)
                     .disabled(c.disabled),
-            )
-            .expect("a client");
+            ),
+        )
+        .expect("a client");
     }
     TokenIssuer::builder(SigningKey::hs256(b"fuzz-issuer-signing-key-0123456789").expect("a key"))
         .issuer("https://issuer.fuzz")
@@ -217,7 +218,7 @@ fn carries_secret(values: &[String], client: &str) -> bool {
 }
 
 fn is_live(issuer: &TokenIssuer, token: &str) -> bool {
-    issuer.inspect(token).is_ok()
+    block_on(async { issuer.inspect(token).await }).is_ok()
 }
 
 fn get(target: &str) -> Request<Full<Bytes>> {
@@ -309,7 +310,9 @@ fn with_live_tokens(issuer: &TokenIssuer, data: &[u8]) -> (Vec<u8>, Vec<(String,
             continue;
         }
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        let token = issuer.issue(client, &scopes).expect("a token").access_token;
+        let token = block_on(issuer.issue(client, &scopes))
+            .expect("a token")
+            .access_token;
         let mut out = Vec::with_capacity(data.len());
         let mut rest = data.as_slice();
         while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
@@ -390,7 +393,8 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(json["token_type"], "Bearer");
                 assert_eq!(json["expires_in"], 600);
                 let token = json["access_token"].as_str().expect("an access token");
-                let info = issuer.inspect(token).expect("the issued token is live");
+                let info = block_on(async { issuer.inspect(token).await })
+                    .expect("the issued token is live");
                 let FuzzClient {
                     id,
                     scopes: allowed,

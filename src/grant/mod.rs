@@ -44,6 +44,8 @@
 mod check;
 mod manager;
 mod model;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod store;
 
 #[cfg(feature = "issuer")]
@@ -53,6 +55,9 @@ pub use check::{ApiRoute, ApiTable, GrantCheck, MatchedApi, is_canonical_path};
 pub use manager::{GrantManager, GrantManagerBuilder};
 pub use model::{Access, Grant, GrantAction, GrantError, GrantState, Grantee, transition};
 pub use store::{GrantStore, GrantUpdate, InMemoryGrantStore};
+
+#[cfg(feature = "redis")]
+pub use redis_store::RedisGrantStore;
 
 #[cfg(feature = "issuer")]
 pub use admin::GrantAdmin;

@@ -1,10 +1,10 @@
-//! Where grants live: the [`GrantStore`] abstraction and the in-memory default.
+//! Where grants live: the [`GrantStore`] abstraction and the in-memory default (the Redis
+//! store is in `redis_store.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-
-use arc_swap::ArcSwap;
 
 use super::model::{Access, Grant, GrantError, Grantee};
 use crate::maybe_ready::{BoxFuture, MaybeReady};
@@ -60,26 +60,70 @@ pub trait GrantStore: Send + Sync + 'static {
 
 // foldhash with a per-map random seed: a few ns per short key, where SipHash takes tens.
 type Hasher = foldhash::fast::RandomState;
-type ByGrantee = HashMap<Arc<str>, Arc<Grant>, Hasher>;
-/// One map per [`PrincipalKind`], so a lookup by (kind, `&str`) allocates nothing.
-type ByKind = [ByGrantee; 3];
-type ByApi = HashMap<Arc<str>, Arc<ByKind>, Hasher>;
 
-fn slot(kind: PrincipalKind) -> usize {
-    match kind {
-        PrincipalKind::Client => 0,
-        PrincipalKind::User => 1,
-        PrincipalKind::ApiKeyOwner => 2,
+/// A grant's key, owned: (API id, grantee kind, grantee id).
+#[derive(Clone, PartialEq, Eq)]
+struct GrantKey {
+    api: Arc<str>,
+    kind: PrincipalKind,
+    id: Arc<str>,
+}
+
+/// The same key, borrowed: what a check looks up with, allocating nothing.
+#[derive(Hash)]
+struct GrantKeyRef<'a> {
+    api: &'a str,
+    kind: PrincipalKind,
+    id: &'a str,
+}
+
+impl Hash for GrantKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Exactly as the borrowed form hashes, so either finds the entry.
+        GrantKeyRef {
+            api: &self.api,
+            kind: self.kind,
+            id: &self.id,
+        }
+        .hash(state);
     }
 }
 
+impl papaya::Equivalent<GrantKey> for GrantKeyRef<'_> {
+    fn equivalent(&self, key: &GrantKey) -> bool {
+        *key.api == *self.api && key.kind == self.kind && *key.id == *self.id
+    }
+}
+
+impl<'a> GrantKeyRef<'a> {
+    fn new(api: &'a str, grantee: Grantee<'a>) -> Self {
+        Self {
+            api,
+            kind: grantee.kind,
+            id: grantee.id,
+        }
+    }
+}
+
+/// Who holds a grant for an API, and which APIs a grantee holds grants for: written only when a
+/// grant is created, read only when grants are listed (never on the request path).
+#[derive(Default)]
+struct Indexes {
+    by_api: HashMap<Arc<str>, Vec<Holder>, Hasher>,
+    by_grantee: HashMap<Holder, Vec<Arc<str>>, Hasher>,
+}
+
+/// A grantee, owned: its kind and id.
+type Holder = (PrincipalKind, Arc<str>);
+
 /// Grants in this process's memory.
 ///
-/// Readers never take a lock: a check loads the current snapshot (`arc-swap`) and does two
-/// hash lookups by `&str` (the grantee's kind picks one of three maps). Writers are
-/// serialised by a mutex that readers never touch, build the next snapshot (copying only the
-/// changed API's maps) and publish it in one atomic swap, so a reader sees a grant entirely
-/// before or entirely after a change, never half of one.
+/// Readers never take a lock: a check is one lookup in a concurrent map (`papaya`) by the
+/// borrowed (API id, grantee kind, grantee id), and allocates nothing. A change to one grant
+/// is one atomic compare-and-swap on that grant's entry (O(1), never a copy of the store), so
+/// a reader sees a grant entirely before or entirely after a change, and two concurrent
+/// changes of one grant are applied one after the other. Listing follows indexes that are
+/// kept as grants are created, so it does not scan the store.
 ///
 /// ```
 /// use tower_gatekeeper::grant::{GrantStore, InMemoryGrantStore};
@@ -93,25 +137,24 @@ pub struct InMemoryGrantStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
-    snapshot: ArcSwap<ByApi>,
-    writer: Mutex<()>,
+    grants: papaya::HashMap<GrantKey, Arc<Grant>, Hasher>,
+    indexes: Mutex<Indexes>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            grants: papaya::HashMap::builder().hasher(Hasher::default()).build(),
+            indexes: Mutex::default(),
+        }
+    }
 }
 
 impl fmt::Debug for InMemoryGrantStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let apis = self.inner.snapshot.load();
-        let grants: usize = apis
-            .values()
-            .flat_map(|kinds| kinds.iter())
-            .map(|m| m.len())
-            .sum();
-        write!(
-            f,
-            "InMemoryGrantStore({} APIs, {grants} grants)",
-            apis.len()
-        )
+        let apis = self.indexes().by_api.len();
+        write!(f, "InMemoryGrantStore({apis} APIs, {} grants)", self.len())
     }
 }
 
@@ -121,48 +164,111 @@ impl InMemoryGrantStore {
         Self::default()
     }
 
+    fn indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
+        self.inner
+            .indexes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many grants (of any state) the store holds.
+    pub fn len(&self) -> usize {
+        self.inner.grants.len()
+    }
+
+    /// Whether the store holds no grant.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The grant, read synchronously.
     pub fn get_now(&self, api_id: &str, grantee: Grantee<'_>) -> Option<Arc<Grant>> {
-        self.inner.snapshot.load().get(api_id)?[slot(grantee.kind)]
-            .get(grantee.id)
+        self.inner
+            .grants
+            .pin()
+            .get(&GrantKeyRef::new(api_id, grantee))
             .cloned()
     }
 
-    /// Applies `update` atomically (see [`GrantStore::update`]), synchronously.
+    /// Applies `update` atomically (see [`GrantStore::update`]), synchronously. `update` may
+    /// run more than once when another writer changes the same grant meanwhile; the grant it
+    /// returns the last time is the one stored.
     pub fn update_now(
         &self,
         api_id: &str,
         grantee: Grantee<'_>,
         update: impl Fn(Option<&Grant>) -> Result<Grant, GrantError>,
     ) -> Result<Arc<Grant>, GrantError> {
-        let _writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.inner.snapshot.load_full();
-        let existing = current
-            .get(api_id)
-            .and_then(|m| m[slot(grantee.kind)].get(grantee.id));
-        let next = Arc::new(update(existing.map(Arc::as_ref))?);
-        let mut apis = ByApi::clone(&current);
-        let entry = apis.entry(next.api_id.clone()).or_default();
-        Arc::make_mut(entry)[slot(next.grantee_kind)].insert(next.grantee.clone(), next.clone());
-        self.inner.snapshot.store(Arc::new(apis));
-        Ok(next)
+        let key = GrantKey {
+            api: Arc::from(api_id),
+            kind: grantee.kind,
+            id: Arc::from(grantee.id),
+        };
+        let grants = self.inner.grants.pin();
+        let mut answer = None;
+        let computed = grants.compute(key.clone(), |entry| {
+            match update(entry.map(|(_, g)| &**g)) {
+                Ok(next) => {
+                    let next = Arc::new(next);
+                    answer = Some(Ok(next.clone()));
+                    papaya::Operation::Insert(next)
+                }
+                Err(e) => {
+                    answer = Some(Err(e));
+                    papaya::Operation::Abort(())
+                }
+            }
+        });
+        if matches!(computed, papaya::Compute::Inserted(..)) {
+            // A new grant: index it (the only writers of the indexes, one per new grant).
+            let mut indexes = self.indexes();
+            indexes
+                .by_api
+                .entry(key.api.clone())
+                .or_default()
+                .push((key.kind, key.id.clone()));
+            indexes
+                .by_grantee
+                .entry((key.kind, key.id))
+                .or_default()
+                .push(key.api);
+        }
+        answer.expect("compute runs the update at least once")
     }
 
-    fn collect(&self, keep: impl Fn(&Grant) -> bool) -> Vec<Arc<Grant>> {
-        let apis = self.inner.snapshot.load();
-        let mut grants: Vec<Arc<Grant>> = apis
-            .values()
-            .flat_map(|kinds| kinds.iter().flat_map(|m| m.values()))
-            .filter(|g| keep(g))
+    fn api_grants(&self, api_id: &str) -> Vec<Arc<Grant>> {
+        let holders = self
+            .indexes()
+            .by_api
+            .get(api_id)
             .cloned()
+            .unwrap_or_default();
+        let mut grants: Vec<Arc<Grant>> = holders
+            .iter()
+            .filter_map(|(kind, id)| self.get_now(api_id, Grantee::new(*kind, id)))
             .collect();
-        grants.sort_by(|a, b| (&a.api_id, a.holder()).cmp(&(&b.api_id, b.holder())));
+        sort(&mut grants);
         grants
     }
+
+    fn grantee_grants(&self, grantee: Grantee<'_>) -> Vec<Arc<Grant>> {
+        let apis = self
+            .indexes()
+            .by_grantee
+            .get(&(grantee.kind, Arc::from(grantee.id)))
+            .cloned()
+            .unwrap_or_default();
+        let mut grants: Vec<Arc<Grant>> = apis
+            .iter()
+            .filter_map(|api| self.get_now(api, grantee))
+            .collect();
+        sort(&mut grants);
+        grants
+    }
+}
+
+pub(crate) fn sort(grants: &mut [Arc<Grant>]) {
+    grants.sort_by(|a, b| (&a.api_id, a.holder()).cmp(&(&b.api_id, b.holder())));
 }
 
 impl GrantStore for InMemoryGrantStore {
@@ -172,10 +278,9 @@ impl GrantStore for InMemoryGrantStore {
         grantee: Grantee<'_>,
         now: u64,
     ) -> MaybeReady<Result<Access, GrantError>> {
-        let snapshot = self.inner.snapshot.load();
-        let access = snapshot
-            .get(api_id)
-            .and_then(|m| m[slot(grantee.kind)].get(grantee.id))
+        let grants = self.inner.grants.pin();
+        let access = grants
+            .get(&GrantKeyRef::new(api_id, grantee))
             .map_or(Access::Missing, |g| g.access_at(now));
         MaybeReady::Ready(Ok(access))
     }
@@ -199,15 +304,13 @@ impl GrantStore for InMemoryGrantStore {
     }
 
     fn list_by_api(&self, api_id: &str) -> BoxFuture<Result<Vec<Arc<Grant>>, GrantError>> {
-        let result = Ok(self.collect(|g| &*g.api_id == api_id));
-        Box::pin(std::future::ready(result))
+        Box::pin(std::future::ready(Ok(self.api_grants(api_id))))
     }
 
     fn list_by_grantee(
         &self,
         grantee: Grantee<'_>,
     ) -> BoxFuture<Result<Vec<Arc<Grant>>, GrantError>> {
-        let result = Ok(self.collect(|g| g.holder() == grantee));
-        Box::pin(std::future::ready(result))
+        Box::pin(std::future::ready(Ok(self.grantee_grants(grantee))))
     }
 }

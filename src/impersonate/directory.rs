@@ -1,13 +1,62 @@
-//! Who the users and tenants are: the [`UserDirectory`] abstraction and the in-memory default.
+//! Who the users and tenants are: the [`UserDirectory`] abstraction and the default store.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
+use super::user_store::{Outcome, Step, UserRecord, UserTables};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::Tenant;
+use crate::store::StoreError;
+
+/// Why a user (or tenant) could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserError {
+    /// The uid or login name is empty (or a tenant's id or code).
+    Empty,
+    /// Another user already has this login name (compared after
+    /// [`canonical_login`](crate::impersonate::canonical_login)).
+    LoginNameTaken,
+    /// Another user already has this e-mail address (compared after
+    /// [`canonical_email`](crate::impersonate::canonical_email)).
+    EmailTaken,
+    /// Another user already has this mobile number (compared after
+    /// [`canonical_mobile`](crate::impersonate::canonical_mobile)).
+    MobileTaken,
+    /// Another tenant already has this tenant code.
+    TenantCodeTaken,
+    /// The login name holds control or compatibility characters
+    /// ([`is_valid_login`](crate::impersonate::is_valid_login)).
+    LoginNameInvalid,
+    /// The password hash is not an argon2 PHC string, or hashing failed.
+    Password,
+    /// A user with this uid exists, or (in redis mode) a client holds it (from
+    /// `UserRegistry::create`).
+    Exists,
+    /// The store could not be read or written (Redis down, a record in an unknown format, or
+    /// concurrent writers that kept winning): nothing was changed. Answer 503.
+    Store(StoreError),
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "the uid and the login name must not be empty",
+            Self::LoginNameTaken => "another user has this login name",
+            Self::EmailTaken => "another user has this e-mail address",
+            Self::MobileTaken => "another user has this mobile number",
+            Self::TenantCodeTaken => "another tenant has this tenant code",
+            Self::LoginNameInvalid => {
+                "the login name holds control or compatibility characters (RFC 8265)"
+            }
+            Self::Password => "the password could not be stored",
+            Self::Exists => "the user already exists",
+            Self::Store(e) => return write!(f, "the user store failed: {e}"),
+        })
+    }
+}
+
+impl std::error::Error for UserError {}
 
 /// A user that can be the target of sudo, or select a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -225,170 +274,164 @@ pub fn canonical_mobile(mobile: &str) -> Option<String> {
     out.bytes().any(|b| b.is_ascii_digit()).then_some(out)
 }
 
-#[derive(Default)]
-struct Index {
-    by_uid: HashMap<String, Arc<DirectoryUser>>,
-    by_login: HashMap<String, Arc<DirectoryUser>>,
-    by_email: HashMap<String, Arc<DirectoryUser>>,
-    by_mobile: HashMap<String, Arc<DirectoryUser>>,
-    tenants_by_id: HashMap<String, Arc<Tenant>>,
-    tenants_by_code: HashMap<String, Arc<Tenant>>,
-}
-
-impl Index {
-    fn add(&mut self, user: Arc<DirectoryUser>) {
-        self.by_login
-            .insert(canonical_login(&user.login_name), user.clone());
-        if let Some(email) = &user.email {
-            self.by_email.insert(canonical_email(email), user.clone());
-        }
-        if let Some(mobile) = user.mobile.as_deref().and_then(canonical_mobile) {
-            self.by_mobile.insert(mobile, user.clone());
-        }
-        self.by_uid.insert(user.uid.clone(), user);
-    }
-
-    fn rebuilt(&self, replace: Arc<DirectoryUser>) -> Self {
-        let mut next = Index {
-            tenants_by_id: self.tenants_by_id.clone(),
-            tenants_by_code: self.tenants_by_code.clone(),
-            ..Index::default()
-        };
-        for user in self.by_uid.values().filter(|u| u.uid != replace.uid) {
-            next.add(user.clone());
-        }
-        next.add(replace);
-        next
-    }
-}
-
-/// Users and tenants in memory; lookups read a snapshot without locking.
+/// Users and tenants, shared by every clone: in this process's memory, or (with
+/// [`redis`](Self::redis), feature `redis`) in Redis with this node's cache in front.
+///
+/// Lookups never take a lock: by uid, one map read; by login name, e-mail or mobile, an index
+/// read and then the user's record (which must still hold that login, e-mail or mobile, so an
+/// index entry a concurrent rename has not yet cleared names nobody). Writes cost a few
+/// O(1) map operations in memory mode, never a copy of the directory; in redis mode each is
+/// one atomic script (the record with its index entries), announced to every node.
+///
+/// A login name, e-mail or mobile (compared in canonical form) belongs to one user at a time,
+/// and a tenant code to one tenant: a write that would give it to a second is refused.
 ///
 /// ```
 /// use tower_gatekeeper::impersonate::{DirectoryUser, InMemoryDirectory, UserSelector, UserDirectory};
 /// use tower_gatekeeper::principal::Tenant;
 ///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let dir = InMemoryDirectory::new();
-/// dir.insert_tenant(Tenant::new("t-1", Some("acme")));
+/// dir.insert_tenant(Tenant::new("t-1", Some("acme"))).await.unwrap();
 /// let mut alice = DirectoryUser::new("1001", "alice");
 /// alice.email = Some("alice@example.com".into());
 /// alice.tenants = vec!["t-1".into()];
-/// dir.insert_user(alice);
+/// dir.insert_user(alice).await.unwrap();
 ///
 /// let found = dir.find_user(&UserSelector::Email("alice@EXAMPLE.com".into()));
 /// assert!(matches!(found, tower_gatekeeper::MaybeReady::Ready(Ok(Some(u))) if u.uid == "1001"));
+/// # });
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InMemoryDirectory {
-    index: Arc<ArcSwap<Index>>,
+    tables: Arc<UserTables>,
+}
+
+impl Default for InMemoryDirectory {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl fmt::Debug for InMemoryDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let index = self.index.load();
-        write!(
-            f,
-            "InMemoryDirectory({} users, {} tenants)",
-            index.by_uid.len(),
-            index.tenants_by_id.len()
-        )
+        write!(f, "InMemoryDirectory({:?})", self.tables)
     }
+}
+
+fn unavailable(e: StoreError) -> DirectoryError {
+    DirectoryError(e.to_string())
 }
 
 impl InMemoryDirectory {
-    /// An empty directory.
+    /// An empty directory in this process's memory.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            tables: Arc::new(UserTables::memory()),
+        }
     }
 
-    /// Adds or replaces a user (by uid).
-    pub fn insert_user(&self, user: DirectoryUser) {
-        let user = Arc::new(user);
-        self.index.rcu(|index| index.rebuilt(user.clone()));
+    /// The directory kept in Redis (keys `user:`, `login:`, `email:`, `mobile:`, `tenant:`,
+    /// `tenantcode:` under the store's prefix), with this node's cache in front. A warm lookup
+    /// is answered from memory; a cold one, or any lookup once this node has lost contact for
+    /// longer than the staleness bound, reads Redis or fails with [`DirectoryError`] (503).
+    #[cfg(feature = "redis")]
+    pub fn redis(store: &crate::store::RedisStore) -> Self {
+        Self {
+            tables: Arc::new(UserTables::redis(store)),
+        }
     }
 
-    /// Adds or replaces a tenant.
-    pub fn insert_tenant(&self, tenant: Tenant) {
-        let tenant = Arc::new(tenant);
-        self.index.rcu(|index| {
-            let mut next = index.rebuilt_tenants();
-            // A replaced tenant's old code no longer names it.
-            if let Some(old) = next.tenants_by_id.get(&tenant.id).cloned()
-                && let Some(old_code) = &old.code
-                && next
-                    .tenants_by_code
-                    .get(old_code)
-                    .is_some_and(|t| t.id == old.id)
-            {
-                next.tenants_by_code.remove(old_code);
-            }
-            if let Some(code) = &tenant.code {
-                next.tenants_by_code.insert(code.clone(), tenant.clone());
-            }
-            next.tenants_by_id.insert(tenant.id.clone(), tenant.clone());
-            next
-        });
+    #[cfg_attr(not(feature = "basic"), allow(dead_code))] // for the user registry
+    pub(crate) fn tables(&self) -> &Arc<UserTables> {
+        &self.tables
     }
 
-    /// Disables or re-enables a user; returns whether the user exists.
+    /// Adds or replaces a user (by uid). A replaced user keeps its password (the directory
+    /// does not manage passwords: see [`UserRegistry`](crate::accounts::UserRegistry)); its
+    /// old login name, e-mail and mobile stop naming it.
     ///
-    /// One compare-and-swap step on the user as stored at that moment: a concurrent
-    /// replacement of the user is never undone.
-    pub fn set_disabled(&self, uid: &str, disabled: bool) -> bool {
-        let mut found = false;
-        self.index.rcu(|index| {
-            let Some(user) = index.by_uid.get(uid) else {
-                found = false;
-                return Arc::clone(index);
-            };
-            found = true;
-            let mut user = DirectoryUser::clone(user);
-            user.disabled = disabled;
-            Arc::new(index.rebuilt(Arc::new(user)))
-        });
-        found
+    /// Refused when the uid or login name is empty or the login name invalid
+    /// ([`is_valid_login`]), when another user holds the login name, e-mail or mobile, and
+    /// ([`UserError::Store`]) when the store cannot be written.
+    pub async fn insert_user(&self, user: DirectoryUser) -> Result<(), UserError> {
+        check_names(&user)?;
+        let uid = user.uid.clone();
+        self.tables
+            .change_user(&uid, false, &|_| true, |previous| {
+                let password = previous.and_then(|p| p.password.clone());
+                Ok(Step::Put(UserRecord::new(user.clone(), password)))
+            })
+            .await
+            .map(|_| ())
     }
 
-    /// The user with `uid`.
+    /// Adds or replaces a tenant. A replaced tenant's old code no longer names it; a code
+    /// another tenant holds is refused ([`UserError::TenantCodeTaken`]).
+    pub async fn insert_tenant(&self, tenant: Tenant) -> Result<(), UserError> {
+        self.tables.put_tenant(tenant).await
+    }
+
+    /// Disables or re-enables a user; `Ok(false)` when the user does not exist.
+    ///
+    /// One atomic step on the user as stored at that moment: a concurrent password change or
+    /// replacement of the user is never undone.
+    pub async fn set_disabled(&self, uid: &str, disabled: bool) -> Result<bool, UserError> {
+        set_disabled_in(&self.tables, uid, disabled).await
+    }
+
+    /// The user with `uid` if this node holds it, without asking anyone: every user in memory
+    /// mode; in redis mode only what this node has cached (use
+    /// [`find_user`](UserDirectory::find_user) on a request path).
     pub fn user(&self, uid: &str) -> Option<Arc<DirectoryUser>> {
-        self.index.load().by_uid.get(uid).cloned()
+        self.tables.users.peek(uid).map(|r| r.user.clone())
     }
 }
 
-impl Index {
-    fn rebuilt_tenants(&self) -> Self {
-        let mut next = Index {
-            tenants_by_id: self.tenants_by_id.clone(),
-            tenants_by_code: self.tenants_by_code.clone(),
-            ..Index::default()
-        };
-        for user in self.by_uid.values() {
-            next.add(user.clone());
-        }
-        next
+/// The checks every user write makes first.
+pub(crate) fn check_names(user: &DirectoryUser) -> Result<(), UserError> {
+    if user.uid.is_empty() || user.login_name.is_empty() {
+        return Err(UserError::Empty);
     }
+    if !is_valid_login(&user.login_name) {
+        return Err(UserError::LoginNameInvalid);
+    }
+    Ok(())
+}
+
+pub(crate) async fn set_disabled_in(
+    tables: &UserTables,
+    uid: &str,
+    disabled: bool,
+) -> Result<bool, UserError> {
+    let outcome = tables
+        .change_user(uid, false, &|_| true, |current| {
+            Ok(match current {
+                None => Step::Missing,
+                Some(u) if u.user.disabled == disabled => Step::Keep,
+                Some(u) => Step::Put(u.with_disabled(disabled)),
+            })
+        })
+        .await?;
+    Ok(outcome != Outcome::Missing)
 }
 
 impl UserDirectory for InMemoryDirectory {
     fn find_user(&self, selector: &UserSelector) -> Lookup<DirectoryUser> {
-        let index = self.index.load();
         let found = match selector {
-            UserSelector::Uid(uid) => index.by_uid.get(uid),
-            UserSelector::LoginName(name) => index.by_login.get(&canonical_login(name)),
-            UserSelector::Email(email) => index.by_email.get(&canonical_email(email)),
-            UserSelector::Mobile(mobile) => {
-                canonical_mobile(mobile).and_then(|m| index.by_mobile.get(&m))
-            }
+            UserSelector::Uid(uid) => self.tables.user(uid),
+            UserSelector::LoginName(name) => self.tables.by_login(name),
+            UserSelector::Email(email) => self.tables.by_email(email),
+            UserSelector::Mobile(mobile) => self.tables.by_mobile(mobile),
         };
-        MaybeReady::Ready(Ok(found.cloned()))
+        found.map(|r| r.map(|u| u.map(|u| u.user.clone())).map_err(unavailable))
     }
 
     fn find_tenant(&self, selector: &TenantSelector) -> Lookup<Tenant> {
-        let index = self.index.load();
         let found = match selector {
-            TenantSelector::Id(id) => index.tenants_by_id.get(id),
-            TenantSelector::Code(code) => index.tenants_by_code.get(code),
+            TenantSelector::Id(id) => self.tables.tenant(id),
+            TenantSelector::Code(code) => self.tables.tenant_by_code(code),
         };
-        MaybeReady::Ready(Ok(found.cloned()))
+        found.map(|r| r.map(|t| t.map(|t| t.tenant.clone())).map_err(unavailable))
     }
 }

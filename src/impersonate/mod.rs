@@ -37,17 +37,20 @@
 //! use tower_gatekeeper::verify::JwtVerifier;
 //! use tower_gatekeeper::{GatekeeperLayer, Principal};
 //!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let directory = InMemoryDirectory::new();
-//! directory.insert_user(DirectoryUser::new("1001", "alice"));
+//! directory.insert_user(DirectoryUser::new("1001", "alice")).await.unwrap();
 //! let verifier = JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap();
 //! let app: Router = Router::new()
 //!     .route("/me", get(|p: Principal| async move { p.subject().to_owned() }))
 //!     .layer(GatekeeperLayer::builder(verifier).authorize(Impersonation::new(directory)).build());
+//! # });
 //! ```
 
 mod audit;
 mod directory;
 mod query;
+pub(crate) mod user_store;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -58,8 +61,11 @@ use http::{HeaderName, HeaderValue};
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub use directory::{
     DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
-    UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,
+    UserError, UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,
 };
+
+#[cfg(feature = "basic")]
+pub(crate) use directory::{check_names, set_disabled_in};
 
 use crate::error::AuthError;
 use crate::layer::{AddResponseHeaders, Authorize};

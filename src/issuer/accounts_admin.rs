@@ -39,16 +39,18 @@ const ALLOW: &str = "POST, OPTIONS";
 /// Client ids and user ids are separate namespaces that must not overlap (client `1001` must
 /// never be mistaken for user `1001`): creating a client whose id a user holds, or a user
 /// whose uid a client holds, is a 409, as is a login name another user holds (compared after
-/// [`canonical_login`](crate::impersonate::canonical_login)). Both creations run under the
-/// user registry's writer lock, so two admin requests cannot race past the check; clients
-/// registered in code with [`ClientRegistry::register`] are not checked (check your
-/// configuration at start-up).
+/// [`canonical_login`](crate::impersonate::canonical_login)). In memory both creations run
+/// under the user registry's writer lock, so two admin requests cannot race past the check;
+/// with a shared store (`ClientRegistry::redis`) a client's creation is one atomic write
+/// that checks both namespaces, on every node at once. Clients registered in code with
+/// [`ClientRegistry::register`] are not checked (check your configuration at start-up).
 ///
 /// Status codes: 201/200/204 on success; 400 for a malformed body; 401 with
 /// `WWW-Authenticate: Bearer realm="…"` when no [`Principal`] reached the service; 403
 /// without the admin scope; 404 for an unknown operation or account; 405 with `Allow` for
-/// another method (RFC 9110 §15.5.6); 409 for a taken id or login name; 413 for a body over
-/// 64 KiB. `OPTIONS` is answered 204 with `Allow` and needs no credential (a CORS preflight
+/// another method (RFC 9110 §15.5.6); 409 for a taken id, login name, e-mail or mobile; 413
+/// for a body over 64 KiB; 503 `temporarily_unavailable` when the client or user store cannot
+/// be written (nothing changed). `OPTIONS` is answered 204 with `Allow` and needs no credential (a CORS preflight
 /// carries none).
 ///
 /// ```
@@ -110,11 +112,31 @@ fn error(status: StatusCode, code: &str, description: impl fmt::Display) -> Resp
     )
 }
 
-/// Runs slow work (password hashing) off the async executor when there is a runtime.
+/// 503 for a store that cannot take an admin write; the details go to the log, not the answer.
+fn unavailable(e: &crate::store::StoreError) -> Response<Full<Bytes>> {
+    tracing::warn!(error = %e, "account admin: the store is unavailable");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the account store is unavailable; try again shortly",
+    )
+}
+
 /// Runs slow work (password hashing) under the process-wide bound on argon2 work, off the
 /// async executor; `None` when the bound refuses it (the caller answers 503).
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     crate::verify::HashingPool::shared().run(work).await.ok()
+}
+
+/// The user store could not be written (Redis down, say): 503, and nothing changed. The
+/// details go to the log, not the answer.
+fn store_unavailable(e: impl fmt::Display) -> Response<Full<Bytes>> {
+    tracing::warn!(error = %e, "account admin: the user store is unavailable");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the user store is unavailable; nothing was changed, try again",
+    )
 }
 
 impl AccountAdmin {
@@ -145,6 +167,22 @@ impl AccountAdmin {
     pub fn admin_scope(mut self, scope: &str) -> Self {
         self.admin_scope = Arc::from(scope);
         self
+    }
+
+    /// Creates a client whose id neither a client nor a user holds. In redis mode the store's
+    /// atomic write checks both (`client:<id>` and `user:<id>` absent); in memory, under the
+    /// user registry's writer lock, so no user can take the id meanwhile.
+    async fn create_client(&self, client_id: &str, client: Client) -> Result<(), RegisterError> {
+        if self.clients.is_shared() {
+            return self.clients.create(client).await;
+        }
+        // SEAM (user store, S2): today's `UserRegistry` API for the memory-mode check.
+        self.users.with_writer_lock(|| {
+            if self.users.contains(client_id) {
+                return Err(RegisterError::Exists);
+            }
+            self.clients.create_in_memory(client)
+        })
     }
 
     async fn respond<B>(self, request: Request<B>) -> Response<Full<Bytes>>
@@ -251,61 +289,41 @@ impl AccountAdmin {
                 if let Some(format) = format {
                     client = client.token_format(format);
                 }
-                let clients = self.clients.clone();
-                let users = self.users.clone();
-                let client_id = new.client_id.clone();
-                // Under the user registry's writer lock: no user can take this id meanwhile.
-                let create = move || {
-                    users.with_writer_lock(|| {
-                        if users.contains(&client_id) {
-                            return Err(RegisterError::Exists);
-                        }
-                        clients.create(client)
-                    })
-                };
-                match blocking(create).await {
-                    Some(Ok(())) => json_response(
+                match self.create_client(&new.client_id, client).await {
+                    Ok(()) => json_response(
                         StatusCode::CREATED,
                         &serde_json::json!({"client_id": new.client_id, "client_secret": secret}),
                     ),
-                    Some(Err(RegisterError::Exists)) => error(
+                    Err(RegisterError::Exists) => error(
                         StatusCode::CONFLICT,
                         "invalid_request",
                         "the client id is taken (by a client or a user)",
                     ),
-                    Some(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
-                    None => error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "temporarily_unavailable",
-                        "try again",
-                    ),
+                    Err(RegisterError::Store(e)) => unavailable(&e),
+                    Err(e) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
                 }
             }
             ["clients", id, action] => {
                 let id = id.to_string();
                 let done = match *action {
-                    "disable" => self.clients.set_disabled(&id, true),
-                    "enable" => self.clients.set_disabled(&id, false),
+                    "disable" => self.clients.set_disabled(&id, true).await,
+                    "enable" => self.clients.set_disabled(&id, false).await,
                     "rotate-secret" => {
-                        let clients = self.clients.clone();
-                        let target = id.clone();
-                        return match blocking(move || clients.rotate_secret(&target))
-                            .await
-                            .flatten()
-                        {
-                            Some(secret) => json_response(
+                        return match self.clients.rotate_secret(&id).await {
+                            Ok(Some(secret)) => json_response(
                                 StatusCode::OK,
                                 &serde_json::json!({"client_id": id, "client_secret": secret}),
                             ),
-                            None => error(StatusCode::NOT_FOUND, "not_found", "no such client"),
+                            Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such client"),
+                            Err(e) => unavailable(&e),
                         };
                     }
                     _ => return error(StatusCode::NOT_FOUND, "not_found", "no such operation"),
                 };
-                if done {
-                    no_content()
-                } else {
-                    error(StatusCode::NOT_FOUND, "not_found", "no such client")
+                match done {
+                    Ok(true) => no_content(),
+                    Ok(false) => error(StatusCode::NOT_FOUND, "not_found", "no such client"),
+                    Err(e) => unavailable(&e),
                 }
             }
             ["users"] => {
@@ -325,7 +343,28 @@ impl AccountAdmin {
                     .scopes(new.scopes)
                     .roles(new.roles);
                 if let Some(p) = new.password {
-                    account = account.password(p);
+                    // Hashed under the process-wide bound on argon2 work, off the executor.
+                    let hashed = blocking(move || {
+                        crate::verify::hash_password(&crate::accounts::canonical_password(&p))
+                    })
+                    .await;
+                    match hashed {
+                        Some(Ok(phc)) => account = account.password_hash(phc),
+                        Some(Err(_)) => {
+                            return error(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "server_error",
+                                "the password could not be hashed",
+                            );
+                        }
+                        None => {
+                            return error(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "temporarily_unavailable",
+                                "too many password hashes at once; try again",
+                            );
+                        }
+                    }
                 }
                 if let Some(e) = new.email {
                     account = account.email(e);
@@ -333,37 +372,36 @@ impl AccountAdmin {
                 if let Some(m) = new.mobile {
                     account = account.mobile(m);
                 }
-                let users = self.users.clone();
                 let clients = self.clients.clone();
-                // The client check runs under the user registry's writer lock (see above).
-                let create = move || users.create_if(account, |uid| !clients.contains(uid));
-                match blocking(create).await {
-                    Some(Ok(())) => {
+                // In memory mode the client check runs under the user registry's writer lock
+                // (see above); in redis mode the write itself also checks `client:<uid>`.
+                match self
+                    .users
+                    .create_if(account, move |uid| !clients.contains_in_memory(uid))
+                    .await
+                {
+                    Ok(()) => {
                         json_response(StatusCode::CREATED, &serde_json::json!({"created": true}))
                     }
-                    Some(Err(UserError::Exists)) => error(
+                    Err(UserError::Exists) => error(
                         StatusCode::CONFLICT,
                         "invalid_request",
                         "the uid is taken (by a user or a client)",
                     ),
-                    Some(Err(UserError::LoginNameTaken)) => error(
-                        StatusCode::CONFLICT,
-                        "invalid_request",
-                        "another user has this login name",
-                    ),
-                    Some(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
-                    None => error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "temporarily_unavailable",
-                        "try again",
-                    ),
+                    Err(
+                        e @ (UserError::LoginNameTaken
+                        | UserError::EmailTaken
+                        | UserError::MobileTaken),
+                    ) => error(StatusCode::CONFLICT, "invalid_request", e),
+                    Err(e @ UserError::Store(_)) => store_unavailable(e),
+                    Err(e) => error(StatusCode::BAD_REQUEST, "invalid_request", e),
                 }
             }
             ["users", uid, action @ ("disable" | "enable")] => {
-                if self.users.set_disabled(uid, *action == "disable") {
-                    no_content()
-                } else {
-                    error(StatusCode::NOT_FOUND, "not_found", "no such user")
+                match self.users.set_disabled(uid, *action == "disable").await {
+                    Ok(true) => no_content(),
+                    Ok(false) => error(StatusCode::NOT_FOUND, "not_found", "no such user"),
+                    Err(e) => store_unavailable(e),
                 }
             }
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such operation"),

@@ -17,13 +17,20 @@
 //! work is bounded: past the bound, 503 with `Retry-After`); secrets the issuer generated are
 //! SHA-256 digests and need no argon2 at all (see [`SecretKind`]).
 //!
+//! Clients, opaque tokens and revocations live in memory by default; with the `redis`
+//! feature, `ClientRegistry::redis` and `TokenState::redis` (given to
+//! [`TokenIssuerBuilder::tokens`]) share them between nodes. Every store read on the request
+//! path is answered from memory when it can be; a store that cannot answer makes the
+//! endpoints answer 503 `temporarily_unavailable` and the verifier 503, never a pass.
+//!
 //! ```
 //! use axum::Router;
 //! use tower_gatekeeper::issuer::{Client, ClientRegistry, SigningKey, TokenIssuer};
 //! use tower_gatekeeper::GatekeeperLayer;
 //!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let clients = ClientRegistry::new();
-//! clients.register(Client::new("reporting-app", "a long client secret").allowed_scopes(["read"])).unwrap();
+//! clients.register(Client::new("reporting-app", "a long client secret").allowed_scopes(["read"])).await.unwrap();
 //! let issuer = TokenIssuer::builder(SigningKey::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
 //!     .issuer("https://auth.example")
 //!     .audience("orders-api")
@@ -42,6 +49,7 @@
 //!         "/.well-known/oauth-authorization-server",
 //!         issuer.metadata_endpoint().expect("the issuer is a URL"),
 //!     );
+//! # });
 //! ```
 
 mod accounts_admin;
@@ -67,10 +75,11 @@ pub use endpoint::{CheckEndpoint, IntrospectionEndpoint, RevocationEndpoint, Tok
 pub use key::SigningKey;
 pub use metadata::MetadataEndpoint;
 pub use tokens::{OpaqueToken, TokenFormat, TokenState};
-pub use verifier::{IssuerVerifier, TokenInfo};
+pub use verifier::{IssuerVerifier, RevokeError, TokenInfo};
 
 use crate::accounts::UserRegistry;
 use crate::clock::{Clock, SharedClock};
+use crate::store::StoreError;
 use crate::verify::{HashingPool, JwtKey, JwtVerifier};
 
 /// A freshly issued access token: the fields of a successful token response (RFC 6749 §5.1).
@@ -93,6 +102,41 @@ impl fmt::Debug for IssuedToken {
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
             .finish()
+    }
+}
+
+/// Why [`TokenIssuer::issue`] issued nothing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The token could not be signed.
+    Signing(jsonwebtoken::errors::Error),
+    /// A store could not be read or written (an opaque token is recorded before it is handed
+    /// out): answer 503 and try again.
+    Store(StoreError),
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Signing(_) => f.write_str("the token could not be signed"),
+            Self::Store(e) => write!(f, "the token could not be recorded: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IssueError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Signing(e) => Some(e),
+            Self::Store(e) => Some(e),
+        }
+    }
+}
+
+impl From<StoreError> for IssueError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -139,6 +183,7 @@ pub struct TokenIssuerBuilder {
     clients: ClientRegistry,
     clock: SharedClock,
     format: TokenFormat,
+    tokens: Option<TokenState>,
     users: Option<UserRegistry>,
     hashing: HashingPool,
     realm: String,
@@ -189,6 +234,13 @@ impl TokenIssuerBuilder {
         self.format = format;
         self
     }
+    /// Where opaque tokens and revocations are kept (default: a new [`TokenState::new`] in
+    /// memory). Give every node `TokenState::redis` over one Redis so that a token issued
+    /// on one node is usable, and a revocation refused, on every node.
+    pub fn tokens(mut self, tokens: TokenState) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
     /// The provider's users: tokens whose subject is a disabled user are refused.
     pub fn users(mut self, users: UserRegistry) -> Self {
         self.users = Some(users);
@@ -237,7 +289,7 @@ impl TokenIssuerBuilder {
                 clients: self.clients,
                 clock: self.clock,
                 format: self.format,
-                tokens: TokenState::new(),
+                tokens: self.tokens.unwrap_or_default(),
                 users: self.users,
                 jwt,
                 hashing: self.hashing,
@@ -286,6 +338,7 @@ impl TokenIssuer {
             clients: ClientRegistry::new(),
             clock: crate::clock::system(),
             format: TokenFormat::Jwt,
+            tokens: None,
             users: None,
             hashing: HashingPool::shared(),
             realm: "token".to_owned(),
@@ -361,24 +414,39 @@ impl TokenIssuer {
         resource == self.inner.audience || self.inner.resource_ids.iter().any(|r| r == resource)
     }
 
-    /// Signs a token for `client_id` with `scopes` (already checked against the client).
-    pub fn issue(
+    /// Issues a token for `client_id` with `scopes` (already checked against the client), in
+    /// the client's token format (the issuer's for an unknown client). An opaque token is
+    /// recorded in the token store before it is returned: [`IssueError::Store`] when the store
+    /// cannot take it.
+    pub async fn issue(
         &self,
         client_id: &str,
         scopes: &[String],
-    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
-        let format = self
-            .inner
-            .clients
-            .token_format(client_id)
-            .unwrap_or(self.inner.format);
-        match format {
-            TokenFormat::Jwt => self.issue_jwt(client_id, scopes),
-            TokenFormat::Opaque => Ok(self.issue_opaque(client_id, scopes)),
+    ) -> Result<IssuedToken, IssueError> {
+        let format = self.inner.clients.token_format(client_id).await?;
+        self.issue_as(client_id, format, scopes).await
+    }
+
+    /// Issues a token to an authenticated client (its record at hand).
+    pub(crate) async fn issue_as(
+        &self,
+        client_id: &str,
+        format: Option<TokenFormat>,
+        scopes: &[String],
+    ) -> Result<IssuedToken, IssueError> {
+        match format.unwrap_or(self.inner.format) {
+            TokenFormat::Jwt => self
+                .issue_jwt(client_id, scopes)
+                .map_err(IssueError::Signing),
+            TokenFormat::Opaque => self.issue_opaque(client_id, scopes).await,
         }
     }
 
-    fn issue_opaque(&self, client_id: &str, scopes: &[String]) -> IssuedToken {
+    async fn issue_opaque(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<IssuedToken, IssueError> {
         let i = &self.inner;
         let now = i.clock.unix_seconds();
         let mut bytes = [0u8; 32];
@@ -393,13 +461,14 @@ impl TokenIssuer {
             token_id: random_id(),
         };
         i.tokens
-            .store_opaque(crate::verify::digest(&access_token), record, now);
-        IssuedToken {
+            .store_opaque(crate::verify::digest(&access_token), record, now)
+            .await?;
+        Ok(IssuedToken {
             access_token,
             token_type: "Bearer",
             expires_in: i.lifetime.as_secs(),
             scope: scopes.join(" "),
-        }
+        })
     }
 
     fn issue_jwt(

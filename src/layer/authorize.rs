@@ -86,8 +86,9 @@ impl Authorize for RequireScopes {
 /// use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, FirstMatch, JwtVerifier};
 /// use tower_gatekeeper::GatekeeperLayer;
 ///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let keys = ApiKeyStore::new();
-/// keys.insert("k-123", Identity::new("svc"));
+/// keys.insert("k-123", Identity::new("svc")).await.unwrap();
 /// let verifier = FirstMatch::new()
 ///     .or(JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
 ///     .or(ApiKeyVerifier::new(keys).accept_bearer(true));
@@ -100,6 +101,7 @@ impl Authorize for RequireScopes {
 ///             .authorize(RequireScheme::any_of([Scheme::Bearer]))
 ///             .build(),
 ///     );
+/// # });
 /// ```
 #[derive(Debug, Clone)]
 pub struct RequireScheme {

@@ -705,8 +705,11 @@ impl Table {
 /// use tower_gatekeeper::principal::Identity;
 /// use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, CachedVerifier, Verifier};
 ///
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// let keys = ApiKeyStore::new();
-/// keys.insert("k-123", Identity::new("svc"));
+/// # rt.block_on(async {
+/// keys.insert("k-123", Identity::new("svc")).await.unwrap();
+/// # });
 /// let verifier = CachedVerifier::new(ApiKeyVerifier::new(keys.clone()));
 /// let key = Credential::api_key("k-123", Source::Header);
 /// # let run = |v: &CachedVerifier<ApiKeyVerifier>| match v.verify(&key) {
@@ -715,7 +718,9 @@ impl Table {
 /// assert!(run(&verifier).is_ok()); // verified, kept
 /// assert!(run(&verifier).is_ok()); // served from the cache
 /// assert_eq!(verifier.cache().stats().hits, 1);
-/// keys.remove("k-123");
+/// # rt.block_on(async {
+/// keys.remove("k-123").await.unwrap();
+/// # });
 /// assert!(run(&verifier).is_err()); // the removal is seen at once
 /// ```
 pub struct CachedVerifier<V> {

@@ -47,9 +47,14 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-#[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
-pub(crate) use api_key::digest;
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
+#[cfg_attr(
+    not(any(feature = "issuer", feature = "introspection")),
+    allow(unused_imports)
+)]
+pub(crate) use api_key::{HexDigest, digest, parse_hex_digest};
+#[cfg(feature = "basic")]
+pub(crate) use basic::check_phc;
 #[cfg(feature = "issuer")]
 pub(crate) use basic::password_matches;
 #[cfg(feature = "basic")]
@@ -234,15 +239,16 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
 /// use tower_gatekeeper::extract::{Credential, Source};
 /// use tower_gatekeeper::principal::Identity;
 ///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let keys = ApiKeyStore::new();
-/// keys.insert("k-123", Identity::new("svc"));
+/// keys.insert("k-123", Identity::new("svc")).await.unwrap();
 /// let chain = FirstMatch::new()
 ///     .or(JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap())
 ///     .or(ApiKeyVerifier::new(keys));
 /// // not a JWT: the JWT verifier passes, the key store answers
-/// let answer = chain.verify(&Credential::api_key("k-123", Source::Header));
-/// # let answer = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async { answer.await });
+/// let answer = chain.verify(&Credential::api_key("k-123", Source::Header)).await;
 /// assert_eq!(answer.unwrap().subject(), "svc");
+/// # });
 /// ```
 #[derive(Clone, Default)]
 pub struct FirstMatch {

@@ -15,7 +15,8 @@ use crate::verify::VerifyError;
 /// Holding the token is the authority. A live token is answered 200
 /// `{"access_token","token_type","expires_in" (seconds left),"scope"}`; any other token is 401
 /// `invalid_token` with a `Bearer … error="invalid_token"` challenge (RFC 6750 §3); a missing
-/// `token` is 400; another method is 405 with `Allow: GET`.
+/// `token` is 400; another method is 405 with `Allow: GET`; a store that cannot answer is 503
+/// `temporarily_unavailable` with `Retry-After`.
 ///
 /// The token travels in the URL (the seed's design), so access logs see it: mount the check
 /// only where its clients need it.
@@ -44,20 +45,30 @@ impl CheckEndpoint {
     }
 
     async fn respond<B>(self, request: Request<B>) -> Response<Full<Bytes>> {
-        self.check(&request)
+        let token = match self.token_of(&request) {
+            Ok(token) => token,
+            Err(e) => return e.into_response(self.issuer.realm()),
+        };
+        self.check(&token)
+            .await
             .unwrap_or_else(|e| e.into_response(self.issuer.realm()))
     }
 
-    fn check<B>(&self, request: &Request<B>) -> Result<Response<Full<Bytes>>, OAuthError> {
+    /// The token to check, from the query of a `GET`.
+    fn token_of<B>(&self, request: &Request<B>) -> Result<String, OAuthError> {
         if !allowed(request.method(), true, false) {
             return Err(OAuthError::method_not_allowed("GET"));
         }
         let query = request.uri().query().unwrap_or("");
         let params = Params::parse(query.as_bytes())?;
-        let token = params
+        params
             .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
-        match self.issuer.inspect(token) {
+            .map(str::to_owned)
+            .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))
+    }
+
+    async fn check(&self, token: &str) -> Result<Response<Full<Bytes>>, OAuthError> {
+        match self.issuer.inspect(token).await {
             Ok(info) => {
                 let left = info
                     .expires_at
@@ -72,12 +83,7 @@ impl CheckEndpoint {
                     }),
                 ))
             }
-            Err(VerifyError::Unavailable(d)) => {
-                let mut error = OAuthError::new("temporarily_unavailable", d);
-                error.status = StatusCode::SERVICE_UNAVAILABLE;
-                error.retry_after = true;
-                Err(error)
-            }
+            Err(VerifyError::Unavailable(d)) => Err(OAuthError::unavailable(d)),
             Err(e) => {
                 let description = match e {
                     VerifyError::Invalid(d) => d,

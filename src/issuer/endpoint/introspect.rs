@@ -9,6 +9,7 @@ use http_body_util::Full;
 use super::{BodyRules, OAuthError, allowed, authenticate, read_form};
 use crate::issuer::TokenIssuer;
 use crate::service_util::json_response;
+use crate::verify::VerifyError;
 
 /// RFC 7662 token introspection, as a tower service on whatever path it is mounted
 /// (`/oauth/token/introspect`).
@@ -17,8 +18,9 @@ use crate::service_util::json_response;
 /// registered client, like at the token endpoint (401 `invalid_client` with a `Basic`
 /// challenge otherwise). A live token is answered
 /// `{"active":true,"scope","client_id","sub","exp","iat","iss","aud","token_type","jti"}`,
-/// any other exactly `{"active":false}` (RFC 7662 §2.2). Body limit, deadline, 405 and 503
-/// as at the [`TokenEndpoint`](super::TokenEndpoint).
+/// any other exactly `{"active":false}` (RFC 7662 §2.2); when a store cannot answer, 503
+/// `temporarily_unavailable` rather than a guess. Body limit, deadline, 405 and 503 as at the
+/// [`TokenEndpoint`](super::TokenEndpoint).
 ///
 /// ```
 /// use axum::Router;
@@ -87,7 +89,7 @@ impl IntrospectionEndpoint {
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
-        let value = match self.issuer.inspect(token) {
+        let value = match self.issuer.inspect(token).await {
             Ok(info) => {
                 let mut v = serde_json::json!({
                     "active": true,
@@ -107,6 +109,9 @@ impl IntrospectionEndpoint {
                 }
                 v
             }
+            // A store that cannot answer decides nothing: 503, not "inactive" (RFC 7662 §2.3
+            // leaves errors to RFC 6749 §5.2's codes).
+            Err(VerifyError::Unavailable(d)) => return Err(OAuthError::unavailable(d)),
             // RFC 7662 §2.2: nothing more about a token that is not active.
             Err(_) => serde_json::json!({"active": false}),
         };

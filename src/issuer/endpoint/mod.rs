@@ -114,6 +114,15 @@ impl OAuthError {
         e
     }
 
+    /// 503 with `Retry-After`: a store could not answer (RFC 6749 §5.2's
+    /// `temporarily_unavailable`); the description names what failed, never a credential.
+    fn unavailable(description: impl Into<Cow<'static, str>>) -> Self {
+        let mut e = Self::new("temporarily_unavailable", description);
+        e.status = StatusCode::SERVICE_UNAVAILABLE;
+        e.retry_after = true;
+        e
+    }
+
     /// RFC 9110 §15.5.6: a 405 names the methods the resource allows.
     fn method_not_allowed(allow: &'static str) -> Self {
         let mut e = Self::invalid_request(format!("use {allow}"));
@@ -261,7 +270,8 @@ fn basic_client(header: &HeaderValue) -> Result<Option<(String, String)>, OAuthE
 
 /// Authenticates the client (RFC 6749 §2.3): Basic header or body parameters, never both.
 /// An argon2 secret (and an unknown id, while the registry holds argon2 secrets) is checked
-/// under the issuer's hashing pool: 503 when it is saturated.
+/// under the issuer's hashing pool: 503 when it is saturated, and 503 when the client store
+/// cannot answer.
 async fn authenticate(
     issuer: &TokenIssuer,
     parts: &http::request::Parts,
@@ -304,7 +314,15 @@ async fn authenticate(
             ));
         }
     };
-    let record = match issuer.clients().begin_authenticate(&id, &secret) {
+    let check = issuer
+        .clients()
+        .begin_authenticate(&id, &secret)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "client authentication: the client store is unavailable");
+            OAuthError::unavailable("the client store is unavailable; try again shortly")
+        })?;
+    let record = match check {
         SecretCheck::Done(record) => record,
         SecretCheck::Argon2 { phc, record } => {
             let matched = issuer

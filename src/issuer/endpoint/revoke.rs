@@ -8,7 +8,7 @@ use http_body::Body;
 use http_body_util::Full;
 
 use super::{BodyRules, OAuthError, Params, allowed, authenticate, read_form};
-use crate::issuer::TokenIssuer;
+use crate::issuer::{RevokeError, TokenIssuer};
 use crate::service_util::json_response;
 
 /// Token revocation, as a tower service on whatever path it is mounted
@@ -17,8 +17,10 @@ use crate::service_util::json_response;
 /// RFC 7009: `POST` form `token` (and `token_type_hint`); the caller authenticates as a
 /// registered client (401 `invalid_client` with a `Basic` challenge otherwise) and may revoke
 /// only its own tokens (400 `unauthorized_client` for another client's). Unknown, expired
-/// and already revoked tokens are answered 200 too (RFC 7009 §2.2). Body limit, deadline,
-/// 405 and 503 as at the [`TokenEndpoint`](super::TokenEndpoint).
+/// and already revoked tokens are answered 200 too (RFC 7009 §2.2); a store that cannot
+/// answer is 503 `temporarily_unavailable` (RFC 7009 §2.2.1), so a revocation is never
+/// reported done when it was not. Body limit, deadline, 405 and 503 as at the
+/// [`TokenEndpoint`](super::TokenEndpoint).
 ///
 /// **Compatibility mode:** [`allow_get_by_possession`](Self::allow_get_by_possession) also
 /// accepts HENGSHI's `GET …?token=…`, answered `{"code":0,"msg":…}`, where holding the token is
@@ -92,7 +94,8 @@ impl RevocationEndpoint {
             return OAuthError::method_not_allowed(allow).into_response(self.issuer.realm());
         }
         if request.method() == Method::GET {
-            return self.revoke_by_possession(&request);
+            let query = request.uri().query().unwrap_or("").to_owned();
+            return self.revoke_by_possession(&query).await;
         }
         self.revoke(request)
             .await
@@ -120,7 +123,7 @@ impl RevocationEndpoint {
                 ));
             }
         }
-        match self.issuer.revoke(token, Some(&client.id)) {
+        match self.issuer.revoke(token, Some(&client.id)).await {
             // Unknown, expired or already revoked tokens are answered 200 too (§2.2).
             Ok(_) => {
                 let mut response = Response::new(Full::new(Bytes::new()));
@@ -129,6 +132,7 @@ impl RevocationEndpoint {
                     .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 Ok(response)
             }
+            Err(RevokeError::Unavailable(d)) => Err(OAuthError::unavailable(d)),
             Err(_) => Err(OAuthError::new(
                 "unauthorized_client",
                 "the token was issued to another client",
@@ -137,8 +141,7 @@ impl RevocationEndpoint {
     }
 
     /// HENGSHI's revoke: `GET …?token=…`; holding the token is the authority.
-    fn revoke_by_possession<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
-        let query = request.uri().query().unwrap_or("");
+    async fn revoke_by_possession(&self, query: &str) -> Response<Full<Bytes>> {
         let token = match Params::parse(query.as_bytes()) {
             Ok(params) => params.get("token").map(str::to_owned),
             Err(_) => {
@@ -154,8 +157,18 @@ impl RevocationEndpoint {
                 &serde_json::json!({"code": 400, "msg": "the token parameter is missing"}),
             );
         };
-        let msg = match self.issuer.revoke(&token, None) {
+        let msg = match self.issuer.revoke(&token, None).await {
             Ok(true) => "the token was revoked",
+            Err(RevokeError::Unavailable(_)) => {
+                let mut response = json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"code": 503, "msg": "the token store is unavailable; try again"}),
+                );
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
             _ => "the token is not active",
         };
         json_response(StatusCode::OK, &serde_json::json!({"code": 0, "msg": msg}))

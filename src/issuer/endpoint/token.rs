@@ -7,8 +7,8 @@ use http_body::Body;
 use http_body_util::Full;
 
 use super::{BodyRules, OAuthError, Params, allowed, authenticate, read_form};
-use crate::issuer::TokenIssuer;
 use crate::issuer::clients::ClientRecord;
+use crate::issuer::{IssueError, TokenIssuer};
 use crate::service_util::json_response;
 
 /// The suffix of the Microsoft identity platform's scope form `<resource>/.default`.
@@ -22,7 +22,9 @@ const DEFAULT_SUFFIX: &str = "/.default";
 /// §2.3.1), never both. Answers `{"access_token","token_type","expires_in","scope"}` with
 /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1), or an RFC 6749 §5.2
 /// error: every `invalid_client` is a 401 with a `Basic` challenge; a saturated hashing
-/// pool is a 503 `temporarily_unavailable` with `Retry-After`; a body over the limit is a
+/// pool, or a store that cannot answer (redis mode: Redis unreachable, or an opaque token
+/// that cannot be recorded), is a 503 `temporarily_unavailable` with `Retry-After`; a body
+/// over the limit is a
 /// 413, one that stalls past the deadline a 408; another method a 405 with `Allow`.
 ///
 /// `scope` may be the Microsoft identity platform's `<resource>/.default` (alone), where the
@@ -132,11 +134,18 @@ impl TokenEndpoint {
         let (scopes, azure) = self.granted_scopes(&client, params.get("scope"))?;
         let issued = self
             .issuer
-            .issue(&client.id, &scopes)
-            .map_err(|_| OAuthError::new("server_error", "the token could not be signed"))
-            .map_err(|mut e| {
-                e.status = StatusCode::INTERNAL_SERVER_ERROR;
-                e
+            .issue_as(&client.id, client.token_format, &scopes)
+            .await
+            .map_err(|e| match e {
+                IssueError::Store(e) => {
+                    tracing::warn!(error = %e, "token issuance: the token store is unavailable");
+                    OAuthError::unavailable("the token store is unavailable; try again shortly")
+                }
+                _ => {
+                    let mut e = OAuthError::new("server_error", "the token could not be signed");
+                    e.status = StatusCode::INTERNAL_SERVER_ERROR;
+                    e
+                }
             })?;
         let mut value = serde_json::to_value(&issued).unwrap_or_default();
         if azure {
