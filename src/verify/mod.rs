@@ -48,10 +48,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use api_key::{ApiKeyStore, ApiKeyVerifier};
-#[cfg_attr(
-    not(any(feature = "issuer", feature = "introspection")),
-    allow(unused_imports)
-)]
+#[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use api_key::{HexDigest, digest, parse_hex_digest};
 #[cfg(feature = "basic")]
 pub(crate) use basic::check_phc;
