@@ -10,8 +10,10 @@
 //! Timings (how long a revocation takes to reach another node) are printed, not asserted:
 //! `cargo test --all-features --test store_issuer_redis -- --nocapture` shows them.
 
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
 use std::future::Future;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -20,6 +22,7 @@ use axum::routing::get;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
+use redis_server::Server;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use tower::ServiceExt as _;
@@ -680,69 +683,6 @@ async fn api_keys_loaded_in_bulk_on_one_node_serve_every_node() {
 // ---------------------------------------------------------------------------------------------
 // Redis down
 // ---------------------------------------------------------------------------------------------
-
-/// A redis-server of the test's own, on a free loopback port, so it can be killed.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let mut server = Self { child: None, port };
-        if !server.spawn() {
-            // Where Redis is expected (REDIS_URL set, as in CI) a missing server is a failure,
-            // never a silent pass.
-            assert!(
-                std::env::var_os("REDIS_URL").is_none(),
-                "REDIS_URL is set but redis-server could not be started: install redis-server"
-            );
-            eprintln!("SKIPPED: redis-server is not installed");
-            return None;
-        }
-        Some(server)
-    }
-
-    fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = child else { return false };
-        self.child = Some(child);
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 #[tokio::test]
 async fn redis_down_warm_decisions_last_only_within_the_bound_then_503_then_recovery() {

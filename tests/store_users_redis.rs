@@ -8,7 +8,9 @@
 //! fault test starts a redis-server of its own on a free loopback port (and is skipped, saying
 //! so, when `redis-server` is not installed).
 
-use std::process::{Child, Command, Stdio};
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +23,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use redis_server::Server;
 use tower::ServiceExt;
 use tower_gatekeeper::accounts::{UserAccount, UserError, UserRegistry, canonical_password};
 use tower_gatekeeper::clock::Clock;
@@ -656,69 +659,6 @@ async fn records_in_an_unknown_format_version_are_refused_not_misread() {
 }
 
 // ---- Redis down ----------------------------------------------------------------------------
-
-/// A redis-server of the test's own, on a free loopback port, so it can be killed.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let mut server = Self { child: None, port };
-        if !server.spawn() {
-            // Where Redis is expected (REDIS_URL set, as in CI) a missing server is a failure,
-            // never a silent pass.
-            assert!(
-                std::env::var_os("REDIS_URL").is_none(),
-                "REDIS_URL is set but redis-server could not be started: install redis-server"
-            );
-            eprintln!("SKIPPED: redis-server is not installed");
-            return None;
-        }
-        Some(server)
-    }
-
-    fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = child else { return false };
-        self.child = Some(child);
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 #[tokio::test]
 async fn redis_down_keeps_warm_decisions_within_the_bound_then_refuses_then_recovers() {
