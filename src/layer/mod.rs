@@ -23,7 +23,7 @@
 //! responder for `application/grpc` requests), in its realm. The layer leaves that context in
 //! the extensions of every request it admits, so that refusals made further in answer the same
 //! way: an [`AuthorizeLayer`] under it, the `Principal` and `MatchedApi` extractors, and an
-//! [`AuthError`](crate::AuthError) a handler returns (re-rendered on its way out).
+//! [`AuthError`] a handler returns (re-rendered on its way out).
 //!
 //! [`AuthorizeLayer`] runs authorization stages on the principal an outer layer placed,
 //! without verifying the credential again (see `docs/composition.md`).

@@ -1,7 +1,7 @@
 //! Where the crate's state lives: in this process's memory, or in Redis, shared by every node.
 //!
 //! Every store of the crate (clients, users and tenants, API keys, opaque tokens and
-//! revocations, grants) keeps its records in a [`Table`]: a concurrent map that readers use
+//! revocations, grants) keeps its records in a table: a concurrent map that readers use
 //! without a lock. A table has one of two modes:
 //!
 //! - **memory**: the map is the system of record. Writes cost O(1) amortised and never copy
