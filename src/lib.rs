@@ -100,6 +100,8 @@ pub mod grant;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 pub mod impersonate;
+#[cfg(feature = "issuer")]
+mod json;
 pub mod layer;
 mod maybe_ready;
 pub mod principal;

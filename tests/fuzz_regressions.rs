@@ -213,3 +213,55 @@ fn a_jwt_with_invalid_utf8_in_an_unread_member_is_refused() {
     let bad_header = b"{\"alg\":\"HS256\",\"x\":\"\xff\"}";
     assert!(verifier.verify_token(&sign(bad_header, good)).is_err());
 }
+
+// grant_admin crash-0e9db2cc: an action body with invalid UTF-8 in a member the service does
+// not read was applied (serde_json skips ignored strings unchecked). RFC 8259 §8.1: the body
+// must be UTF-8; it is now refused with 400 and nothing changes.
+#[tokio::test]
+async fn grant_admin_refuses_a_body_with_invalid_utf8_anywhere() {
+    let store = InMemoryGrantStore::new();
+    let manager = GrantManager::builder(store)
+        .apis(["orders"])
+        .grantees([Grantee::client("app-b")])
+        .build();
+    let admin = GrantAdmin::new(manager.clone());
+    let body: &[u8] = b"{\"api_id\": \"orders\", \"app_id\": \"app-b\", \"apply_type\": \"APPLY_TYPE_AUTHORIZE\", \"x\": \"\xcb\", \"time\": \"2031-01-01T00:00:00Z\"}";
+    let mut request = Request::post("/authorize/action")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
+    request.extensions_mut().insert(Principal::new(
+        Identity::new("root").with_scopes(["grants:admin"]),
+    ));
+    let (status, _, text) = answer(admin.clone(), request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(
+        !text.contains("apply_type"),
+        "refused for the bytes, not the fields: {text}"
+    );
+
+    // The same body in UTF-8 is applied: the refusal is about the bytes, not the action.
+    let good = String::from_utf8_lossy(body).replace('\u{fffd}', "e");
+    let mut request = Request::post("/authorize/action")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(good)))
+        .unwrap();
+    request.extensions_mut().insert(Principal::new(
+        Identity::new("root").with_scopes(["grants:admin"]),
+    ));
+    let (status, _, text) = answer(admin, request).await;
+    assert!(status.is_success(), "{status}: {text}");
+}
+
+// account_admin crash: an anonymous request to a path whose segments do not percent-decode
+// to UTF-8 got 404 while every other path got 401; now every anonymous request gets the 401
+// and its challenge, whatever it names.
+#[tokio::test]
+async fn account_admin_answers_401_to_anonymous_callers_on_any_path() {
+    let admin = AccountAdmin::new(ClientRegistry::new(), UserRegistry::new());
+    for path in ["/u%e0xis/di", "/clients/%ff/disable", "/nowhere"] {
+        let (status, headers, body) = answer(admin.clone(), form(path, "{}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert!(headers.contains_key("www-authenticate"), "{path}");
+    }
+}

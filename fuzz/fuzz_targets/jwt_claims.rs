@@ -139,7 +139,9 @@ fuzz_target!(|data: &[u8]| {
             .get("sub")
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty());
-        if exp_ok && nbf_ok && iss_ok && aud_ok && sub_ok {
+        // RFC 7519 §4: a claims set with a duplicate member name may be refused (the verifier
+        // does); serde_json's map keeps the last, so such payloads are not "well formed" here.
+        if exp_ok && nbf_ok && iss_ok && aud_ok && sub_ok && !has_duplicate_member(payload) {
             assert!(
                 answer.is_ok(),
                 "refused a well-formed token ({answer:?}): {claims:?}"
@@ -147,3 +149,36 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Whether the top-level JSON object of `payload` names a member twice.
+fn has_duplicate_member(payload: &[u8]) -> bool {
+    struct Names(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Names {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Names;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Names, A::Error> {
+                    let mut names = Vec::new();
+                    while let Some((name, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                        names.push(name);
+                    }
+                    Ok(Names(names))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    serde_json::from_slice::<Names>(payload).is_ok_and(|Names(mut names)| {
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        names.len() != n
+    })
+}

@@ -385,7 +385,7 @@ impl GrantAdmin {
                 let (bytes, _) = read_limited(body, BODY_LIMIT, length).await.map_err(|e| {
                     Failure::new(e.status(), "INVALID_REQUEST", e.description().to_owned())
                 })?;
-                let body: ActionBody = serde_json::from_slice(&bytes)
+                let body: ActionBody = crate::json::from_utf8_slice(&bytes)
                     .map_err(|_| Failure::bad("the body must be a JSON object"))?;
                 let api_id = required(body.api_id, "api_id")?;
                 let (kind, id) = one_grantee(body.app_id, body.user_id, body.key_owner_id)?;

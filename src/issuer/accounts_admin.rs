@@ -193,7 +193,9 @@ impl AccountAdmin {
         let (parts, body) = request.into_parts();
         let path = relative_path(parts.uri.path(), &self.prefix);
         // Account ids may hold any character: segments are percent-decoded (once).
-        let Some(segments) = path
+        // A path that does not decode is an unknown operation: like any other, it is answered
+        // only after authentication (a 401 for an anonymous caller, whatever the path).
+        let segments = path
             .trim_matches('/')
             .split('/')
             .map(|seg| {
@@ -202,21 +204,20 @@ impl AccountAdmin {
                     .ok()
                     .map(|c| c.into_owned())
             })
-            .collect::<Option<Vec<String>>>()
-        else {
-            return error(StatusCode::NOT_FOUND, "not_found", "no such operation");
-        };
-        let known = matches!(
-            segments
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .as_slice(),
-            ["clients"]
-                | ["users"]
-                | ["clients", _, "disable" | "enable" | "rotate-secret"]
-                | ["users", _, "disable" | "enable"]
-        );
+            .collect::<Option<Vec<String>>>();
+        let known = segments.as_ref().is_some_and(|segments| {
+            matches!(
+                segments
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+                ["clients"]
+                    | ["users"]
+                    | ["clients", _, "disable" | "enable" | "rotate-secret"]
+                    | ["users", _, "disable" | "enable"]
+            )
+        });
         if parts.method == Method::OPTIONS && known {
             return options_response(ALLOW);
         }
@@ -240,6 +241,7 @@ impl AccountAdmin {
         if !known {
             return error(StatusCode::NOT_FOUND, "not_found", "no such operation");
         }
+        let segments = segments.unwrap_or_default();
         if parts.method != Method::POST {
             return with_allow(
                 error(
@@ -261,7 +263,7 @@ impl AccountAdmin {
                     Ok((bytes, _)) => bytes,
                     Err(e) => return error(e.status(), "invalid_request", e.description()),
                 };
-                let Ok(new) = serde_json::from_slice::<NewClient>(&bytes) else {
+                let Ok(new) = crate::json::from_utf8_slice::<NewClient>(&bytes) else {
                     return error(
                         StatusCode::BAD_REQUEST,
                         "invalid_request",
@@ -331,7 +333,7 @@ impl AccountAdmin {
                     Ok((bytes, _)) => bytes,
                     Err(e) => return error(e.status(), "invalid_request", e.description()),
                 };
-                let Ok(new) = serde_json::from_slice::<NewUser>(&bytes) else {
+                let Ok(new) = crate::json::from_utf8_slice::<NewUser>(&bytes) else {
                     return error(
                         StatusCode::BAD_REQUEST,
                         "invalid_request",
