@@ -106,16 +106,44 @@ impl RedisOptions {
 
 /// A table that wants to hear about changes.
 pub(crate) trait Subscriber: Send + Sync {
-    fn forget(&self, key: &str);
+    /// A change notice for `key`.
+    fn changed(self: Arc<Self>, key: &str);
     fn forget_all(&self);
 }
 
 impl<V: Record> Subscriber for Table<V> {
-    fn forget(&self, key: &str) {
-        Table::forget(self, key);
+    /// Drops this node's copy of `key`; when that copy was a record (one in use on this node),
+    /// reads the new one at once, in the background, so the next request finds it in memory
+    /// instead of paying the round trip itself — and, for a Basic login whose record changed,
+    /// instead of a full password check where the record alone now answers (a disabled
+    /// user). Nothing stale is ever served meanwhile: the old copy is gone first.
+    fn changed(self: Arc<Self>, key: &str) {
+        if self.forget_held(key) {
+            refetch(self, key);
+        }
     }
     fn forget_all(&self) {
         Table::forget_all(self);
+    }
+}
+
+/// Reads `key` into `table` in the background (only while this node is fresh: otherwise
+/// nothing would be cached).
+fn refetch<V: Record>(table: Arc<Table<V>>, key: &str) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let Some(remote) = table.remote_ref() else {
+        return;
+    };
+    if !remote.store.is_fresh_at(remote.store.now_ms()) {
+        return;
+    }
+    if let MaybeReady::Pending(read) = remote.get(&table, key) {
+        runtime.spawn(async move {
+            // A failure leaves no copy: the next request reads for itself.
+            let _ = read.await;
+        });
     }
 }
 
@@ -563,7 +591,7 @@ impl Inner {
                 if *k == kind
                     && let Some(t) = table.upgrade()
                 {
-                    t.forget(key);
+                    t.changed(key);
                 }
             }
         }

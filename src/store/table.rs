@@ -285,6 +285,15 @@ impl<V: Record> Table<V> {
         self.bump();
     }
 
+    /// Drops this node's copy of `key`; whether it was a record (not an absence, not a read
+    /// under way).
+    #[cfg(feature = "redis")]
+    pub(crate) fn forget_held(&self, key: &str) -> bool {
+        let held = matches!(self.map.pin().remove(key), Some(Slot::Present(_)));
+        self.bump();
+        held
+    }
+
     /// Drops every cached record (this node lost contact and resynchronises).
     pub(crate) fn forget_all(&self) {
         self.map.pin().clear();

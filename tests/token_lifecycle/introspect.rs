@@ -1,0 +1,177 @@
+//! RFC 7662 POST /oauth/token/introspect.
+
+use super::*;
+
+#[tokio::test]
+async fn introspection_requires_client_authentication() {
+    let env = env().await;
+    let token = env.token(APP, APP_SECRET, None).await;
+
+    // None at all.
+    let reply = env
+        .send(form_req(
+            Method::POST,
+            "/oauth/token/introspect",
+            None,
+            &[("token", &token)],
+        ))
+        .await;
+    reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+
+    // A wrong secret, in the header or in the body: a Basic challenge either way.
+    let reply = env.introspect(OTHER, "wrong secret", &token).await;
+    reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    assert!(
+        reply
+            .header(WWW_AUTHENTICATE)
+            .is_some_and(|v| v.starts_with("Basic")),
+        "{:?}",
+        reply.headers
+    );
+    let reply = env
+        .send(form_req(
+            Method::POST,
+            "/oauth/token/introspect",
+            None,
+            &[
+                ("token", &token),
+                ("client_id", OTHER),
+                ("client_secret", APP_SECRET),
+            ],
+        ))
+        .await;
+    reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    // Every 401 carries a challenge (RFC 9110 §11.6.1), whatever the client used.
+    assert!(
+        reply
+            .header(WWW_AUTHENTICATE)
+            .is_some_and(|v| v.starts_with("Basic")),
+        "{:?}",
+        reply.headers
+    );
+
+    // An unknown client; a disabled one.
+    env.introspect("nobody", OTHER_SECRET, &token)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    assert!(env.clients.set_disabled(OTHER, true).await.unwrap());
+    env.introspect(OTHER, OTHER_SECRET, &token)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    assert!(env.clients.set_disabled(OTHER, false).await.unwrap());
+
+    // A bearer token is not client authentication.
+    let reply = env
+        .send(form_req(
+            Method::POST,
+            "/oauth/token/introspect",
+            Some(&bearer(&token)),
+            &[("token", &token)],
+        ))
+        .await;
+    reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+
+    // Authenticated but no token.
+    let reply = env
+        .send(form_req(
+            Method::POST,
+            "/oauth/token/introspect",
+            Some(&client_basic(OTHER, OTHER_SECRET)),
+            &[("token_type_hint", "access_token")],
+        ))
+        .await;
+    reply.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test]
+async fn introspection_describes_a_live_token() {
+    let env = env().await;
+    let token = env.token(APP, APP_SECRET, Some("read write")).await;
+    let jti = jwt_claims(&token)["jti"].clone();
+    assert!(jti.is_string());
+    env.advance(30);
+
+    let expected = json!({
+        "active": true,
+        "scope": "read write",
+        "client_id": APP,
+        "sub": APP,
+        "exp": NOW + LIFETIME,
+        "iat": NOW,
+        "iss": ISS,
+        "aud": AUD,
+        "token_type": "Bearer",
+        "jti": jti,
+    });
+    // Another client (a resource server) asks.
+    let reply = env.introspect(OTHER, OTHER_SECRET, &token).await;
+    assert_eq!(reply.assert_json(StatusCode::OK), expected);
+    assert_eq!(reply.header(CACHE_CONTROL), Some("no-store"));
+    // The token's own client asks, with a hint, credentials in the body.
+    let reply = env
+        .send(form_req(
+            Method::POST,
+            "/oauth/token/introspect",
+            None,
+            &[
+                ("token", &token),
+                ("token_type_hint", "access_token"),
+                ("client_id", APP),
+                ("client_secret", APP_SECRET),
+            ],
+        ))
+        .await;
+    assert_eq!(reply.assert_json(StatusCode::OK), expected);
+}
+
+#[tokio::test]
+async fn introspection_of_a_dead_token_says_only_inactive() {
+    let env = env().await;
+    let expired = env.token(APP, APP_SECRET, None).await;
+    let revoked = env.token(APP, APP_SECRET, None).await;
+    let live = env.token(APP, APP_SECRET, None).await;
+    env.assert_revoke_get(&revoked).await;
+    env.assert_inactive(&revoked).await;
+
+    let forged = forged_jwt();
+    let random = random_opaque();
+    for unknown in ["garbage", "a.b.c", forged.as_str(), random.as_str()] {
+        env.secret(unknown);
+        env.assert_inactive(unknown).await;
+    }
+
+    env.advance(LIFETIME / 2);
+    let later = env.token(APP, APP_SECRET, None).await;
+    env.advance(LIFETIME / 2);
+    env.assert_inactive(&expired).await;
+    env.assert_inactive(&live).await;
+    // Control: a token that is still live is active.
+    assert_eq!(
+        env.introspect(OTHER, OTHER_SECRET, &later)
+            .await
+            .assert_json(StatusCode::OK)["active"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn introspection_answers_only_post() {
+    let env = env().await;
+    let token = env.token(APP, APP_SECRET, None).await;
+    let uri = format!("/oauth/token/introspect?token={}", enc(&token));
+    let reply = env
+        .send(get_req(&uri, Some(&client_basic(OTHER, OTHER_SECRET))))
+        .await;
+    reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
+    assert_eq!(reply.header(ALLOW), Some("POST"));
+    let reply = env
+        .send(form_req(
+            Method::PUT,
+            "/oauth/token/introspect",
+            Some(&client_basic(OTHER, OTHER_SECRET)),
+            &[("token", &token)],
+        ))
+        .await;
+    reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
+    assert_eq!(reply.header(ALLOW), Some("POST"));
+}
