@@ -50,7 +50,7 @@ run() { # case url [lua]
   fi
   local total non2xx p50 p99
   total=$(echo "$result" | awk '/requests in/ {print $1}')
-  non2xx=$(echo "$result" | awk '/Non-2xx/ {print $4}')
+  non2xx=$(echo "$result" | awk '/Non-2xx/ {print $5}')
   p50=$(echo "$result" | awk '$1 == "50%" {print $2}')
   p99=$(echo "$result" | awk '$1 == "99%" {print $2}')
   echo "$1 $(( (total - ${non2xx:-0}) / secs )) ${non2xx:-0} $p50 $p99"
