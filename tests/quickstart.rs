@@ -1,97 +1,15 @@
 //! End to end: start the quickstart example as a process and talk to it over loopback.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
-
-struct Quickstart {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/quickstart-<hash> -> target/<profile>/examples/quickstart
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo test builds examples",
-        bin.display()
-    );
-    bin
-}
+#[path = "support/quickstart.rs"]
+mod quickstart;
+use quickstart::{Quickstart, Reply, send};
 
 fn start(extra: &[&str]) -> Quickstart {
-    let mut child = Command::new(example_binary())
-        .args(["--addr", "127.0.0.1:0"])
-        .args(extra)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the quickstart");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut first = String::new();
-    let mut reader = BufReader::new(stdout);
-    reader.read_line(&mut first).expect("read the banner");
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in banner: {first:?}"))
-        .to_owned();
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in reader.lines() {});
-    Quickstart { child, base }
+    Quickstart::start(extra)
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut req = Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("request");
-    let res = client.request(req).await.expect("the quickstart answers");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
-    }
-}
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 

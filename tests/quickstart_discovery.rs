@@ -4,73 +4,21 @@
 //! however the request is dressed; an issuer that is not a URL publishes nothing, one with a
 //! path is refused at startup; the RS256 demo key is made at startup, never shipped.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "support/quickstart.rs"]
+mod quickstart;
+use quickstart::{Quickstart, Reply, command, send};
+
+fn start(extra: &[&str]) -> Quickstart {
+    Quickstart::start(extra)
+}
+
+use std::io::Read;
+use std::process::Stdio;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-
-struct Quickstart {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/quickstart_discovery-<hash> -> target/<profile>/examples/quickstart
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo test builds examples",
-        bin.display()
-    );
-    bin
-}
-
-fn command(extra: &[&str]) -> Command {
-    let mut command = Command::new(example_binary());
-    command
-        .args(["--addr", "127.0.0.1:0"])
-        .args(extra)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
-
-fn start(extra: &[&str]) -> Quickstart {
-    let mut child = command(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the quickstart");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut first = String::new();
-    reader.read_line(&mut first).expect("read the banner");
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in banner: {first:?}"))
-        .to_owned();
-    std::thread::spawn(move || for _ in reader.lines() {});
-    Quickstart { child, base }
-}
 
 /// A config file of one's own, in a directory of this test process.
 fn config_file(name: &str, text: &str) -> String {
@@ -79,36 +27,6 @@ fn config_file(name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut req = Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-    let res = client.request(req).await.expect("the quickstart answers");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
 }
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");

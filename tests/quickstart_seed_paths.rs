@@ -4,96 +4,15 @@
 //! `POST /oauth/token`; the GET forms follow the config's `[compat]` keys; the alias routes sit
 //! outside the gatekeeper while `/api/*` stays behind it.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
-
-struct Quickstart {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "support/quickstart.rs"]
+mod quickstart;
+use quickstart::{Quickstart, send};
 
 fn start(extra: &[&str]) -> Quickstart {
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/examples/quickstart
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
-    let bin: PathBuf = profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo test builds examples",
-        bin.display()
-    );
-    let mut child = Command::new(bin)
-        .args(["--addr", "127.0.0.1:0"])
-        .args(extra)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut banner = String::new();
-    reader.read_line(&mut banner).unwrap();
-    let base = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {banner:?}"))
-        .to_owned();
-    std::thread::spawn(move || for _ in reader.lines() {});
-    Quickstart { child, base }
+    Quickstart::start(extra)
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let response = client
-        .request(
-            request
-                .body(Full::new(Bytes::from(body.to_owned())))
-                .unwrap(),
-        )
-        .await
-        .expect("the quickstart answers");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
+use http::{Method, StatusCode};
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 const HENGSHI_TOKEN: &str = "/api/oauth2/server/tokens?grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret";

@@ -5,9 +5,10 @@
 //! (120 s) for the others, so the bound under test is the one that acts. The assertions are
 //! "closed / answered within a generous bound (30 s)", not precise times.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "support/quickstart.rs"]
+mod quickstart;
+use quickstart::Quickstart;
+
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,55 +17,19 @@ use tokio::net::TcpStream;
 /// Far above every timeout set here: a connection still open then is held "forever".
 const BOUND: Duration = Duration::from_secs(30);
 
-struct Quickstart {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo test builds examples",
-        bin.display()
-    );
-    bin
-}
-
-/// Starts the quickstart with `header`, `body` and `idle` timeouts in seconds.
-fn start(header: u64, body: u64, idle: u64) -> Quickstart {
-    let mut child = Command::new(example_binary())
-        .args(["--addr", "127.0.0.1:0"])
-        .args(["--header-timeout-secs", &header.to_string()])
-        .args(["--body-timeout-secs", &body.to_string()])
-        .args(["--idle-timeout-secs", &idle.to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the quickstart");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut first = String::new();
-    reader.read_line(&mut first).expect("read the banner");
-    let addr = first
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .unwrap_or_else(|| panic!("no address in banner: {first:?}"))
-        .to_owned();
-    std::thread::spawn(move || for _ in reader.lines() {});
-    Quickstart { child, addr }
+/// Starts the quickstart with `header`, `body` and `idle` timeouts in seconds; its
+/// `host:port`.
+fn start(header: u64, body: u64, idle: u64) -> (Quickstart, String) {
+    let qs = Quickstart::start(&[
+        "--header-timeout-secs",
+        &header.to_string(),
+        "--body-timeout-secs",
+        &body.to_string(),
+        "--idle-timeout-secs",
+        &idle.to_string(),
+    ]);
+    let addr = qs.base.trim_start_matches("http://").to_owned();
+    (qs, addr)
 }
 
 /// Reads until the server closes the connection (or resets it); `None` if it is still open
@@ -124,8 +89,8 @@ const WHOAMI: &str = "GET /whoami HTTP/1.1\r\nHost: quickstart\r\n\r\n";
 
 #[tokio::test]
 async fn half_sent_headers_are_closed_after_the_header_timeout() {
-    let qs = start(2, 120, 120);
-    let mut stream = TcpStream::connect(&qs.addr).await.unwrap();
+    let (_qs, addr) = start(2, 120, 120);
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
     stream
         .write_all(b"GET /whoami HTTP/1.1\r\nHost: quickstart\r\nX-Slow: ")
         .await
@@ -137,17 +102,17 @@ async fn half_sent_headers_are_closed_after_the_header_timeout() {
     assert!(got.is_empty() || got.starts_with("HTTP/1.1 4"), "{got:?}");
 
     // A normal request on a new connection still works.
-    let mut stream = TcpStream::connect(&qs.addr).await.unwrap();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
     let answer = exchange(&mut stream, WHOAMI).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }
 
 #[tokio::test]
 async fn connections_that_send_nothing_are_closed() {
-    let qs = start(2, 120, 120);
+    let (_qs, addr) = start(2, 120, 120);
     let mut streams = Vec::new();
     for _ in 0..100 {
-        streams.push(TcpStream::connect(&qs.addr).await.unwrap());
+        streams.push(TcpStream::connect(&addr).await.unwrap());
     }
     let tasks: Vec<_> = streams
         .into_iter()
@@ -197,16 +162,16 @@ async fn stalled_body(addr: &str, path: &str) -> String {
 
 #[tokio::test]
 async fn a_stalled_body_is_answered_408_on_whoami_and_the_token_endpoint() {
-    let qs = start(120, 2, 120);
+    let (_qs, addr) = start(120, 2, 120);
     for path in ["/whoami", "/oauth/token"] {
-        let got = stalled_body(&qs.addr, path).await;
+        let got = stalled_body(&addr, path).await;
         assert!(
             got.is_empty() || got.starts_with("HTTP/1.1 408"),
             "{path}: {got:?}"
         );
     }
     // A complete request with a body still works.
-    let mut stream = TcpStream::connect(&qs.addr).await.unwrap();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
     let body = "grant_type=client_credentials&client_id=demo-app&client_secret=demo-app-secret";
     let request = format!(
         "POST /oauth/token HTTP/1.1\r\nHost: quickstart\r\n\
@@ -221,10 +186,10 @@ async fn a_stalled_body_is_answered_408_on_whoami_and_the_token_endpoint() {
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
     // The header timeout is long, so only the idle bound can close these.
-    let qs = start(120, 120, 2);
+    let (_qs, addr) = start(120, 120, 2);
     let mut streams = Vec::new();
     for _ in 0..20 {
-        let mut stream = TcpStream::connect(&qs.addr).await.unwrap();
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
         // Two requests on one connection: keep-alive works...
         for _ in 0..2 {
             let answer = exchange(&mut stream, WHOAMI).await;

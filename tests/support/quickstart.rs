@@ -43,18 +43,23 @@ pub fn example_binary() -> PathBuf {
     bin
 }
 
+/// The quickstart on a free loopback port with `args`, run from the crate's directory (so the
+/// default `examples/quickstart.toml` is found); stdout and stderr piped.
+pub fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(example_binary());
+    command
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
 impl Quickstart {
-    /// Starts it on a free loopback port with `args`, from the crate's directory (so the
-    /// default `examples/quickstart.toml` is found).
+    /// Starts it (see [`command`]) and reads its address off the banner.
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(example_binary())
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the quickstart");
+        let mut child = command(args).spawn().expect("start the quickstart");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
         let mut first = String::new();
@@ -70,9 +75,10 @@ impl Quickstart {
     }
 }
 
-/// An answer: status and body.
+/// An answer: status, headers and body.
 pub struct Reply {
     pub status: StatusCode,
+    pub headers: http::HeaderMap,
     pub body: String,
 }
 
@@ -80,6 +86,11 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+}
+
+/// One request on a connection of its own.
+pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    Http::default().send(method, url, headers, body).await
 }
 
 /// A keep-alive HTTP/1.1 client.
@@ -105,11 +116,13 @@ impl Http {
             req = req.header(*k, *v);
         }
         let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-        let res = self.0.request(req).await.expect("request");
+        let res = self.0.request(req).await.expect("the quickstart answers");
         let status = res.status();
+        let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes();
         Reply {
             status,
+            headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         }
     }
