@@ -41,7 +41,7 @@
 //! // The issuer mints tokens for the configured clients…
 //! let token = setup
 //!     .issuer()
-//!     .issue("demo-app", "demo-app-secret", None)
+//!     .issue("demo-app", &["orders:read".to_owned()])
 //!     .await
 //!     .unwrap();
 //! assert!(!token.access_token.is_empty());
