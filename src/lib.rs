@@ -73,6 +73,7 @@
 //! | `issuer` | no | the token side above (implies `basic`) |
 //! | `introspection` | no | `IntrospectionVerifier` with a bounded, coalescing cache (`moka`) |
 //! | `reqwest` | no | `ReqwestClient`, an [`HttpClient`](verify::HttpClient) on reqwest + rustls for JWKS and introspection |
+//! | `config` | no | `config::Config`: the whole setup (issuer, clients, users, tenants, APIs, grants, API keys, store) from one TOML file, built in one call (implies `issuer` and `axum`; `toml`) |
 //!
 //! The default build is a resource server. Everything else is opt-in, and each feature builds
 //! on its own without warnings (the CI checks each).
@@ -80,7 +81,7 @@
 //! # Guides
 //!
 //! The repository's `docs/` directory (shipped in the crate's source too) explains the
-//! design: `getting-started.md`, `configuration.md` (the quickstart's settings),
+//! design: `getting-started.md`, `configuration.md` (the TOML format of `config`, which the quickstart reads),
 //! `architecture.md`, `security.md` (every security decision and why), `tokens.md`,
 //! `grants.md`, `impersonation.md`, `performance.md` and `migrating.md` (from tower-http's
 //! auth layers and from jwt-authorizer).
@@ -93,6 +94,8 @@
 #[cfg(feature = "basic")]
 pub mod accounts;
 pub mod clock;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod extract;
