@@ -248,6 +248,10 @@ fn parse_args() -> Result<Args, String> {
             // Demo and tests only: time stands still until POST /_demo/clock moves it.
             "--manual-clock" => manual_clock = true,
             "--redis" => redis = Some(args.next().ok_or("--redis needs a URL")?),
+            // Read by `observe()`.
+            "--metrics-addr" => {
+                args.next().ok_or("--metrics-addr needs HOST:PORT")?;
+            }
             "-h" | "--help" => {
                 return Err(format!(
                     "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock] [--redis URL] {}",
@@ -851,8 +855,34 @@ fn print_next_steps(addr: SocketAddr) {
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");
 }
 
+/// Logs to stderr through a `tracing-subscriber` fmt layer, by `RUST_LOG` (default
+/// `info,tower_gatekeeper=info`: audit records; `tower_gatekeeper=debug` adds every decision).
+/// `--metrics-addr HOST:PORT` serves Prometheus metrics there (needs `--features metrics`).
+fn observe() -> Result<(), String> {
+    use tracing_subscriber::{EnvFilter, fmt::format::FmtSpan};
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_gatekeeper=info"));
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    fmt.with_span_events(FmtSpan::CLOSE).with_writer(std::io::stderr).init();
+    let Some(addr) = std::env::args().skip_while(|a| a != "--metrics-addr").nth(1) else {
+        return Ok(());
+    };
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+    if cfg!(not(feature = "metrics")) {
+        return Err("--metrics-addr needs the metrics feature: cargo run --example quickstart --features metrics -- --metrics-addr 127.0.0.1:9000".into());
+    }
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr);
+    exporter.install().map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+    eprintln!("metrics: http://{addr}/metrics");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
+    if let Err(message) = observe() {
+        eprintln!("{message}");
+        std::process::exit(2);
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

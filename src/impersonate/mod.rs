@@ -59,6 +59,7 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
+pub(crate) use audit::AdminAudit;
 pub use directory::{
     DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
     UserError, UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,
@@ -213,10 +214,12 @@ impl RequestFacts {
             time: SystemTime::now(),
             request_id: self.request_id.clone(),
             kind,
+            action: None,
             actor: self.actor.clone(),
             actor_client_id: self.actor_client_id.clone(),
             target_kind: None,
             target: None,
+            api: None,
             tenant: None,
             method: self.method.clone(),
             path: self.path.clone(),
