@@ -124,7 +124,8 @@ async fn each_grant_change_is_one_record_with_who_what_and_outcome() {
     assert_eq!(r.target.as_deref(), Some("app-1"));
     assert_eq!(r.api.as_deref(), Some("orders"));
     assert_eq!(r.method, "POST");
-    assert_eq!(r.path, "/admin/apis/authorize/action");
+    // The path as the service sees it: `nest_service` strips its prefix.
+    assert_eq!(r.path, "/authorize/action");
     assert_eq!(r.request_id.as_deref(), Some("req-42"));
 
     // app-1 applies for billing itself: allowed, the grantee is the actor.

@@ -2,6 +2,7 @@
 //! recorder: each moves when it should (allowed, refused by reason, anonymous, cache hit and
 //! miss, verification latency, tokens issued and revoked, store failures), and not otherwise.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,42 +21,64 @@ use tower_gatekeeper::verify::{CacheConfig, JwtVerifier};
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+/// Everything recorded so far. The debugging recorder's snapshots hold what changed since the
+/// last one (counters are reset, histograms drained), so this keeps the running totals.
+struct Recorded {
+    snapshotter: Snapshotter,
+    totals: RefCell<Vec<(CompositeKey, u64)>>,
+}
+
 /// Runs `test` on this thread with a recorder of its own (tests run in parallel).
-fn with_recorder<F: Future<Output = ()>>(test: impl FnOnce(Snapshotter) -> F) {
+fn with_recorder<F: Future<Output = ()>>(test: impl FnOnce(Recorded) -> F) {
     let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
+    let recorded = Recorded {
+        snapshotter: recorder.snapshotter(),
+        totals: RefCell::new(Vec::new()),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    metrics::with_local_recorder(&recorder, || runtime.block_on(test(snapshotter)));
+    metrics::with_local_recorder(&recorder, || runtime.block_on(test(recorded)));
+}
+
+impl Recorded {
+    fn update(&self) {
+        let mut totals = self.totals.borrow_mut();
+        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
+            let n = match value {
+                DebugValue::Counter(n) => n,
+                DebugValue::Histogram(values) => {
+                    assert!(values.iter().all(|v| v.into_inner() >= 0.0 && v.into_inner() < 60.0));
+                    values.len() as u64
+                }
+                DebugValue::Gauge(_) => continue,
+            };
+            match totals.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, total)) => *total += n,
+                None => totals.push((key, n)),
+            }
+        }
+    }
+
+    fn total(&self, kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.update();
+        self.totals
+            .borrow()
+            .iter()
+            .find(|(key, _)| key_matches(key, kind, name, labels))
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 /// The counter `name` with exactly these labels (0 when never incremented).
-fn counter(s: &Snapshotter, name: &str, labels: &[(&str, &str)]) -> u64 {
-    for (key, _, _, value) in s.snapshot().into_vec() {
-        if key_matches(&key, MetricKind::Counter, name, labels) {
-            let DebugValue::Counter(n) = value else {
-                unreachable!()
-            };
-            return n;
-        }
-    }
-    0
+fn counter(s: &Recorded, name: &str, labels: &[(&str, &str)]) -> u64 {
+    s.total(MetricKind::Counter, name, labels)
 }
 
-/// How many values the histogram `name` holds.
-fn histogram_len(s: &Snapshotter, name: &str) -> usize {
-    for (key, _, _, value) in s.snapshot().into_vec() {
-        if key_matches(&key, MetricKind::Histogram, name, &[]) {
-            let DebugValue::Histogram(values) = value else {
-                unreachable!()
-            };
-            assert!(values.iter().all(|v| v.into_inner() >= 0.0 && v.into_inner() < 60.0));
-            return values.len();
-        }
-    }
-    0
+/// How many values the histogram `name` has received.
+fn histogram_len(s: &Recorded, name: &str) -> u64 {
+    s.total(MetricKind::Histogram, name, &[])
 }
 
 fn key_matches(key: &CompositeKey, kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> bool {
@@ -209,18 +232,18 @@ fn tokens_issued_and_revoked() {
         assert_eq!(counter(&s, names::TOKENS_ISSUED, opaques), 0);
         assert_eq!(counter(&s, names::TOKENS_REVOKED, &[]), 0);
 
-        assert!(jwt.verifier().revoke(&issued.access_token, None).await.unwrap());
+        assert!(jwt.revoke(&issued.access_token, None).await.unwrap());
         assert_eq!(counter(&s, names::TOKENS_REVOKED, &[]), 1);
         // Already revoked: not live, not counted again.
-        assert!(!jwt.verifier().revoke(&issued.access_token, None).await.unwrap());
+        assert!(!jwt.revoke(&issued.access_token, None).await.unwrap());
         // A token that is not one of ours: not counted.
-        assert!(!jwt.verifier().revoke("not-a-token", None).await.unwrap());
+        assert!(!jwt.revoke("not-a-token", None).await.unwrap());
         assert_eq!(counter(&s, names::TOKENS_REVOKED, &[]), 1);
 
         let issued = opaque.issue("app-1", &[]).await.unwrap();
         assert_eq!(counter(&s, names::TOKENS_ISSUED, opaques), 1);
         assert_eq!(counter(&s, names::TOKENS_ISSUED, jwts), 1);
-        assert!(opaque.verifier().revoke(&issued.access_token, None).await.unwrap());
+        assert!(opaque.revoke(&issued.access_token, None).await.unwrap());
         assert_eq!(counter(&s, names::TOKENS_REVOKED, &[]), 2);
         // Nothing failed.
         for kind in ["unavailable", "format", "conflict"] {
