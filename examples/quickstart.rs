@@ -862,7 +862,8 @@ fn observe() -> Result<(), String> {
     use tracing_subscriber::{EnvFilter, fmt::format::FmtSpan};
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_gatekeeper=info"));
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     fmt.with_span_events(FmtSpan::CLOSE).with_writer(std::io::stderr).init();
     let Some(addr) = std::env::args().skip_while(|a| a != "--metrics-addr").nth(1) else {
         return Ok(());
