@@ -855,32 +855,13 @@ fn print_next_steps(addr: SocketAddr) {
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");
 }
 
-/// Logs to stderr through a `tracing-subscriber` fmt layer, by `RUST_LOG` (default
-/// `info,tower_gatekeeper=info`: audit records; `tower_gatekeeper=debug` adds every decision).
-/// `--metrics-addr HOST:PORT` serves Prometheus metrics there (needs `--features metrics`).
-fn observe() -> Result<(), String> {
-    use tracing_subscriber::{EnvFilter, fmt::format::FmtSpan};
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_gatekeeper=info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
-    fmt.with_span_events(FmtSpan::CLOSE).with_writer(std::io::stderr).init();
-    let Some(addr) = std::env::args().skip_while(|a| a != "--metrics-addr").nth(1) else {
-        return Ok(());
-    };
-    let addr: SocketAddr = addr.parse().map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
-    if cfg!(not(feature = "metrics")) {
-        return Err("--metrics-addr needs the metrics feature: cargo run --example quickstart --features metrics -- --metrics-addr 127.0.0.1:9000".into());
-    }
-    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr);
-    exporter.install().map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
-    eprintln!("metrics: http://{addr}/metrics");
-    Ok(())
-}
+// Logging and `--metrics-addr` (docs/observability.md).
+#[path = "support/observe.rs"]
+mod observe;
 
 #[tokio::main]
 async fn main() {
-    if let Err(message) = observe() {
+    if let Err(message) = observe::init() {
         eprintln!("{message}");
         std::process::exit(2);
     }

@@ -57,7 +57,8 @@ fn app(sink: &Collect) -> Router {
 }
 
 fn bearer(client: &str, scope: &str) -> String {
-    let claims = json!({"sub": client, "client_id": client, "scope": scope, "exp": 4_000_000_000u64});
+    let claims =
+        json!({"sub": client, "client_id": client, "scope": scope, "exp": 4_000_000_000u64});
     let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(KEY)).unwrap();
     format!("Bearer {token}")
 }
@@ -78,7 +79,10 @@ async fn post(app: &Router, uri: &str, auth: &str, body: Value) -> (StatusCode, 
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn action(api: &str, app: &str, kind: &str) -> Value {
@@ -139,16 +143,28 @@ async fn each_grant_change_is_one_record_with_who_what_and_outcome() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("apply"), AuditOutcome::Allowed));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("apply"), AuditOutcome::Allowed)
+    );
     assert_eq!(r.actor, "app-1");
     assert_eq!(r.api.as_deref(), Some("billing"));
 
     // app-2 tries to approve it: refused, and the refusal is recorded.
     let body = json!({"api_id": "billing", "app_id": "app-1"});
-    let (status, _) = post(&app, "/admin/apis/authorize/approve", &bearer("app-2", ""), body.clone()).await;
+    let (status, _) = post(
+        &app,
+        "/admin/apis/authorize/approve",
+        &bearer("app-2", ""),
+        body.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("approve"), AuditOutcome::Denied));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("approve"), AuditOutcome::Denied)
+    );
     assert_eq!(r.actor, "app-2");
     assert_eq!(r.target.as_deref(), Some("app-1"));
     assert_eq!(r.reason, "this action needs a provider administrator");
@@ -163,7 +179,10 @@ async fn each_grant_change_is_one_record_with_who_what_and_outcome() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("app_revoke"), AuditOutcome::Denied));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("app_revoke"), AuditOutcome::Denied)
+    );
 
     // The provider approves: allowed. Approving again breaks the lifecycle: failed.
     let (status, _) = post(&app, "/admin/apis/authorize/approve", &root(), body.clone()).await;
@@ -172,7 +191,10 @@ async fn each_grant_change_is_one_record_with_who_what_and_outcome() {
     let (status, _) = post(&app, "/admin/apis/authorize/approve", &root(), body.clone()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("approve"), AuditOutcome::Failed));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("approve"), AuditOutcome::Failed)
+    );
     assert_eq!(r.reason, "NOTHING_PENDING");
 
     // Reject and the provider's revocation are recorded under their own names.
@@ -188,17 +210,32 @@ async fn each_grant_change_is_one_record_with_who_what_and_outcome() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("app_revoke"), AuditOutcome::Allowed));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("app_revoke"), AuditOutcome::Allowed)
+    );
 
     // Reads and requests that name no change record nothing.
     let request = Request::get("/admin/apis/grants?api_id=orders")
         .header(AUTHORIZATION, root())
         .body(Body::empty())
         .unwrap();
-    assert_eq!(app.clone().oneshot(request).await.unwrap().status(), StatusCode::OK);
-    let (status, _) = post(&app, "/admin/apis/authorize/action", &root(), json!({"api_id": 1})).await;
+    assert_eq!(
+        app.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (status, _) = post(
+        &app,
+        "/admin/apis/authorize/action",
+        &root(),
+        json!({"api_id": 1}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(sink.take().is_empty(), "a read or a malformed body is not a change");
+    assert!(
+        sink.take().is_empty(),
+        "a read or a malformed body is not a change"
+    );
 }
 
 #[tokio::test]
@@ -213,8 +250,14 @@ async fn each_account_change_is_one_record_and_holds_no_secret() {
     secrets.push(body["client_secret"].as_str().unwrap().to_owned());
     let r = one(&sink);
     assert_eq!(r.kind, AuditKind::Account);
-    assert_eq!((r.action, r.outcome), (Some("create_client"), AuditOutcome::Allowed));
-    assert_eq!((r.target_kind, r.target.as_deref()), (Some("client"), Some("c1")));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("create_client"), AuditOutcome::Allowed)
+    );
+    assert_eq!(
+        (r.target_kind, r.target.as_deref()),
+        (Some("client"), Some("c1"))
+    );
     assert_eq!(r.actor, "root");
     seen.push(r);
 
@@ -222,28 +265,43 @@ async fn each_account_change_is_one_record_and_holds_no_secret() {
     assert_eq!(status, StatusCode::OK);
     secrets.push(body["client_secret"].as_str().unwrap().to_owned());
     let r = one(&sink);
-    assert_eq!((r.action, r.target.as_deref()), (Some("rotate_client_secret"), Some("c1")));
+    assert_eq!(
+        (r.action, r.target.as_deref()),
+        (Some("rotate_client_secret"), Some("c1"))
+    );
     seen.push(r);
 
     let (status, _) = post(&app, "/admin/clients/c1/disable", &root(), json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("disable_client"), AuditOutcome::Allowed));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("disable_client"), AuditOutcome::Allowed)
+    );
     seen.push(r);
 
     let user = json!({"uid": "u1", "login_name": "alice", "password": PASSWORD, "email": "alice@example.com"});
     let (status, _) = post(&app, "/admin/users", &root(), user.clone()).await;
     assert_eq!(status, StatusCode::CREATED);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("create_user"), AuditOutcome::Allowed));
-    assert_eq!((r.target_kind, r.target.as_deref()), (Some("user"), Some("u1")));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("create_user"), AuditOutcome::Allowed)
+    );
+    assert_eq!(
+        (r.target_kind, r.target.as_deref()),
+        (Some("user"), Some("u1"))
+    );
     seen.push(r);
 
     // The same uid again: taken, failed.
     let (status, _) = post(&app, "/admin/users", &root(), user.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("create_user"), AuditOutcome::Failed));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("create_user"), AuditOutcome::Failed)
+    );
     assert_eq!(r.reason, "the id, login name, e-mail or mobile is taken");
     seen.push(r);
 
@@ -251,7 +309,10 @@ async fn each_account_change_is_one_record_and_holds_no_secret() {
     let (status, _) = post(&app, "/admin/users/nobody/disable", &root(), json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("disable_user"), AuditOutcome::Failed));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("disable_user"), AuditOutcome::Failed)
+    );
     assert_eq!(r.target.as_deref(), Some("nobody"));
     seen.push(r);
 
@@ -260,14 +321,20 @@ async fn each_account_change_is_one_record_and_holds_no_secret() {
     let (status, _) = post(&app, "/admin/users", &nobody, user).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("create_user"), AuditOutcome::Denied));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("create_user"), AuditOutcome::Denied)
+    );
     assert_eq!(r.actor, "app-2");
     assert_eq!(r.target, None, "the body of a refused creation is not read");
     seen.push(r);
     let (status, _) = post(&app, "/admin/clients/c1/enable", &nobody, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let r = one(&sink);
-    assert_eq!((r.action, r.outcome), (Some("enable_client"), AuditOutcome::Denied));
+    assert_eq!(
+        (r.action, r.outcome),
+        (Some("enable_client"), AuditOutcome::Denied)
+    );
     assert_eq!(r.target.as_deref(), Some("c1"));
     seen.push(r);
 
@@ -285,9 +352,15 @@ async fn each_account_change_is_one_record_and_holds_no_secret() {
     assert!(sink.take().is_empty());
 
     let text = all_forms(&seen);
-    assert!(!text.contains(PASSWORD), "the password is in a record:\n{text}");
+    assert!(
+        !text.contains(PASSWORD),
+        "the password is in a record:\n{text}"
+    );
     for secret in &secrets {
-        assert!(!text.contains(secret.as_str()), "a client secret is in a record:\n{text}");
+        assert!(
+            !text.contains(secret.as_str()),
+            "a client secret is in a record:\n{text}"
+        );
     }
     assert!(!text.contains("Bearer"), "the credential is in a record");
 }
@@ -328,8 +401,20 @@ async fn the_default_sink_logs_admin_changes_at_the_audit_target() {
     let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = out.lines().filter(|l| l.contains(AUDIT_TARGET)).collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines[0].contains("INFO") && lines[0].contains("account create_client allowed"), "{}", lines[0]);
-    assert!(lines[0].contains("target=\"c9\"") || lines[0].contains("target=c9"), "{}", lines[0]);
-    assert!(lines[1].contains("WARN") && lines[1].contains("account disable_client denied"), "{}", lines[1]);
+    assert!(
+        lines[0].contains("INFO") && lines[0].contains("account create_client allowed"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("target=\"c9\"") || lines[0].contains("target=c9"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("WARN") && lines[1].contains("account disable_client denied"),
+        "{}",
+        lines[1]
+    );
     assert!(!out.contains(&secret), "the client secret was logged");
 }

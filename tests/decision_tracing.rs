@@ -61,8 +61,10 @@ impl Visit for Fields<'_> {
         self.0.insert(field.name().to_owned(), value.to_owned());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}").trim_matches('"').to_owned());
+        self.0.insert(
+            field.name().to_owned(),
+            format!("{value:?}").trim_matches('"').to_owned(),
+        );
     }
 }
 
@@ -145,7 +147,10 @@ impl Captured {
 // ---------------------------------------------------------------------------------------------
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn token(claims: serde_json::Value) -> String {
@@ -250,7 +255,10 @@ async fn allowed_decision_has_its_fields(waits: bool) {
     assert_eq!(f["tenant"], "t-1");
     assert_eq!(f["api"], "orders");
     assert_eq!(f["cache"], "miss", "first sight of the token");
-    assert!(!f.contains_key("reason"), "an allowed decision has no reason: {f:?}");
+    assert!(
+        !f.contains_key("reason"),
+        "an allowed decision has no reason: {f:?}"
+    );
     // Nested under tower-http's request span.
     assert_eq!(d.parent, Some("request"), "{d:?}");
     // No refusal event for an allowed request.
@@ -266,10 +274,19 @@ async fn allowed_decision_has_its_fields(waits: bool) {
     assert_eq!(decisions[1].fields["cache"], "hit", "{:?}", decisions[1]);
 
     let everything = captured.everything();
-    assert!(!everything.contains(&token), "the token was recorded:\n{everything}");
+    assert!(
+        !everything.contains(&token),
+        "the token was recorded:\n{everything}"
+    );
     let signature = token.rsplit('.').next().unwrap();
-    assert!(!everything.contains(signature), "the signature was recorded");
-    assert!(!everything.contains("SECRET-MARKER"), "a claim was recorded");
+    assert!(
+        !everything.contains(signature),
+        "the signature was recorded"
+    );
+    assert!(
+        !everything.contains("SECRET-MARKER"),
+        "a claim was recorded"
+    );
 }
 
 #[tokio::test]
@@ -288,7 +305,7 @@ async fn refused_decisions_have_a_reason(waits: bool) {
 
     // A forged token: its text is the secret a log must not hold.
     let forged = token(serde_json::json!({"sub": "mallory", "exp": now() + 3600}))
-        .replace(|c: char| c == 'A', "B")
+        .replace('A', "B")
         + "SECRETSIG";
     let authorization = format!("Bearer {forged}");
     assert_eq!(
@@ -323,7 +340,10 @@ async fn refused_decisions_have_a_reason(waits: bool) {
     // One refusal event each, at the level chosen, inside the decision span.
     let refusals = captured.refusals();
     assert_eq!(refusals.len(), 3, "{refusals:?}");
-    assert!(refusals.iter().all(|e| e.level == Level::WARN), "{refusals:?}");
+    assert!(
+        refusals.iter().all(|e| e.level == Level::WARN),
+        "{refusals:?}"
+    );
     assert!(refusals.iter().all(|e| e.span == Some(DECISION_SPAN)));
     assert_eq!(refusals[0].fields["reason"], "invalid_token");
     assert_eq!(refusals[0].fields["status"], "401");
@@ -331,8 +351,16 @@ async fn refused_decisions_have_a_reason(waits: bool) {
     assert_eq!(refusals[2].fields["description"], "no grant for this API");
 
     let everything = captured.everything();
-    for secret in [forged.as_str(), "SECRETSIG", authorization.as_str(), token.as_str()] {
-        assert!(!everything.contains(secret), "{secret} was recorded:\n{everything}");
+    for secret in [
+        forged.as_str(),
+        "SECRETSIG",
+        authorization.as_str(),
+        token.as_str(),
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} was recorded:\n{everything}"
+        );
     }
 }
 
@@ -349,15 +377,24 @@ async fn refused_decision_fields_async_path() {
 #[tokio::test]
 async fn a_subscriber_that_wants_only_info_gets_no_span_and_no_debug_refusal() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(captured.clone().with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+    let subscriber = tracing_subscriber::registry().with(
+        captured
+            .clone()
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+    );
     let _guard = tracing::subscriber::set_default(subscriber);
     let app = Router::new()
         .route("/", get(|| async { "ok" }))
         .layer(GatekeeperLayer::builder(JwtVerifier::hs256(KEY).unwrap()).build());
     assert_eq!(send(&app, "/", None).await, StatusCode::UNAUTHORIZED);
-    assert!(captured.decisions().is_empty(), "the span is DEBUG by default");
-    assert!(captured.refusals().is_empty(), "refusals are DEBUG by default");
+    assert!(
+        captured.decisions().is_empty(),
+        "the span is DEBUG by default"
+    );
+    assert!(
+        captured.refusals().is_empty(),
+        "refusals are DEBUG by default"
+    );
 
     // Raised: the span and the refusal are seen at INFO.
     let app = Router::new().route("/", get(|| async { "ok" })).layer(

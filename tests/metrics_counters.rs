@@ -49,7 +49,11 @@ impl Recorded {
             let n = match value {
                 DebugValue::Counter(n) => n,
                 DebugValue::Histogram(values) => {
-                    assert!(values.iter().all(|v| v.into_inner() >= 0.0 && v.into_inner() < 60.0));
+                    assert!(
+                        values
+                            .iter()
+                            .all(|v| v.into_inner() >= 0.0 && v.into_inner() < 60.0)
+                    );
                     values.len() as u64
                 }
                 DebugValue::Gauge(_) => continue,
@@ -97,7 +101,11 @@ fn key_matches(key: &CompositeKey, kind: MetricKind, name: &str, labels: &[(&str
 }
 
 fn token(sub: &str) -> String {
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
     let claims = serde_json::json!({"sub": sub, "exp": exp});
     encode(&Header::default(), &claims, &EncodingKey::from_secret(KEY)).unwrap()
 }
@@ -127,7 +135,10 @@ const MISSING: &[(&str, &str)] = &[("reason", "missing_credential")];
 fn the_documented_names() {
     assert_eq!(names::REQUESTS_ALLOWED, "gatekeeper_requests_allowed_total");
     assert_eq!(names::REQUESTS_REFUSED, "gatekeeper_requests_refused_total");
-    assert_eq!(names::VERIFICATION_SECONDS, "gatekeeper_verification_duration_seconds");
+    assert_eq!(
+        names::VERIFICATION_SECONDS,
+        "gatekeeper_verification_duration_seconds"
+    );
     assert_eq!(names::REASONS.len(), 8);
 }
 
@@ -152,7 +163,10 @@ fn allowed_refused_and_cache_counters_move_only_when_they_should() {
         assert_eq!(histogram_len(&s, names::VERIFICATION_SECONDS), 2);
 
         // A bad token: refused as invalid_token, allowed unchanged.
-        assert_eq!(send(&app, Some("Bearer not.a.token")).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            send(&app, Some("Bearer not.a.token")).await,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(counter(&s, names::REQUESTS_REFUSED, INVALID), 1);
         assert_eq!(counter(&s, names::REQUESTS_REFUSED, MISSING), 0);
         assert_eq!(counter(&s, names::REQUESTS_ALLOWED, &[]), 2);
@@ -193,7 +207,10 @@ fn anonymous_passes_are_not_counted_as_allowed() {
         assert_eq!(counter(&s, names::REQUESTS_REFUSED, MISSING), 0);
         assert_eq!(counter(&s, names::CACHE_MISSES, &[]), 0);
         // Optional mode still refuses a bad credential.
-        assert_eq!(send(&app, Some("Bearer bad")).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            send(&app, Some("Bearer bad")).await,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(counter(&s, names::REQUESTS_REFUSED, INVALID), 1);
         assert_eq!(counter(&s, names::REQUESTS_ANONYMOUS, &[]), 1);
     });

@@ -52,7 +52,11 @@ fn example_binary() -> PathBuf {
     let bin = profile_dir
         .join("examples")
         .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: cargo test builds examples", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo test builds examples",
+        bin.display()
+    );
     bin
 }
 
@@ -92,17 +96,31 @@ fn start(extra: &[&str], rust_log: Option<&str>) -> Quickstart {
         .unwrap_or_else(|| panic!("no address in banner: {first:?}"))
         .to_owned();
     std::thread::spawn(move || for _ in reader.lines() {});
-    Quickstart { child, base, stderr }
+    Quickstart {
+        child,
+        base,
+        stderr,
+    }
 }
 
-async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, String) {
+async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-    let response = client.request(request).await.expect("the quickstart answers");
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = client
+        .request(request)
+        .await
+        .expect("the quickstart answers");
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -123,7 +141,10 @@ async fn admin_actions_and_sudo_are_printed_as_audit_lines_by_default() {
     let base = qs.base.as_str();
 
     // An admin action: create a client.
-    let admin = format!("Bearer {}", token(base, "admin-console", "admin-console-secret").await);
+    let admin = format!(
+        "Bearer {}",
+        token(base, "admin-console", "admin-console-secret").await
+    );
     let json = ("content-type", "application/json");
     let (status, body) = send(
         Method::POST,
@@ -138,12 +159,21 @@ async fn admin_actions_and_sudo_are_printed_as_audit_lines_by_default() {
     let line = qs.line_with("account create_client allowed");
     assert!(line.contains("tower_gatekeeper::audit"), "{line}");
     assert!(line.contains("INFO"), "{line}");
-    assert!(line.contains("admin-console"), "the administrator is named: {line}");
+    assert!(
+        line.contains("admin-console"),
+        "the administrator is named: {line}"
+    );
     assert!(line.contains("observed-app"), "the target is named: {line}");
-    assert!(!line.contains(&secret), "the client secret was printed: {line}");
+    assert!(
+        !line.contains(&secret),
+        "the client secret was printed: {line}"
+    );
 
     // A sudo that is refused: WARN, the target masked.
-    let bi = format!("Bearer {}", token(base, "bi-integration", "bi-integration-secret").await);
+    let bi = format!(
+        "Bearer {}",
+        token(base, "bi-integration", "bi-integration-secret").await
+    );
     let (status, _) = send(
         Method::GET,
         &format!("{base}/whoami?sudo=uid:9999"),
@@ -155,7 +185,10 @@ async fn admin_actions_and_sudo_are_printed_as_audit_lines_by_default() {
     let line = qs.line_with("sudo denied");
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("9***"), "{line}");
-    assert!(!line.contains(bi.trim_start_matches("Bearer ")), "the token was printed");
+    assert!(
+        !line.contains(bi.trim_start_matches("Bearer ")),
+        "the token was printed"
+    );
 }
 
 #[tokio::test]
@@ -171,8 +204,14 @@ async fn rust_log_adds_every_decision() {
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let line = qs.line_with("request refused");
-    assert!(line.contains("reason=\"invalid_token\"") || line.contains("reason=invalid_token"), "{line}");
-    assert!(!line.contains("SECRET-not-a-token"), "the credential was printed: {line}");
+    assert!(
+        line.contains("reason=\"invalid_token\"") || line.contains("reason=invalid_token"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("SECRET-not-a-token"),
+        "the credential was printed: {line}"
+    );
     // The span closes with its fields.
     let line = qs.line_with("auth_decision");
     assert!(line.contains("outcome"), "{line}");
@@ -183,12 +222,22 @@ async fn rust_log_adds_every_decision() {
 #[tokio::test]
 async fn metrics_addr_serves_prometheus_metrics() {
     // A free port (released just before the quickstart takes it).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let qs = start(&["--metrics-addr", &addr], None);
     let base = qs.base.as_str();
     qs.line_with("metrics: http://");
-    let (status, _) = send(Method::GET, &format!("{base}/whoami"), &[("authorization", "Bearer nope")], "").await;
+    let (status, _) = send(
+        Method::GET,
+        &format!("{base}/whoami"),
+        &[("authorization", "Bearer nope")],
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = send(Method::GET, &format!("http://{addr}/metrics"), &[], "").await;
     assert_eq!(status, StatusCode::OK);
@@ -208,5 +257,8 @@ fn metrics_addr_without_the_feature_is_a_clear_error() {
         .expect("run the quickstart");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--metrics-addr needs the metrics feature"), "{stderr}");
+    assert!(
+        stderr.contains("--metrics-addr needs the metrics feature"),
+        "{stderr}"
+    );
 }

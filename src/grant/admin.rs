@@ -442,9 +442,10 @@ impl GrantAdmin {
                         _ => return Err(Failure::bad("unknown apply_type")),
                     },
                 };
-                let audit = AdminAudit::new(AuditKind::Grant, action_name(&action), &principal, &parts)
-                    .target(kind.as_str(), &id)
-                    .api(&api_id);
+                let audit =
+                    AdminAudit::new(AuditKind::Grant, action_name(&action), &principal, &parts)
+                        .target(kind.as_str(), &id)
+                        .api(&api_id);
                 let allowed = if action.is_provider_action() {
                     self.is_admin(&principal)
                 } else {

@@ -240,7 +240,12 @@ impl AdminAudit {
     }
 
     /// Sends the record, with its outcome and why.
-    pub(crate) fn record(mut self, sink: &dyn AuditSink, outcome: AuditOutcome, reason: &'static str) {
+    pub(crate) fn record(
+        mut self,
+        sink: &dyn AuditSink,
+        outcome: AuditOutcome,
+        reason: &'static str,
+    ) {
         self.event.outcome = outcome;
         self.event.reason = reason;
         sink.record(&self.event);

@@ -58,8 +58,8 @@ use std::time::SystemTime;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
-pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub(crate) use audit::AdminAudit;
+pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub use directory::{
     DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
     UserError, UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,

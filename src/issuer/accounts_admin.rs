@@ -497,7 +497,10 @@ fn audit_outcome(status: StatusCode) -> (AuditOutcome, &'static str) {
         400 => (AuditOutcome::Failed, "the request is malformed"),
         404 => (AuditOutcome::Failed, "no such account"),
         408 => (AuditOutcome::Failed, "the body did not arrive in time"),
-        409 => (AuditOutcome::Failed, "the id, login name, e-mail or mobile is taken"),
+        409 => (
+            AuditOutcome::Failed,
+            "the id, login name, e-mail or mobile is taken",
+        ),
         413 => (AuditOutcome::Failed, "the body is too large"),
         503 => (AuditOutcome::Failed, "the store is unavailable"),
         _ => (AuditOutcome::Failed, "the change could not be made"),

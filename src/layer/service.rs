@@ -256,10 +256,7 @@ where
 
 /// Calls the layer's verifier; says what its cache did (decided before any waiting).
 #[inline]
-fn verify(
-    shared: &Shared,
-    credential: &Credential<'_>,
-) -> (crate::verify::Verification, CacheUse) {
+fn verify(shared: &Shared, credential: &Credential<'_>) -> (crate::verify::Verification, CacheUse) {
     if shared.cache.is_none() {
         return (shared.verifier.verify(credential), CacheUse::None);
     }
