@@ -189,10 +189,12 @@ impl AuditSink for TracingAudit {
 
 /// One admin change on its way to the sink: who asks, what, on which target. Built when the
 /// change is known, recorded once with its outcome.
+#[cfg(feature = "issuer")]
 pub(crate) struct AdminAudit {
     event: AuditEvent,
 }
 
+#[cfg(feature = "issuer")]
 impl AdminAudit {
     /// A change of `kind` (`action`) asked by `principal`'s caller in the request `parts`.
     pub(crate) fn new(

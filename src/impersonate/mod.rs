@@ -58,6 +58,7 @@ use std::time::SystemTime;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
+#[cfg(feature = "issuer")]
 pub(crate) use audit::AdminAudit;
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub use directory::{
