@@ -70,9 +70,13 @@ fn parse_args() -> Result<Args, String> {
             // Demo and tests only: time stands still until POST /_demo/clock moves it.
             "--manual-clock" => manual_clock = true,
             "--redis" => redis = Some(args.next().ok_or("--redis needs a URL")?),
+            // Read by `observe()`.
+            "--metrics-addr" => {
+                args.next().ok_or("--metrics-addr needs HOST:PORT")?;
+            }
             "-h" | "--help" => {
                 return Err(format!(
-                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock] [--redis URL] {}",
+                    "usage: quickstart [--config PATH] [--addr HOST:PORT] [--manual-clock] [--redis URL] [--metrics-addr HOST:PORT] {}",
                     serve::Timeouts::USAGE
                 ));
             }
@@ -248,8 +252,16 @@ fn print_next_steps(addr: SocketAddr) {
     println!("  curl -i -H 'Authorization: Bearer not.a.token' {base}/whoami");
 }
 
+// Logging and `--metrics-addr` (docs/observability.md).
+#[path = "support/observe.rs"]
+mod observe;
+
 #[tokio::main]
 async fn main() {
+    if let Err(message) = observe::init() {
+        eprintln!("{message}");
+        std::process::exit(2);
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

@@ -74,6 +74,7 @@
 //! | `introspection` | no | `IntrospectionVerifier` with a bounded, coalescing cache (`moka`) |
 //! | `reqwest` | no | `ReqwestClient`, an [`HttpClient`](verify::HttpClient) on reqwest + rustls for JWKS and introspection |
 //! | `config` | no | `config::Config`: the whole setup (issuer, clients, users, tenants, APIs, grants, API keys, store) from one TOML file, built in one call (implies `issuer` and `axum`; `toml`) |
+//! | `metrics` | no | counters and a latency histogram through the `metrics` facade: names in the `metrics` module |
 //!
 //! The default build is a resource server. Everything else is opt-in, and each feature builds
 //! on its own without warnings (the CI checks each).
@@ -83,8 +84,9 @@
 //! The repository's `docs/` directory (shipped in the crate's source too) explains the
 //! design: `getting-started.md`, `configuration.md` (the TOML format of `config`, which the quickstart reads),
 //! `architecture.md`, `security.md` (every security decision and why), `tokens.md`,
-//! `grants.md`, `impersonation.md`, `performance.md` and `migrating.md` (from tower-http's
-//! auth layers and from jwt-authorizer).
+//! `grants.md`, `impersonation.md`, `performance.md`, `migrating.md` (from tower-http's
+//! auth layers and from jwt-authorizer) and `observability.md` (the decision span, audit
+//! records and metrics).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -107,6 +109,9 @@ pub mod impersonate;
 mod json;
 pub mod layer;
 mod maybe_ready;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod observe;
 pub mod principal;
 mod service_util;
 pub mod store;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::model::{Grant, GrantAction, GrantError, Grantee};
 use super::{GrantManager, format_time, parse_time};
 use crate::extract::read_limited;
+use crate::impersonate::{AdminAudit, AuditKind, AuditOutcome, AuditSink, TracingAudit};
 use crate::principal::{Principal, PrincipalKind};
 use crate::service_util::{
     json_response, no_content, options_response, relative_path, with_allow, with_bearer_challenge,
@@ -47,6 +48,13 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// the caller holding the credential counts, not the impersonated user). `time` is RFC 3339:
 /// the end of validity, or when a provider revocation takes effect.
 ///
+/// **The audit.** Every change asked for (an action, an approval, a rejection whose body
+/// parses) is one [`AuditEvent`](crate::impersonate::AuditEvent) of kind
+/// [`AuditKind::Grant`] in the [sink](Self::audit) (default [`TracingAudit`]): the caller
+/// holding the credential, the action, the API and the grantee, and the outcome (allowed,
+/// denied for the wrong caller, failed when the lifecycle or the store refused). Listing
+/// grants is not a change and is not audited.
+///
 /// Errors are `{"error_code","error_msg"}`: 400 for a malformed request or a broken lifecycle
 /// rule; 401 with `WWW-Authenticate: Bearer realm="…"` when no principal reached the service;
 /// 403 for the wrong caller; 404 for an unknown path; 405 with `Allow` for another method
@@ -69,6 +77,7 @@ pub struct GrantAdmin {
     prefix: Arc<str>,
     admin_scope: Arc<str>,
     realm: Arc<str>,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl fmt::Debug for GrantAdmin {
@@ -198,6 +207,19 @@ fn grant_json(grant: &Grant, now: u64) -> serde_json::Value {
     })
 }
 
+/// The audit's name of an action.
+fn action_name(action: &GrantAction) -> &'static str {
+    match action {
+        GrantAction::Authorize { .. } => "authorize",
+        GrantAction::ProviderRevoke { .. } => "provider_revoke",
+        GrantAction::AppRevoke => "app_revoke",
+        GrantAction::Apply { .. } => "apply",
+        GrantAction::ApplyRenew { .. } => "renew",
+        GrantAction::Approve => "approve",
+        GrantAction::Reject => "reject",
+    }
+}
+
 /// What a path asks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -247,7 +269,15 @@ impl GrantAdmin {
             prefix: Arc::from(""),
             admin_scope: Arc::from("grants:admin"),
             realm: Arc::from("api"),
+            audit: Arc::new(TracingAudit),
         }
+    }
+
+    /// Where grant changes are recorded (default [`TracingAudit`]): one event per change
+    /// asked for, allowed, denied or failed.
+    pub fn audit(mut self, sink: impl AuditSink) -> Self {
+        self.audit = Arc::new(sink);
+        self
     }
 
     /// Strips `prefix` from request paths first (for mounting with `route_service`).
@@ -412,20 +442,39 @@ impl GrantAdmin {
                         _ => return Err(Failure::bad("unknown apply_type")),
                     },
                 };
+                let audit =
+                    AdminAudit::new(AuditKind::Grant, action_name(&action), &principal, &parts)
+                        .target(kind.as_str(), &id)
+                        .api(&api_id);
                 let allowed = if action.is_provider_action() {
                     self.is_admin(&principal)
                 } else {
                     Self::is_self(&principal, grantee)
                 };
                 if !allowed {
-                    return Err(Failure::forbidden(if action.is_provider_action() {
+                    let reason = if action.is_provider_action() {
                         "this action needs a provider administrator"
                     } else {
                         "only the grantee itself, with its own credential, may take this action"
-                    }));
+                    };
+                    audit.record(&*self.audit, AuditOutcome::Denied, reason);
+                    return Err(Failure::forbidden(reason));
                 }
-                self.manager.perform(&api_id, grantee, action).await?;
-                Ok(no_content())
+                let by = if action.is_provider_action() {
+                    "a provider administrator"
+                } else {
+                    "the grantee itself"
+                };
+                match self.manager.perform(&api_id, grantee, action).await {
+                    Ok(_) => {
+                        audit.record(&*self.audit, AuditOutcome::Allowed, by);
+                        Ok(no_content())
+                    }
+                    Err(e) => {
+                        audit.record(&*self.audit, AuditOutcome::Failed, e.code());
+                        Err(e.into())
+                    }
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The audit trail of sudo and tenant decisions.
+//! The audit trail: sudo and tenant decisions, and the admin services' grant and account
+//! changes, all through one [`AuditSink`].
 
 use std::fmt;
 use std::time::SystemTime;
@@ -8,24 +9,62 @@ use serde::Serialize;
 /// What was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AuditKind {
     /// A sudo (impersonation) request.
     Sudo,
     /// A tenant selection.
     Tenant,
+    /// A grant change through [`GrantAdmin`](crate::grant::GrantAdmin): authorize, revoke,
+    /// apply, renew, approve, reject ([`AuditEvent::action`] says which).
+    Grant,
+    /// An account change through the issuer's `AccountAdmin` (feature `issuer`): clients and
+    /// users created, disabled, enabled, secrets rotated ([`AuditEvent::action`] says which).
+    Account,
 }
 
-/// Allowed or denied.
+impl AuditKind {
+    /// `sudo`, `tenant`, `grant` or `account`, as in the JSON form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sudo => "sudo",
+            Self::Tenant => "tenant",
+            Self::Grant => "grant",
+            Self::Account => "account",
+        }
+    }
+}
+
+/// Allowed, denied, or allowed but not done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AuditOutcome {
-    /// The request goes on with the new identity or tenant.
+    /// The request goes on with the new identity or tenant; the admin change was made.
     Allowed,
-    /// The request was refused.
+    /// The request was refused: the caller may not do this.
     Denied,
+    /// An admin change the caller may make, which was not made: an unknown account, a taken
+    /// id, a broken grant lifecycle rule, a store that is down. [`AuditEvent::reason`] says
+    /// which.
+    Failed,
 }
 
-/// One sudo or tenant decision. Holds no credential; a denied target's value is masked.
+impl AuditOutcome {
+    /// `allowed`, `denied` or `failed`, as in the JSON form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One audited decision: a sudo or tenant decision of the
+/// [`Impersonation`](super::Impersonation) stage, or an admin service's change. Holds no
+/// credential, no password and no client secret; a denied sudo or tenant target's value is
+/// masked.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
     /// When it was decided.
@@ -33,16 +72,27 @@ pub struct AuditEvent {
     pub time: SystemTime,
     /// The request's `x-request-id`, if present.
     pub request_id: Option<String>,
-    /// Sudo or tenant.
+    /// Sudo, tenant, grant or account.
     pub kind: AuditKind,
-    /// The caller's subject (who holds the credential).
+    /// What was asked, for admin changes (`None` for sudo and tenant): for
+    /// [`AuditKind::Grant`] `authorize`, `provider_revoke`, `app_revoke`, `apply`, `renew`,
+    /// `approve`, `reject`; for [`AuditKind::Account`] `create_client`, `disable_client`,
+    /// `enable_client`, `rotate_client_secret`, `create_user`, `disable_user`, `enable_user`.
+    pub action: Option<&'static str>,
+    /// The caller's subject (who holds the credential; under sudo, the actor, not the
+    /// impersonated user). For admin changes, the administrator (or the grantee acting on its
+    /// own grant).
     pub actor: String,
     /// The caller's client id, if an app.
     pub actor_client_id: Option<String>,
-    /// The selector used (`uid`, `loginName`, `email`, `mobile`), for sudo.
+    /// For sudo, the selector used (`uid`, `loginName`, `email`, `mobile`); for a grant, the
+    /// grantee's kind (`client`, `user`, `api_key_owner`); for an account, `client` or `user`.
     pub target_kind: Option<&'static str>,
-    /// The effective user's uid when allowed; the masked value asked for when denied.
+    /// For sudo, the effective user's uid when allowed and the masked value asked for when
+    /// denied; for a grant, the grantee's id; for an account, the client id or uid.
     pub target: Option<String>,
+    /// The API of a grant change.
+    pub api: Option<String>,
     /// The tenant id (allowed) or the masked value asked for (denied).
     pub tenant: Option<String>,
     /// The request method.
@@ -88,8 +138,9 @@ impl<S: AuditSink + ?Sized> AuditSink for std::sync::Arc<S> {
     }
 }
 
-/// Emits each decision as one `tracing` event at target `tower_gatekeeper::audit`
-/// (level INFO when allowed, WARN when denied).
+/// Emits each decision as one `tracing` event at target `tower_gatekeeper::audit` (level INFO
+/// when allowed, WARN when denied or failed), with the event's fields and a message such as
+/// `sudo allowed` or `grant approve denied`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingAudit;
 
@@ -110,25 +161,96 @@ impl AuditSink for TracingAudit {
                     time,
                     request_id = e.request_id.as_deref(),
                     kind = ?e.kind,
+                    action = e.action,
                     actor = %e.actor,
                     actor_client_id = e.actor_client_id.as_deref(),
                     target_kind = e.target_kind,
                     target = e.target.as_deref(),
+                    api = e.api.as_deref(),
                     tenant = e.tenant.as_deref(),
                     method = %e.method,
                     path = %e.path,
                     outcome = ?e.outcome,
                     reason = e.reason,
-                    "{} {}",
-                    match e.kind { AuditKind::Sudo => "sudo", AuditKind::Tenant => "tenant" },
-                    match e.outcome { AuditOutcome::Allowed => "allowed", AuditOutcome::Denied => "denied" },
+                    "{} {}{}{}",
+                    e.kind.as_str(),
+                    e.action.unwrap_or(""),
+                    if e.action.is_some() { " " } else { "" },
+                    e.outcome.as_str(),
                 )
             };
         }
         match e.outcome {
             AuditOutcome::Allowed => emit!(info),
-            AuditOutcome::Denied => emit!(warn),
+            AuditOutcome::Denied | AuditOutcome::Failed => emit!(warn),
         }
+    }
+}
+
+/// One admin change on its way to the sink: who asks, what, on which target. Built when the
+/// change is known, recorded once with its outcome.
+#[cfg(feature = "issuer")]
+pub(crate) struct AdminAudit {
+    event: AuditEvent,
+}
+
+#[cfg(feature = "issuer")]
+impl AdminAudit {
+    /// A change of `kind` (`action`) asked by `principal`'s caller in the request `parts`.
+    pub(crate) fn new(
+        kind: AuditKind,
+        action: &'static str,
+        principal: &crate::principal::Principal,
+        parts: &http::request::Parts,
+    ) -> Self {
+        let caller = principal.caller();
+        Self {
+            event: AuditEvent {
+                time: SystemTime::now(),
+                request_id: parts
+                    .headers
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                kind,
+                action: Some(action),
+                actor: caller.subject().to_owned(),
+                actor_client_id: caller.client_id().map(str::to_owned),
+                target_kind: None,
+                target: None,
+                api: None,
+                tenant: None,
+                method: parts.method.as_str().to_owned(),
+                path: parts.uri.path().to_owned(),
+                outcome: AuditOutcome::Denied,
+                reason: "",
+            },
+        }
+    }
+
+    /// The account or grantee changed.
+    pub(crate) fn target(mut self, kind: &'static str, id: &str) -> Self {
+        self.event.target_kind = Some(kind);
+        self.event.target = Some(id.to_owned());
+        self
+    }
+
+    /// The API of a grant.
+    pub(crate) fn api(mut self, api: &str) -> Self {
+        self.event.api = Some(api.to_owned());
+        self
+    }
+
+    /// Sends the record, with its outcome and why.
+    pub(crate) fn record(
+        mut self,
+        sink: &dyn AuditSink,
+        outcome: AuditOutcome,
+        reason: &'static str,
+    ) {
+        self.event.outcome = outcome;
+        self.event.reason = reason;
+        sink.record(&self.event);
     }
 }
 

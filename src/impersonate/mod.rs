@@ -58,6 +58,8 @@ use std::time::SystemTime;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 
+#[cfg(feature = "issuer")]
+pub(crate) use audit::AdminAudit;
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub use directory::{
     DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
@@ -213,10 +215,12 @@ impl RequestFacts {
             time: SystemTime::now(),
             request_id: self.request_id.clone(),
             kind,
+            action: None,
             actor: self.actor.clone(),
             actor_client_id: self.actor_client_id.clone(),
             target_kind: None,
             target: None,
+            api: None,
             tenant: None,
             method: self.method.clone(),
             path: self.path.clone(),

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{Client, ClientRegistry, RegisterError, TokenFormat, random_secret};
 use crate::accounts::{UserAccount, UserError, UserRegistry};
 use crate::extract::read_limited;
+use crate::impersonate::{AdminAudit, AuditKind, AuditOutcome, AuditSink, TracingAudit};
 use crate::principal::Principal;
 use crate::service_util::{
     json_response, no_content, options_response, relative_path, with_allow, with_bearer_challenge,
@@ -45,6 +46,14 @@ const ALLOW: &str = "POST, OPTIONS";
 /// that checks both namespaces, on every node at once. Clients registered in code with
 /// [`ClientRegistry::register`] are not checked (check your configuration at start-up).
 ///
+/// **The audit.** Every `POST` to one of these operations is one
+/// [`AuditEvent`](crate::impersonate::AuditEvent) of kind [`AuditKind::Account`] in the
+/// [sink](Self::audit) (default [`TracingAudit`]): the administrator, the action
+/// (`create_client`, `disable_client`, `enable_client`, `rotate_client_secret`,
+/// `create_user`, `disable_user`, `enable_user`), the client id or uid, and the outcome:
+/// allowed, denied (403: not an administrator) or failed (with the reason: a bad body, no such
+/// account, a taken id, a store that is down). Never the client secret or the password.
+///
 /// Status codes: 201/200/204 on success; 400 for a malformed body; 401 with
 /// `WWW-Authenticate: Bearer realm="…"` when no [`Principal`] reached the service; 403
 /// without the admin scope; 404 for an unknown operation or account; 405 with `Allow` for
@@ -68,6 +77,7 @@ pub struct AccountAdmin {
     prefix: Arc<str>,
     admin_scope: Arc<str>,
     realm: Arc<str>,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl fmt::Debug for AccountAdmin {
@@ -148,7 +158,15 @@ impl AccountAdmin {
             prefix: Arc::from(""),
             admin_scope: Arc::from("accounts:admin"),
             realm: Arc::from("api"),
+            audit: Arc::new(TracingAudit),
         }
+    }
+
+    /// Where account changes are recorded (default [`TracingAudit`]): one event per `POST`
+    /// to an operation, allowed, denied or failed.
+    pub fn audit(mut self, sink: impl AuditSink) -> Self {
+        self.audit = Arc::new(sink);
+        self
     }
 
     /// The realm of the `WWW-Authenticate` challenge on a 401 (default `api`, as the layer's).
@@ -231,7 +249,23 @@ impl AccountAdmin {
                 &self.realm,
             );
         };
+        // The change asked for, when this is one (a POST to a known operation).
+        let asked = segments
+            .as_deref()
+            .filter(|_| known && parts.method == Method::POST)
+            .and_then(operation);
         if !principal.has_scope(&self.admin_scope) {
+            if let Some((action, kind, id)) = asked {
+                let mut audit = AdminAudit::new(AuditKind::Account, action, principal, &parts);
+                if let Some(id) = id {
+                    audit = audit.target(kind, &id);
+                }
+                audit.record(
+                    &*self.audit,
+                    AuditOutcome::Denied,
+                    "this needs an account administrator",
+                );
+            }
             return error(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
@@ -257,7 +291,33 @@ impl AccountAdmin {
             .headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok());
-        match segments.as_slice() {
+        let Some((action, kind, mut target)) = asked else {
+            return error(StatusCode::NOT_FOUND, "not_found", "no such operation");
+        };
+        let audit = AdminAudit::new(AuditKind::Account, action, principal, &parts);
+        let response = self.change(&segments, body, length, &mut target).await;
+        let (outcome, reason) = audit_outcome(response.status());
+        let audit = match &target {
+            Some(id) => audit.target(kind, id),
+            None => audit,
+        };
+        audit.record(&*self.audit, outcome, reason);
+        response
+    }
+
+    /// Makes the change `segments` name; fills `target` with the id a creation's body names.
+    async fn change<B>(
+        &self,
+        segments: &[&str],
+        body: B,
+        length: Option<u64>,
+        target: &mut Option<String>,
+    ) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match segments {
             ["clients"] => {
                 let bytes = match read_limited(body, 64 * 1024, length).await {
                     Ok((bytes, _)) => bytes,
@@ -270,6 +330,7 @@ impl AccountAdmin {
                         "the body is not a valid client",
                     );
                 };
+                *target = Some(new.client_id.clone());
                 let format = match new.token_format.as_deref() {
                     None => None,
                     Some("jwt") => Some(TokenFormat::Jwt),
@@ -340,6 +401,7 @@ impl AccountAdmin {
                         "the body is not a valid user",
                     );
                 };
+                *target = Some(new.uid.clone());
                 let mut account = UserAccount::new(new.uid, new.login_name)
                     .tenants(new.tenants)
                     .scopes(new.scopes)
@@ -408,6 +470,40 @@ impl AccountAdmin {
             }
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such operation"),
         }
+    }
+}
+
+/// The audited change a known `POST` path names: its action, the kind of account, and the id
+/// the path holds (a creation's is in its body).
+fn operation(segments: &[String]) -> Option<(&'static str, &'static str, Option<String>)> {
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (action, kind) = match segments.as_slice() {
+        ["clients"] => ("create_client", "client"),
+        ["clients", _, "disable"] => ("disable_client", "client"),
+        ["clients", _, "enable"] => ("enable_client", "client"),
+        ["clients", _, "rotate-secret"] => ("rotate_client_secret", "client"),
+        ["users"] => ("create_user", "user"),
+        ["users", _, "disable"] => ("disable_user", "user"),
+        ["users", _, "enable"] => ("enable_user", "user"),
+        _ => return None,
+    };
+    Some((action, kind, segments.get(1).map(|id| (*id).to_owned())))
+}
+
+/// What the answer to a change says for the audit (the answer's own text stays in the answer).
+fn audit_outcome(status: StatusCode) -> (AuditOutcome, &'static str) {
+    match status.as_u16() {
+        200..=299 => (AuditOutcome::Allowed, "an account administrator"),
+        400 => (AuditOutcome::Failed, "the request is malformed"),
+        404 => (AuditOutcome::Failed, "no such account"),
+        408 => (AuditOutcome::Failed, "the body did not arrive in time"),
+        409 => (
+            AuditOutcome::Failed,
+            "the id, login name, e-mail or mobile is taken",
+        ),
+        413 => (AuditOutcome::Failed, "the body is too large"),
+        503 => (AuditOutcome::Failed, "the store is unavailable"),
+        _ => (AuditOutcome::Failed, "the change could not be made"),
     }
 }
 

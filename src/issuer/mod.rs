@@ -437,8 +437,12 @@ impl TokenIssuer {
         match format.unwrap_or(self.inner.format) {
             TokenFormat::Jwt => self
                 .issue_jwt(client_id, scopes)
-                .map_err(IssueError::Signing),
-            TokenFormat::Opaque => self.issue_opaque(client_id, scopes).await,
+                .map_err(IssueError::Signing)
+                .inspect(|_| crate::observe::token_issued("jwt")),
+            TokenFormat::Opaque => self
+                .issue_opaque(client_id, scopes)
+                .await
+                .inspect(|_| crate::observe::token_issued("opaque")),
         }
     }
 

@@ -153,6 +153,9 @@ impl TokenIssuer {
         } else {
             self.tokens().forget_opaque(&digest(token)).await
         };
+        if done == Ok(true) {
+            crate::observe::token_revoked();
+        }
         done.map_err(|e| RevokeError::Unavailable(e.to_string().into()))
     }
 }

@@ -9,6 +9,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower_service::Service;
+use tracing::{Level, Span};
 
 use super::body::ResponseBody;
 use super::service::Admitted;
@@ -30,6 +31,9 @@ pin_project! {
             inner: Option<S>,
             context: LayerContext,
             grpc: bool,
+            // The decision span, entered while the decision is polled.
+            span: Span,
+            refusal_level: Level,
         },
         // The request was admitted; the inner service is answering.
         Inner {
@@ -108,6 +112,8 @@ where
         inner: S,
         context: LayerContext,
         grpc: bool,
+        span: Span,
+        refusal_level: Level,
     ) -> Self {
         Self {
             state: State::Deciding {
@@ -115,6 +121,8 @@ where
                 inner: Some(inner),
                 context,
                 grpc,
+                span,
+                refusal_level,
             },
         }
     }
@@ -135,9 +143,16 @@ where
                     inner,
                     context,
                     grpc,
+                    span,
+                    refusal_level,
                 } => {
-                    let next = match ready!(decision.as_mut().poll(cx)) {
+                    let decided = {
+                        let _entered = span.enter();
+                        ready!(decision.as_mut().poll(cx))
+                    };
+                    let next = match decided {
                         Ok(admitted) => {
+                            super::trace::admitted(span, &admitted);
                             let mut inner = inner
                                 .take()
                                 .expect("ResponseFuture polled after completion");
@@ -149,9 +164,12 @@ where
                                 grpc: *grpc,
                             }
                         }
-                        Err(error) => State::Refused {
-                            response: Some(context.refuse(&error, *grpc)),
-                        },
+                        Err(error) => {
+                            super::trace::refused(span, *refusal_level, &error);
+                            State::Refused {
+                                response: Some(context.refuse(&error, *grpc)),
+                            }
+                        }
                     };
                     this.state.set(next);
                 }

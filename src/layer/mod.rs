@@ -33,6 +33,7 @@ mod body;
 mod future;
 mod service;
 mod stage;
+mod trace;
 
 use std::fmt;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use service::Gatekeeper;
 pub use stage::{AuthorizeFuture, AuthorizeLayer, AuthorizeLayerBuilder, AuthorizeService};
+pub use trace::{DECISION_SPAN, DECISION_TARGET};
 
 use crate::error::{AuthError, Challenge, JsonResponder, Responder, render};
 use crate::extract::CredentialSources;
@@ -60,6 +62,7 @@ pub(crate) struct Shared {
     pub(crate) cors_preflight: bool,
     pub(crate) stages: Vec<Arc<dyn Authorize>>,
     pub(crate) cache: Option<VerifiedCache>,
+    pub(crate) trace: trace::TraceLevels,
 }
 
 /// How a layer answers refusals, and what it lets through without a principal.
@@ -159,6 +162,7 @@ impl GatekeeperLayer {
             stages: Vec::new(),
             resource_metadata: None,
             cache: CacheConfig::new(),
+            trace: trace::TraceLevels::default(),
         }
     }
 }
@@ -202,6 +206,7 @@ pub struct GatekeeperBuilder {
     stages: Vec<Arc<dyn Authorize>>,
     resource_metadata: Option<String>,
     cache: CacheConfig,
+    trace: trace::TraceLevels,
 }
 
 impl fmt::Debug for GatekeeperBuilder {
@@ -296,6 +301,46 @@ impl GatekeeperBuilder {
         self
     }
 
+    /// The level of the decision span (default [`Level::DEBUG`](tracing::Level::DEBUG), as
+    /// tower-http's `request` span).
+    ///
+    /// Every request the layer decides opens one span, target [`DECISION_TARGET`], name
+    /// [`DECISION_SPAN`], a child of the current span (tower-http's `TraceLayer` `request`
+    /// span when that layer wraps this one), closed once the decision is made. Its fields:
+    /// `outcome` (`allowed`, `refused`, `anonymous`), `reason` (the refusal's kind, as in
+    /// `metrics::REASONS`), `scheme` (`bearer`, `basic`, `api_key`), `source` (`header`,
+    /// `query`, `cookie`, `body`), `subject`, `actor` (the caller under sudo), `tenant`, `api`
+    /// (the grant check's API) and `cache` (`hit`, `miss`, `none`). Never a credential.
+    /// See `docs/observability.md`.
+    ///
+    /// ```
+    /// use tower_gatekeeper::GatekeeperLayer;
+    /// use tower_gatekeeper::verify::JwtVerifier;
+    ///
+    /// let verifier = JwtVerifier::hs256(b"0123456789abcdef0123456789abcdef").unwrap();
+    /// let layer = GatekeeperLayer::builder(verifier)
+    ///     .decision_span_level(tracing::Level::INFO)
+    ///     .refusal_log_level(tracing::Level::WARN)
+    ///     .build();
+    /// ```
+    pub fn decision_span_level(mut self, level: tracing::Level) -> Self {
+        self.trace.span = level;
+        self
+    }
+
+    /// The level of the event logged for each refusal (default
+    /// [`Level::DEBUG`](tracing::Level::DEBUG)): target [`DECISION_TARGET`], message
+    /// `request refused`, fields `reason`, `status` and `description` (the refusal's text,
+    /// which never holds the credential), inside the decision span.
+    ///
+    /// DEBUG by default because refusals are driven by the caller: at INFO, anyone who sends
+    /// bad tokens writes to your logs at the rate they send. Raise it (`INFO`, `WARN`) where
+    /// refusals should be seen, and rate-limit the callers.
+    pub fn refusal_log_level(mut self, level: tracing::Level) -> Self {
+        self.trace.refusal = level;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> GatekeeperLayer {
         let mut challenge = Challenge::for_sources(self.realm, &self.sources);
@@ -325,6 +370,7 @@ impl GatekeeperBuilder {
                 cors_preflight: self.cors_preflight,
                 stages: self.stages,
                 cache,
+                trace: self.trace,
             }),
         }
     }

@@ -8,12 +8,15 @@ use http::request::Parts;
 use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
+use tracing::Span;
 
 use super::Shared;
 use super::future::ResponseFuture;
+use super::trace;
 use crate::error::AuthError;
 use crate::extract::{BodyRead, Credential, Origin, RequestBody, more_than_one, read_up_to};
 use crate::maybe_ready::MaybeReady;
+use crate::observe::{self, CacheUse, VerifyTimer};
 use crate::principal::{CredentialInfo, Principal};
 use crate::verify::VerifyError;
 
@@ -56,6 +59,8 @@ pub(crate) struct Admitted<B> {
     pub(crate) cache_private: bool,
     /// Headers that stages asked to add to the response.
     pub(crate) extra_headers: Option<http::HeaderMap>,
+    /// The layer placed a principal (not an anonymous pass).
+    pub(crate) with_principal: bool,
 }
 
 pub(crate) type Decision<B> = MaybeReady<Result<Admitted<B>, AuthError>>;
@@ -82,17 +87,36 @@ where
         let context = &self.shared.context;
         // Refusals of gRPC requests are answered the gRPC way (feature `tonic`).
         let grpc = context.is_grpc(req.headers());
-        match decide(&self.shared, req) {
+        // The decision span: a child of the current one (tower-http's `request` span), closed
+        // before the inner service is called; `Span::none()` when no subscriber wants it.
+        let span = self.shared.trace.span();
+        let decision = {
+            let _entered = span.enter();
+            decide(&self.shared, req, &span)
+        };
+        match decision {
             // Decided at once: the service `poll_ready` readied is called now, no clone needed.
             MaybeReady::Ready(Ok(admitted)) => {
+                trace::admitted(&span, &admitted);
+                drop(span);
                 ResponseFuture::inner(&mut self.inner, admitted, context.clone(), grpc)
             }
-            MaybeReady::Ready(Err(error)) => ResponseFuture::refused(context, &error, grpc),
+            MaybeReady::Ready(Err(error)) => {
+                trace::refused(&span, self.shared.trace.refusal, &error);
+                ResponseFuture::refused(context, &error, grpc)
+            }
             MaybeReady::Pending(decision) => {
                 // Keep the readied service for later; leave a fresh clone in its place.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::deciding(decision, inner, context.clone(), grpc)
+                ResponseFuture::deciding(
+                    decision,
+                    inner,
+                    context.clone(),
+                    grpc,
+                    span,
+                    self.shared.trace.refusal,
+                )
             }
         }
     }
@@ -106,7 +130,7 @@ fn is_cors_preflight(parts: &Parts) -> bool {
 }
 
 /// Runs the pipeline for one request; ready at once unless a stage must wait.
-pub(crate) fn decide<B>(shared: &Arc<Shared>, req: Request<B>) -> Decision<B>
+pub(crate) fn decide<B>(shared: &Arc<Shared>, req: Request<B>, span: &Span) -> Decision<B>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -126,18 +150,23 @@ where
     match (head, reads_body) {
         // The common case: the credential is in the head and no body source reads this body.
         (Some((credential, origin)), false) => {
-            let verification = shared.verifier.verify(&credential);
+            let timer = VerifyTimer::start();
+            let (verification, cache) = verify(shared, &credential);
             let carried = carried(&credential);
+            trace::credential(span, carried, cache);
             let body = RequestBody::new(body);
             match verification {
                 MaybeReady::Ready(result) => {
-                    after_verify(shared, parts, body, carried, origin, result)
+                    timer.done();
+                    after_verify(shared, parts, body, carried, origin, result, span)
                 }
                 MaybeReady::Pending(pending) => {
                     let shared = shared.clone();
+                    let span = span.clone();
                     MaybeReady::pending(async move {
                         let result = pending.await;
-                        after_verify(&shared, parts, body, carried, origin, result).await
+                        timer.done();
+                        after_verify(&shared, parts, body, carried, origin, result, &span).await
                     })
                 }
             }
@@ -148,6 +177,7 @@ where
         (Some((credential, origin)), true) => {
             let credential = credential.into_owned();
             let shared = shared.clone();
+            let span = span.clone();
             MaybeReady::pending(async move {
                 let (data, trailers) = match read_body(&shared, body).await? {
                     BodyRead::Complete(data, trailers) => (data, trailers),
@@ -161,9 +191,13 @@ where
                     return Err(more_than_one());
                 }
                 let body = RequestBody::buffered(data, trailers);
-                let result = shared.verifier.verify(&credential).await;
+                let timer = VerifyTimer::start();
+                let (verification, cache) = verify(&shared, &credential);
                 let carried = carried(&credential);
-                after_verify(&shared, parts, body, carried, origin, result).await
+                trace::credential(&span, carried, cache);
+                let result = verification.await;
+                timer.done();
+                after_verify(&shared, parts, body, carried, origin, result, &span).await
             })
         }
         (None, _) if shared.cors_preflight && is_cors_preflight(&parts) => {
@@ -185,6 +219,7 @@ where
         }),
         (None, true) => {
             let shared = shared.clone();
+            let span = span.clone();
             MaybeReady::pending(async move {
                 let (data, trailers) = match read_body(&shared, body).await? {
                     BodyRead::Complete(data, trailers) => (data, trailers),
@@ -198,18 +233,36 @@ where
                 let found = shared
                     .sources
                     .find_in_body(&parts.headers, &data)?
-                    .map(|c| (shared.verifier.verify(&c), carried(&c)));
+                    .map(|c| {
+                        let timer = VerifyTimer::start();
+                        let (verification, cache) = verify(&shared, &c);
+                        trace::credential(&span, carried(&c), cache);
+                        (verification, carried(&c), timer)
+                    });
                 let body = RequestBody::buffered(data, trailers);
                 match found {
-                    Some((verification, carried)) => {
+                    Some((verification, carried, timer)) => {
                         let result = verification.await;
-                        after_verify(&shared, parts, body, carried, Origin::Body, result).await
+                        timer.done();
+                        let origin = Origin::Body;
+                        after_verify(&shared, parts, body, carried, origin, result, &span).await
                     }
                     None => anonymous(&shared, parts, body),
                 }
             })
         }
     }
+}
+
+/// Calls the layer's verifier; says what its cache did (decided before any waiting).
+#[inline]
+fn verify(shared: &Shared, credential: &Credential<'_>) -> (crate::verify::Verification, CacheUse) {
+    if shared.cache.is_none() {
+        return (shared.verifier.verify(credential), CacheUse::None);
+    }
+    observe::reset_cache_use();
+    let verification = shared.verifier.verify(credential);
+    (verification, observe::take_cache_use())
 }
 
 fn limit(shared: &Shared) -> u64 {
@@ -271,6 +324,7 @@ fn admit_anonymous<B>(parts: Parts, body: RequestBody<B>) -> Admitted<B> {
         request: Request::from_parts(parts, body),
         cache_private: false,
         extra_headers: None,
+        with_principal: false,
     }
 }
 
@@ -284,6 +338,7 @@ fn after_verify<B: Send + 'static>(
     carried: CredentialInfo,
     origin: Origin,
     result: Result<Principal, VerifyError>,
+    span: &Span,
 ) -> Decision<B> {
     let principal = match result {
         Ok(principal) => {
@@ -295,6 +350,7 @@ fn after_verify<B: Send + 'static>(
         }
         Err(error) => return MaybeReady::Ready(Err(error.into())),
     };
+    trace::verified(span, &principal);
     run_stages(shared, 0, principal, parts, body, origin)
 }
 
@@ -335,5 +391,6 @@ fn run_stages<B: Send + 'static>(
         request: Request::from_parts(parts, body),
         cache_private,
         extra_headers,
+        with_principal: true,
     }))
 }

@@ -70,6 +70,8 @@ pub struct StoreError {
 
 impl StoreError {
     pub(crate) fn new(kind: StoreErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        // Every store failure is made here: counted once (`gatekeeper_backend_errors_total`).
+        crate::observe::backend_error(kind);
         Self {
             kind,
             message: message.into(),

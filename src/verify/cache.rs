@@ -839,6 +839,7 @@ impl<V: Verifier> Verifier for CachedVerifier<V> {
                 match by.revalidate(credential, &entry.principal, entry.stamp) {
                     Revalidation::Valid => {
                         table.counters.hits.bump();
+                        crate::observe::cache_hit();
                         return MaybeReady::Ready(Ok(entry.principal.clone()));
                     }
                     Revalidation::Invalid(error) => {
@@ -857,6 +858,7 @@ impl<V: Verifier> Verifier for CachedVerifier<V> {
             }
         }
         table.counters.misses.bump();
+        crate::observe::cache_miss();
         self.verify_and_keep(credential, kind, key, hash)
     }
 
