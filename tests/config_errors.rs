@@ -574,3 +574,27 @@ fn no_secret_shows_in_the_debug_output_of_a_config() {
     }
     assert!(debug.contains("app-1"), "ids are shown: {debug}");
 }
+
+/// The fields are public: a `Config` changed in code after it was read is checked again by
+/// `build`, so a method that does not parse cannot open an API to every method.
+#[tokio::test]
+async fn build_checks_a_config_changed_in_code() {
+    let text = r#"
+audience = "a"
+[signing_key]
+algorithm = "HS256"
+secret = "a-secret-of-at-least-thirty-two-bytes"
+[[apis]]
+id = "orders"
+path = "/api/orders"
+methods = ["GET"]
+"#;
+    let mut config = Config::from_toml_str(text, "code.toml").unwrap();
+    config.apis[0].methods = vec!["G T".into()];
+    let error = match config.build(BuildOptions::new()).await {
+        Ok(_) => panic!("a method that does not parse was built"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("code.toml"), "{error}");
+    assert!(error.contains("methods"), "{error}");
+}

@@ -299,6 +299,10 @@ impl Config {
     /// # Ok(()) }
     /// ```
     pub async fn build(self, options: BuildOptions) -> Result<Setup, ConfigError> {
+        // The fields are public: a `Config` changed in code is checked again here, so nothing
+        // below builds from an entry the reader would have refused (a method that does not
+        // parse must not turn an API's method list into "every method").
+        self.check()?;
         let origin = self.origin.clone();
         let invalid = |entry: &str, field: &str, problem| {
             ConfigError::invalid(&origin, entry, field, problem)
