@@ -418,3 +418,34 @@ async fn the_default_sink_logs_admin_changes_at_the_audit_target() {
     );
     assert!(!out.contains(&secret), "the client secret was logged");
 }
+
+/// A change made with a delegated token (RFC 8693 `act`) used the subject's scopes: the record
+/// names the acting party as the actor and the subject as `on_behalf_of`, so an administrator's
+/// authority used by someone else is visible. A caller acting as itself has none.
+#[tokio::test]
+async fn a_change_made_on_behalf_of_an_administrator_says_so() {
+    let sink = Collect::default();
+    let app = app(&sink);
+    let claims = json!({
+        "sub": "admin-user", "scope": "accounts:admin", "exp": 4_000_000_000u64,
+        "act": {"sub": "agent-app"},
+    });
+    let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(KEY)).unwrap();
+    let delegated = format!("Bearer {token}");
+    let (status, _) = post(
+        &app,
+        "/admin/clients",
+        &delegated,
+        json!({"client_id": "d1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let r = one(&sink);
+    assert_eq!(r.actor, "agent-app");
+    assert_eq!(r.on_behalf_of.as_deref(), Some("admin-user"));
+
+    let (status, _) = post(&app, "/admin/clients", &root(), json!({"client_id": "d2"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let r = one(&sink);
+    assert_eq!((r.actor.as_str(), r.on_behalf_of), ("root", None));
+}

@@ -85,6 +85,10 @@ pub struct AuditEvent {
     pub actor: String,
     /// The caller's client id, if an app.
     pub actor_client_id: Option<String>,
+    /// For admin changes made under sudo or with a delegated token (RFC 8693 `act`): the
+    /// effective subject, whose scopes authorized the change; `None` when the caller acted as
+    /// itself (and for sudo and tenant records, whose `target` says it).
+    pub on_behalf_of: Option<String>,
     /// For sudo, the selector used (`uid`, `loginName`, `email`, `mobile`); for a grant, the
     /// grantee's kind (`client`, `user`, `api_key_owner`); for an account, `client` or `user`.
     pub target_kind: Option<&'static str>,
@@ -164,6 +168,7 @@ impl AuditSink for TracingAudit {
                     action = e.action,
                     actor = %e.actor,
                     actor_client_id = e.actor_client_id.as_deref(),
+                    on_behalf_of = e.on_behalf_of.as_deref(),
                     target_kind = e.target_kind,
                     target = e.target.as_deref(),
                     api = e.api.as_deref(),
@@ -203,7 +208,23 @@ impl AdminAudit {
         principal: &crate::principal::Principal,
         parts: &http::request::Parts,
     ) -> Self {
-        let caller = principal.caller();
+        // Under sudo the actor is the caller; with a delegated token, its `act` party. Either
+        // way the change used the effective subject's scopes: say so.
+        let (actor, actor_client_id, on_behalf_of) = match principal.actor() {
+            Some(actor) => (
+                actor.subject,
+                actor.client_id,
+                Some(principal.subject().to_owned()),
+            ),
+            None => {
+                let caller = principal.caller();
+                (
+                    caller.subject().to_owned(),
+                    caller.client_id().map(str::to_owned),
+                    None,
+                )
+            }
+        };
         Self {
             event: AuditEvent {
                 time: SystemTime::now(),
@@ -214,12 +235,13 @@ impl AdminAudit {
                     .map(str::to_owned),
                 kind,
                 action: Some(action),
-                actor: caller.subject().to_owned(),
-                actor_client_id: caller.client_id().map(str::to_owned),
+                actor,
+                actor_client_id,
+                on_behalf_of,
                 target_kind: None,
                 target: None,
                 api: None,
-                tenant: None,
+                tenant: principal.tenant().map(|t| t.id.clone()),
                 method: parts.method.as_str().to_owned(),
                 path: parts.uri.path().to_owned(),
                 outcome: AuditOutcome::Denied,

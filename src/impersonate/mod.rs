@@ -218,6 +218,7 @@ impl RequestFacts {
             action: None,
             actor: self.actor.clone(),
             actor_client_id: self.actor_client_id.clone(),
+            on_behalf_of: None,
             target_kind: None,
             target: None,
             api: None,
