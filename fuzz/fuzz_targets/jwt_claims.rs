@@ -105,8 +105,7 @@ fuzz_target!(|data: &[u8]| {
     // `Value`) refuses one beyond f64, the verifier skips the claims it does not read without
     // converting their numbers. Such a claims set is still a JSON object; the claims the
     // verifier reads are checked by its own typed parse.
-    let out_of_range =
-        matches!(&parsed, Err(e) if e.to_string().contains("number out of range"));
+    let out_of_range = matches!(&parsed, Err(e) if e.to_string().contains("number out of range"));
     let claims: Option<serde_json::Map<String, Value>> = parsed.ok();
 
     if let Ok(identity) = &answer {
