@@ -916,6 +916,28 @@ fn ratios(rt: &Runtime, cases: &[Case]) {
     println!();
 }
 
+/// COMPARE=repeat: each selected case `COMPARE_N` times (default 0), one after the other, and
+/// nothing else: for instruction counts under callgrind, where the difference between two runs
+/// with different `COMPARE_N` is the cost of the requests alone (the setup cancels out).
+fn repeat(rt: &Runtime, cases: &[Case]) {
+    let n: u64 = std::env::var("COMPARE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let skip_bare = std::env::var_os("COMPARE_SKIP_BARE").is_some();
+    for (i, case) in cases.iter().enumerate() {
+        if i == 0 && skip_bare {
+            continue;
+        }
+        // Two warm-up requests (the cache admits on the second sighting) in every run, so they
+        // cancel out between runs too.
+        (case.run)(rt, 2);
+        if n > 0 {
+            (case.run)(rt, n);
+        }
+    }
+}
+
 fn token_n(k: &Keys, n: usize) -> String {
     token(Algorithm::HS256, &k.hs, n, SCOPE)
 }
@@ -1345,6 +1367,9 @@ fn main() {
         .unwrap();
     let mode = std::env::var("COMPARE").unwrap_or_else(|_| "both".to_owned());
     let cases = cases(&rt);
+    if mode == "repeat" {
+        return repeat(&rt, &cases);
+    }
     if mode == "ratios" || mode == "both" {
         ratios(&rt, &cases);
     }
