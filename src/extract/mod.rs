@@ -66,6 +66,19 @@ pub const MAX_CREDENTIAL_LEN: usize = 16 * 1024;
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The kind of credential.
+///
+/// `#[non_exhaustive]`: kinds may be added, so a `match` outside this crate needs a `_` arm.
+///
+/// ```compile_fail,E0004
+/// use tower_gatekeeper::extract::Scheme;
+/// fn name(s: Scheme) -> &'static str {
+///     match s {
+///         Scheme::Bearer => "bearer",
+///         Scheme::Basic => "basic",
+///         Scheme::ApiKey => "api_key",
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -90,6 +103,21 @@ impl Scheme {
 }
 
 /// Where the credential was found.
+///
+/// `#[non_exhaustive]`: places may be added (a source of your own reports one of these), so a
+/// `match` outside this crate needs a `_` arm.
+///
+/// ```compile_fail,E0004
+/// use tower_gatekeeper::extract::Source;
+/// fn name(s: Source) -> &'static str {
+///     match s {
+///         Source::Header => "header",
+///         Source::Query => "query",
+///         Source::Body => "body",
+///         Source::Cookie => "cookie",
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
