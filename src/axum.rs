@@ -46,9 +46,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         if let Some(principal) = parts.extensions.get::<Principal>() {
             return Ok(principal.clone());
         }
-        let layer = parts
-            .extensions
-            .get::<LayerContext>()
+        let layer = crate::layer::context_of(&parts.extensions)
             .map(|layer| (layer.clone(), layer.is_grpc(&parts.headers)));
         Err(MissingPrincipal { layer })
     }

@@ -31,6 +31,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::extract::{Scheme, Source};
+use crate::layer::LayerContext;
 use crate::verify::claims::{Any, ClaimSet, Read, ReadSeed};
 
 /// What kind of party a credential belongs to.
@@ -542,6 +543,9 @@ pub struct Principal {
     tenant: Option<Arc<Tenant>>,
     credential: Option<CredentialInfo>,
     api: Option<Arc<str>>,
+    /// How the layer that admitted the request refuses: carried here rather than as an
+    /// extension of its own, so admitting a request inserts one extension, not two.
+    layer: Option<LayerContext>,
 }
 
 impl Principal {
@@ -553,6 +557,7 @@ impl Principal {
             tenant: None,
             credential: None,
             api: None,
+            layer: None,
         }
     }
 
@@ -572,6 +577,7 @@ impl Principal {
             tenant: self.tenant,
             credential: self.credential,
             api: self.api,
+            layer: self.layer,
         }
     }
 
@@ -673,6 +679,17 @@ impl Principal {
     /// The published API the request was mapped to, when a grant check ran.
     pub fn api(&self) -> Option<&str> {
         self.api.as_deref()
+    }
+
+    /// Records the layer admitting the request with this principal.
+    pub(crate) fn admitted_by(mut self, layer: LayerContext) -> Self {
+        self.layer = Some(layer);
+        self
+    }
+
+    /// The layer that admitted the request with this principal.
+    pub(crate) fn layer_context(&self) -> Option<&LayerContext> {
+        self.layer.as_ref()
     }
 }
 

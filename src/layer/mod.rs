@@ -83,6 +83,23 @@ pub(crate) struct Refusals {
 #[derive(Clone)]
 pub(crate) struct LayerContext(pub(crate) Arc<Refusals>);
 
+impl std::fmt::Debug for LayerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LayerContext")
+    }
+}
+
+/// The context of the innermost layer that admitted the request: the one an anonymous pass
+/// left as an extension, else the one the principal carries (a layer admitting a principal
+/// removes an outer layer's extension, so the two never disagree about which is innermost).
+pub(crate) fn context_of(extensions: &http::Extensions) -> Option<LayerContext> {
+    extensions.get::<LayerContext>().cloned().or_else(|| {
+        extensions
+            .get::<crate::principal::Principal>()
+            .and_then(|p| p.layer_context().cloned())
+    })
+}
+
 impl LayerContext {
     pub(crate) fn new(refusals: Refusals) -> Self {
         Self(Arc::new(refusals))

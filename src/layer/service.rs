@@ -380,9 +380,15 @@ fn run_stages<B: Send + 'static>(
         shared.sources.strip_from(origin, &mut parts);
     }
     let cache_private = shared.sources.responses_private(origin);
-    parts.extensions.insert(principal);
-    // Lets later refusals (an `AuthorizeLayer`, extractors) answer in this layer's way.
-    parts.extensions.insert(shared.context.clone());
+    // The principal carries this layer's context, which lets later refusals (an
+    // `AuthorizeLayer`, extractors) answer in this layer's way; an outer layer's context, left
+    // by an anonymous pass, no longer speaks for the request.
+    if parts.extensions.get::<super::LayerContext>().is_some() {
+        parts.extensions.remove::<super::LayerContext>();
+    }
+    parts
+        .extensions
+        .insert(principal.admitted_by(shared.context.clone()));
     let extra_headers = parts
         .extensions
         .remove::<super::AddResponseHeaders>()

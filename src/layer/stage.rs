@@ -269,7 +269,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let (mut parts, body) = req.into_parts();
         // The gate's way of refusing, else this layer's own.
-        let gate = parts.extensions.get::<LayerContext>().cloned();
+        let gate = super::context_of(&parts.extensions);
         let context = gate.clone().unwrap_or_else(|| self.shared.fallback.clone());
         let grpc = context.is_grpc(&parts.headers);
         let Some(principal) = parts.extensions.remove::<Principal>() else {
