@@ -26,7 +26,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::header::{
+    CACHE_CONTROL, CONNECTION, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
@@ -51,7 +53,8 @@ pub enum ErrorKind {
     /// The request body the layer had to read did not arrive in time: 408, and the
     /// connection is closed (RFC 9110 §15.5.9).
     RequestTimeout,
-    /// A verifier backend is unreachable: 503, never a pass.
+    /// A verifier backend is unreachable, or the password-hashing bound is full: 503 with
+    /// `Retry-After`, never a pass.
     Unavailable,
 }
 
@@ -667,6 +670,8 @@ pub fn render(
 ///   with the error, only where bearer tokens are accepted (RFC 6750 §3.1).
 /// - 408: no challenge, and `Connection: close`, since the rest of the body is not read
 ///   (RFC 9110 §15.5.9).
+/// - 503: no challenge, and `Retry-After: 1` (RFC 9110 §10.2.3, §15.6.4): the backend or the
+///   password-hashing bound is busy now, not the credential wrong.
 ///
 /// ```
 /// use tower_gatekeeper::error::{rfc6750_response, AuthError, Challenge, ErrorBody, Refusal};
@@ -709,7 +714,10 @@ pub fn rfc6750_response(refusal: &Refusal<'_>, body: ErrorBody) -> Response<Full
         ErrorKind::RequestTimeout => {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        ErrorKind::Forbidden | ErrorKind::PayloadTooLarge | ErrorKind::Unavailable => {}
+        ErrorKind::Unavailable => {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        ErrorKind::Forbidden | ErrorKind::PayloadTooLarge => {}
     }
     response
 }

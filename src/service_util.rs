@@ -6,12 +6,13 @@
 )]
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
 /// A JSON answer that no cache may keep (RFC 6749 §5.1 asks this of token responses; admin
-/// answers are no different).
+/// answers are no different). A 503 (a store down, the password-hashing bound full) says when
+/// to try again: `Retry-After: 1` (RFC 9110 §10.2.3, §15.6.4).
 pub(crate) fn json_response(
     status: StatusCode,
     value: &serde_json::Value,
@@ -24,6 +25,9 @@ pub(crate) fn json_response(
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }
 
