@@ -32,7 +32,7 @@ use http::header::{
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::extract::CredentialSources;
+use crate::extract::{CredentialSources, Scheme};
 
 /// What kind of refusal this is; decides the status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,20 +89,42 @@ impl ErrorKind {
 /// A refusal: a kind, a description for the client, and the missing scope where one is.
 ///
 /// Descriptions are written by this crate or by verifiers and never contain the credential.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct AuthError {
     kind: ErrorKind,
     description: Cow<'static, str>,
     scope: Option<Cow<'static, str>>,
+    /// The kind of credential the refused request presented, when the layer knows it: a
+    /// refused password or API key is no access token, so the `Bearer` challenge beside it
+    /// carries no RFC 6750 §3.1 `error` (that code speaks of "the access token provided").
+    presented: Option<Scheme>,
 }
 
+/// Two refusals are equal when they say the same thing (kind, description, scope).
+impl PartialEq for AuthError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.description == other.description
+            && self.scope == other.scope
+    }
+}
+
+impl Eq for AuthError {}
+
 impl AuthError {
+    /// Records the kind of credential the refused request presented (the layer does).
+    pub(crate) fn presented(mut self, scheme: Scheme) -> Self {
+        self.presented = Some(scheme);
+        self
+    }
+
     /// A refusal of `kind` with a description.
     pub fn new(kind: ErrorKind, description: impl Into<Cow<'static, str>>) -> Self {
         Self {
             kind,
             description: description.into(),
             scope: None,
+            presented: None,
         }
     }
     /// No credential was presented.
@@ -124,6 +146,7 @@ impl AuthError {
             kind: ErrorKind::InsufficientScope,
             description: Cow::Owned(format!("the request requires the {scope} scope")),
             scope: Some(scope),
+            presented: None,
         }
     }
     /// Not allowed (403).
@@ -693,8 +716,12 @@ pub fn rfc6750_response(refusal: &Refusal<'_>, body: ErrorBody) -> Response<Full
     match error.kind() {
         ErrorKind::MissingCredential | ErrorKind::InvalidToken => {
             if challenge.bearer || challenge.accepts_nothing() {
-                let bearer = match error.kind() {
-                    ErrorKind::InvalidToken => challenge.bearer_with_error(error),
+                let bearer = match (error.kind(), error.presented) {
+                    // RFC 6750 §3.1: `invalid_token` is about an access token; a refused
+                    // password or API key gets the bare challenge (with the other schemes').
+                    (ErrorKind::InvalidToken, None | Some(Scheme::Bearer)) => {
+                        challenge.bearer_with_error(error)
+                    }
                     _ => challenge.bare_bearer.clone(),
                 };
                 headers.append(WWW_AUTHENTICATE, bearer);

@@ -348,7 +348,10 @@ fn after_verify<B: Send + 'static>(
                 source: carried.source,
             })
         }
-        Err(error) => return MaybeReady::Ready(Err(error.into())),
+        Err(error) => {
+            let error = crate::error::AuthError::from(error).presented(carried.scheme);
+            return MaybeReady::Ready(Err(error));
+        }
     };
     trace::verified(span, &principal);
     run_stages(shared, 0, principal, parts, body, origin)
