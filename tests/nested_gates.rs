@@ -1,16 +1,23 @@
 //! Two gates on one route: refusals made further in (a stage layer, an extractor) answer in
 //! the realm of the **innermost** gate that admitted the request, whether that gate placed a
-//! principal or passed the request on anonymously, and whichever the outer gate did.
+//! principal or passed the request on anonymously, and whichever the outer gate did; also
+//! when a stage replaced the principal with one of its own.
 
 use axum::Router;
 use axum::routing::get;
-use http::{Request, StatusCode};
+use http::StatusCode;
 use jsonwebtoken::{EncodingKey, Header};
-use tower::ServiceExt;
+use tower_gatekeeper::MaybeReady;
+use tower_gatekeeper::error::AuthError;
 use tower_gatekeeper::extract::CredentialSources;
-use tower_gatekeeper::layer::AuthorizeLayer;
+use tower_gatekeeper::layer::{Authorize, AuthorizeLayer};
+use tower_gatekeeper::principal::Identity;
 use tower_gatekeeper::verify::JwtVerifier;
 use tower_gatekeeper::{GatekeeperLayer, Principal};
+
+#[path = "support/reply.rs"]
+mod reply;
+use reply::send;
 
 const SECRET: &[u8] = b"nested-gates-test-secret-0123456789abcdef";
 
@@ -51,22 +58,9 @@ fn app(outer: GatekeeperLayer, inner: GatekeeperLayer) -> Router {
         .layer(outer)
 }
 
-async fn refusal(app: &Router, uri: &str, headers: &[(&str, String)]) -> (StatusCode, String) {
-    let mut req = Request::get(uri);
-    for (name, value) in headers {
-        req = req.header(*name, value);
-    }
-    let response = app
-        .clone()
-        .oneshot(req.body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (response.status(), challenge)
+async fn refusal(app: &Router, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+    let reply = send(app, uri, headers).await;
+    (reply.status, reply.challenges().join(", "))
 }
 
 #[tokio::test]
@@ -77,7 +71,7 @@ async fn an_inner_gate_with_a_principal_answers_after_an_outer_anonymous_pass() 
         gate("outer", "x-outer", true),
         gate("inner", "x-inner", false),
     );
-    let (status, challenge) = refusal(&app, "/stage", &[("x-inner", token("a"))]).await;
+    let (status, challenge) = refusal(&app, "/stage", &[("x-inner", &token("a"))]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(challenge.contains("realm=\"inner\""), "{challenge}");
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
@@ -91,7 +85,7 @@ async fn an_inner_anonymous_pass_answers_after_an_outer_principal() {
         gate("outer", "x-outer", false),
         gate("inner", "x-inner", true),
     );
-    let (status, challenge) = refusal(&app, "/stage", &[("x-outer", token("a"))]).await;
+    let (status, challenge) = refusal(&app, "/stage", &[("x-outer", &token("a"))]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(challenge.contains("realm=\"inner\""), "{challenge}");
 }
@@ -102,7 +96,8 @@ async fn both_gates_with_principals_answer_in_the_inner_realm() {
         gate("outer", "x-outer", false),
         gate("inner", "x-inner", false),
     );
-    let headers = [("x-outer", token("a")), ("x-inner", token("b"))];
+    let (a, b) = (token("a"), token("b"));
+    let headers = [("x-outer", a.as_str()), ("x-inner", b.as_str())];
     let (status, challenge) = refusal(&app, "/stage", &headers).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(challenge.contains("realm=\"inner\""), "{challenge}");
@@ -120,4 +115,35 @@ async fn an_extractor_refuses_an_anonymous_request_in_the_inner_realm() {
     let (status, challenge) = refusal(&app, "/who", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(challenge.contains("realm=\"inner\""), "{challenge}");
+}
+
+/// A stage that maps every caller onto a principal of its own making.
+struct MapToService;
+
+impl Authorize for MapToService {
+    fn authorize(
+        &self,
+        _: Principal,
+        _: &mut http::request::Parts,
+    ) -> MaybeReady<Result<Principal, AuthError>> {
+        MaybeReady::Ready(Ok(Principal::new(Identity::new("mapped"))))
+    }
+}
+
+#[tokio::test]
+async fn a_principal_a_stage_replaced_still_answers_in_the_gates_realm() {
+    let app = Router::new()
+        .route("/stage", get(|| async { "in" }))
+        .route_layer(AuthorizeLayer::require_scopes(["nobody:has"]))
+        .route_layer(AuthorizeLayer::new(MapToService))
+        .layer(gate("gate", "x-token", false));
+    let (status, challenge) = refusal(&app, "/stage", &[("x-token", &token("a"))]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(challenge.contains("realm=\"gate\""), "{challenge}");
+}
+
+#[test]
+fn a_principal_is_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Principal>();
 }

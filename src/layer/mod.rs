@@ -83,6 +83,12 @@ pub(crate) struct Refusals {
 #[derive(Clone)]
 pub(crate) struct LayerContext(pub(crate) Arc<Refusals>);
 
+// A layer's context is read-only once built (its realm, challenges and responders): a panic
+// elsewhere cannot leave it half-changed, so a `Principal` carrying one stays unwind-safe, as
+// it was when the context travelled as an extension of its own.
+impl std::panic::UnwindSafe for LayerContext {}
+impl std::panic::RefUnwindSafe for LayerContext {}
+
 impl std::fmt::Debug for LayerContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LayerContext")

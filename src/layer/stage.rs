@@ -240,12 +240,18 @@ fn is_cors_preflight(parts: &Parts) -> bool {
             .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-/// The request rebuilt after the stages passed, and the headers they asked for.
+/// The request rebuilt after the stages passed, and the headers they asked for. A stage that
+/// replaced the principal with one of its own still leaves the gate's way of refusing on it.
 fn admit<B>(
     principal: Principal,
+    gate: Option<&LayerContext>,
     mut parts: Parts,
     body: B,
 ) -> (Request<B>, Option<http::HeaderMap>) {
+    let principal = match gate {
+        Some(gate) if principal.layer_context().is_none() => principal.admitted_by(gate.clone()),
+        _ => principal,
+    };
     parts.extensions.insert(principal);
     let extra = parts.extensions.remove::<AddResponseHeaders>().map(|h| h.0);
     (Request::from_parts(parts, body), extra)
@@ -293,7 +299,7 @@ where
         };
         match run_stages(&self.shared, 0, principal, parts) {
             MaybeReady::Ready(Ok((principal, parts))) => {
-                let (request, extra) = admit(principal, parts, body);
+                let (request, extra) = admit(principal, gate.as_ref(), parts, body);
                 AuthorizeFuture::inner(&mut inner, request, extra, context, grpc)
             }
             MaybeReady::Ready(Err(error)) => AuthorizeFuture::refused(context.refuse(&error, grpc)),
@@ -303,6 +309,7 @@ where
                     body: Some(body),
                     inner: Some(inner),
                     context,
+                    gate,
                     grpc,
                 },
             },
@@ -322,6 +329,8 @@ pin_project! {
             body: Option<B>,
             inner: Option<S>,
             context: LayerContext,
+            // The gate's context (when a gate ran), for the principal the stages return.
+            gate: Option<LayerContext>,
             grpc: bool,
         },
         // The stages passed; the inner service is answering.
@@ -411,6 +420,7 @@ where
                     body,
                     inner,
                     context,
+                    gate,
                     grpc,
                 } => {
                     let next = match ready!(decision.as_mut().poll(cx)) {
@@ -421,7 +431,8 @@ where
                             let mut inner = inner
                                 .take()
                                 .expect("AuthorizeFuture polled after completion");
-                            let (request, extra_headers) = admit(principal, parts, body);
+                            let (request, extra_headers) =
+                                admit(principal, gate.as_ref(), parts, body);
                             StageState::Inner {
                                 future: inner.call(request),
                                 extra_headers,
