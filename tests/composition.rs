@@ -9,12 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::routing::get;
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
 use jsonwebtoken::{EncodingKey, Header};
-use serde_json::Value;
-use tower::ServiceExt;
 use tower_gatekeeper::error::{AuthError, ChallengeScheme, JsonResponder};
 use tower_gatekeeper::extract::{
     Credential, CredentialSource, CredentialSources, OneCredential, RequestHead, Source,
@@ -26,6 +23,10 @@ use tower_gatekeeper::layer::AuthorizeLayer;
 use tower_gatekeeper::principal::PrincipalKind;
 use tower_gatekeeper::verify::{JwtVerifier, Verification, Verifier};
 use tower_gatekeeper::{GatekeeperLayer, Principal};
+
+#[path = "support/reply.rs"]
+mod reply;
+use reply::send;
 
 const SECRET: &[u8] = b"composition-test-secret-0123456789abcdef";
 const EXP: u64 = 4_000_000_000;
@@ -85,44 +86,6 @@ fn granted(api: &str, client: &str) -> InMemoryGrantStore {
         })
         .unwrap();
     store
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-    fn challenges(&self) -> Vec<String> {
-        self.headers
-            .get_all("www-authenticate")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-async fn send(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = Request::get(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let response = app
-        .clone()
-        .oneshot(req.body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
 }
 
 fn subject() -> axum::routing::MethodRouter {

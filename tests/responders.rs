@@ -7,15 +7,18 @@
 use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use jsonwebtoken::{EncodingKey, Header};
-use serde_json::Value;
 use tower::ServiceExt;
 use tower_gatekeeper::error::{AuthError, JsonResponder, Responder};
 use tower_gatekeeper::grant::MatchedApi;
 use tower_gatekeeper::verify::JwtVerifier;
 use tower_gatekeeper::{GatekeeperLayer, Principal};
+
+#[path = "support/reply.rs"]
+mod reply;
+use reply::{Reply, send};
 
 const SECRET: &[u8] = b"responders-test-secret-0123456789abcdef";
 
@@ -31,51 +34,6 @@ fn token(scope: &str) -> String {
 
 fn verifier() -> JwtVerifier {
     JwtVerifier::hs256(SECRET).unwrap()
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} in {:?}", self.headers))
-            .to_str()
-            .unwrap()
-    }
-    fn challenges(&self) -> Vec<String> {
-        self.headers
-            .get_all("www-authenticate")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-async fn send(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = Request::get(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let response = app
-        .clone()
-        .oneshot(req.body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
 }
 
 /// `/me` needs the scope `me:read`; `/refuse` is a handler that returns an `AuthError`.
@@ -194,7 +152,7 @@ async fn every_shape_keeps_the_status_and_every_401_its_challenge() {
         )
         .await;
         assert_eq!(r.status, StatusCode::OK, "{shape:?}");
-        assert_eq!(&r.body[..], b"alice");
+        assert_eq!(r.body, "alice");
     }
 }
 
@@ -280,7 +238,7 @@ async fn a_responder_of_its_own_decides_the_status_of_every_refusal() {
     for path in ["/me", "/refuse"] {
         let r = send(&app, path, &[]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(&r.body[..], b"not here");
+        assert_eq!(r.body, "not here");
     }
     // The handler's own refusal goes through it too.
     let good = format!("Bearer {}", token("me:read"));
