@@ -2,6 +2,9 @@
 //! `per_route`, `with_tower_http`, `custom_verifier`, `custom_errors`. (`quickstart` and
 //! `tonic` have tests of their own.)
 
+#[path = "support/quickstart.rs"]
+mod quickstart;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -26,18 +29,7 @@ impl Drop for Example {
 }
 
 fn start(name: &str, extra: &[&str]) -> Example {
-    // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo test builds examples",
-        bin.display()
-    );
-    let mut child = Command::new(bin)
+    let mut child = Command::new(quickstart::example_binary_named(name))
         .args(["--addr", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())

@@ -2,8 +2,10 @@
 //! layer (on by default, `RUST_LOG` respected), and `--metrics-addr` serves Prometheus metrics
 //! when built with the `metrics` feature (a clear error otherwise).
 
+#[path = "support/quickstart.rs"]
+mod quickstart;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -46,20 +48,6 @@ impl Quickstart {
     }
 }
 
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo test builds examples",
-        bin.display()
-    );
-    bin
-}
-
 fn follow(stderr: ChildStderr) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -74,7 +62,7 @@ fn follow(stderr: ChildStderr) -> mpsc::Receiver<String> {
 }
 
 fn start(extra: &[&str], rust_log: Option<&str>) -> Quickstart {
-    let mut command = Command::new(example_binary());
+    let mut command = Command::new(quickstart::example_binary());
     command
         .args(["--addr", "127.0.0.1:0"])
         .args(extra)
@@ -250,7 +238,7 @@ async fn metrics_addr_serves_prometheus_metrics() {
 #[cfg(not(feature = "metrics"))]
 #[test]
 fn metrics_addr_without_the_feature_is_a_clear_error() {
-    let output = Command::new(example_binary())
+    let output = Command::new(quickstart::example_binary())
         .args(["--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

@@ -3,9 +3,10 @@
 
 #[path = "../examples/support/greeter.rs"]
 mod greeter;
+#[path = "support/quickstart.rs"]
+mod quickstart;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -31,23 +32,8 @@ impl Drop for Example {
     }
 }
 
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/tonic_example-<hash> -> target/<profile>/examples/tonic
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("tonic{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo test --features tonic builds examples",
-        bin.display()
-    );
-    bin
-}
-
 fn start(extra: &[&str]) -> Example {
-    let mut child = Command::new(example_binary())
+    let mut child = Command::new(quickstart::example_binary_named("tonic"))
         .args(["--addr", "127.0.0.1:0", "--secret", SECRET])
         .args(extra)
         .stdout(Stdio::piped())

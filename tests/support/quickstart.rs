@@ -30,14 +30,19 @@ impl Drop for Quickstart {
 
 /// `target/<profile>/examples/quickstart`, which `cargo test` builds beside the tests.
 pub fn example_binary() -> PathBuf {
+    example_binary_named("quickstart")
+}
+
+/// `target/<profile>/examples/<name>`: the test binary runs from `target/<profile>/deps/`.
+pub fn example_binary_named(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
     let bin = profile_dir
         .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: cargo test builds examples",
+        "{} is missing: cargo test builds the examples its features allow",
         bin.display()
     );
     bin
