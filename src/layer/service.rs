@@ -386,9 +386,7 @@ fn run_stages<B: Send + 'static>(
     // The principal carries this layer's context, which lets later refusals (an
     // `AuthorizeLayer`, extractors) answer in this layer's way; an outer layer's context, left
     // by an anonymous pass, no longer speaks for the request.
-    if parts.extensions.get::<super::LayerContext>().is_some() {
-        parts.extensions.remove::<super::LayerContext>();
-    }
+    parts.extensions.remove::<super::LayerContext>();
     parts
         .extensions
         .insert(principal.admitted_by(shared.context.clone()));
