@@ -23,7 +23,7 @@ use tower_gatekeeper::Principal;
 use tower_gatekeeper::accounts::{UserAccount, UserRegistry};
 use tower_gatekeeper::issuer::{AccountAdmin, Client, ClientRegistry, SecretKind};
 use tower_gatekeeper::principal::Identity;
-use tower_gatekeeper_fuzz::{block_on, call, check_common, parse};
+use tower_gatekeeper_fuzz::{block_on, call, check_common, contains_argon2_hash, parse};
 
 struct Setup {
     clients: ClientRegistry,
@@ -117,7 +117,7 @@ fuzz_target!(|data: &[u8]| {
     let status = answer.parts.status;
     check_common(&answer, &raw);
     let text = answer.text();
-    assert!(!text.contains("$argon2"), "a hash in the answer: {raw:?}");
+    assert!(!contains_argon2_hash(&text), "a hash in the answer: {raw:?}");
     for password in passwords(&raw.body) {
         if password.len() >= 6 {
             assert!(!text.contains(&password), "the password came back: {raw:?}");

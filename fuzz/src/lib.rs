@@ -209,3 +209,55 @@ pub fn check_common(answer: &Answer, input: &RawRequest) {
         );
     }
 }
+
+/// Whether `text` holds a whole argon2 PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`),
+/// as a password store keeps it.
+///
+/// A prefix such as `$argon2` is not enough: a fuzzed request may name a client or user
+/// `…$argon2…`, and the answer may echo that id (in this input or, since the stores are shared,
+/// in a later one). A fuzzed id does not reach a full hash's shape by chance: nothing in the
+/// code under test compares against it.
+pub fn contains_argon2_hash(text: &str) -> bool {
+    text.match_indices("$argon2").any(|(at, _)| is_phc_at(&text[at + 1..]))
+}
+
+fn is_phc_at(rest: &str) -> bool {
+    fn b64_run(s: &str, min: usize) -> Option<&str> {
+        let n = s
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+            .count();
+        (n >= min).then(|| &s[n..])
+    }
+    fn number<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+        let s = s.strip_prefix(prefix)?;
+        let n = s.bytes().take_while(u8::is_ascii_digit).count();
+        (n > 0).then(|| &s[n..])
+    }
+    let parsed = (|| {
+        let s = ["argon2id$", "argon2i$", "argon2d$"]
+            .iter()
+            .find_map(|id| rest.strip_prefix(id))?;
+        let s = number(s, "v=")?.strip_prefix('$')?;
+        let s = number(s, "m=")?;
+        let s = number(s, ",t=")?;
+        let s = number(s, ",p=")?.strip_prefix('$')?;
+        let s = b64_run(s, 11)?.strip_prefix('$')?;
+        b64_run(s, 22)
+    })();
+    parsed.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_argon2_hash;
+
+    #[test]
+    fn finds_a_phc_string_and_not_an_echoed_prefix() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
+                    ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g";
+        assert!(contains_argon2_hash(&format!("{{\"h\":\"{hash}\"}}")));
+        assert!(!contains_argon2_hash("{\"client_id\":\"u-llll$argon2ting\"}"));
+        assert!(!contains_argon2_hash("$argon2id$v=19$m=1,t=1,p=1$short$x"));
+    }
+}
