@@ -338,6 +338,9 @@ fn case(
     headers: Vec<(&'static str, HeaderValue)>,
 ) -> Case {
     let next = Cell::new(0usize);
+    // As `axum::serve` does once per connection: every handler is turned into its `Route` (and
+    // layered) now, not again on every request, which an unfinalized `Router<()>` would do.
+    let app = app.with_state(());
     let run: Run = Box::new(move |rt, iters| {
         rt.block_on(async {
             let start = Instant::now();
