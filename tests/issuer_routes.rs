@@ -302,6 +302,26 @@ async fn get_revocation_by_possession_is_refused_unless_switched_on() {
     assert!(!env.is_live(&token).await);
 }
 
+#[tokio::test]
+async fn get_revocation_by_possession_says_what_is_wrong_with_the_query() {
+    let env = env().await;
+    let token = env.token().await;
+    let fillers: String = (0..64).map(|i| format!("&x{i}=1")).collect();
+    for (query, msg) in [
+        (
+            format!("token={token}&token={token}"),
+            "the parameter token is repeated",
+        ),
+        (format!("token={token}{fillers}"), "more than 64 parameters"),
+    ] {
+        let uri = format!("/oauth/token/revoke?{query}");
+        let reply = send(&env.compat_app(), get(&uri)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.json()["msg"], msg);
+        assert!(env.is_live(&token).await);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Body size: 413
 // ---------------------------------------------------------------------------------------------

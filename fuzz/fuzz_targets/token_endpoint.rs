@@ -342,7 +342,7 @@ fuzz_target!(|data: &[u8]| {
     for FuzzClient { secret, .. } in CLIENTS {
         assert!(
             !text.contains(secret),
-            "a client secret in the answer: {raw:?}"
+            "a client secret in the answer: {raw:?} -> {text}"
         );
     }
     let header = |name: &str| {

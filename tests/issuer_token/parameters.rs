@@ -30,6 +30,50 @@ async fn a_repeated_parameter_is_invalid_request() {
 }
 
 #[tokio::test]
+async fn a_repeated_unknown_name_is_not_repeated_back() {
+    // `&` typed for `=`: the secret becomes a parameter name, given twice.
+    let env = env().await;
+    let body = format!(
+        "grant_type=client_credentials&client_id={APP}&client_secret&{APP_SECRET}&scope&{APP_SECRET}"
+    );
+    let request = post()
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let reply = send(&env.app(), request).await;
+    assert!(!reply.everything().contains(APP_SECRET), "{}", reply.body);
+    let body = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(body["error_description"], "a parameter is repeated");
+}
+
+fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn more_than_sixty_four_parameters_are_refused() {
+    let env = env().await;
+    let mut pairs: Vec<(String, String)> = cc_body(APP, APP_SECRET)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let fillers = 64 - pairs.len();
+    pairs.extend((0..fillers).map(|i| (format!("x{i}"), "1".to_owned())));
+    // Sixty-four are read (the unknown ones ignored) and the token is issued.
+    send(&env.app(), post_form(&borrowed(&pairs)))
+        .await
+        .assert_token();
+    pairs.push(("x-last".to_owned(), "1".to_owned()));
+    let body = send(&env.app(), post_form(&borrowed(&pairs)))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(body["error_description"], "more than 64 parameters");
+}
+
+#[tokio::test]
 async fn a_missing_grant_type_is_invalid_request() {
     let env = env().await;
     for pairs in [
@@ -94,6 +138,12 @@ async fn a_scope_beyond_the_allowed_ones_is_invalid_scope() {
             .await
             .assert_error(StatusCode::BAD_REQUEST, "invalid_scope");
     }
+    // The scope asked for is not named back: it may be a secret pasted into the wrong field.
+    let mut pairs = cc_body(APP, APP_SECRET);
+    pairs.push(("scope", BARE_SECRET));
+    let reply = send(&env.app(), post_form(&pairs)).await;
+    assert!(!reply.everything().contains(BARE_SECRET), "{}", reply.body);
+    reply.assert_error(StatusCode::BAD_REQUEST, "invalid_scope");
     // A client with no scopes may ask for none.
     let mut pairs = cc_body(BARE, BARE_SECRET);
     pairs.push(("scope", "read"));

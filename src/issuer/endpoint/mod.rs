@@ -166,13 +166,37 @@ impl OAuthError {
 /// Request parameters, each at most once (RFC 6749 §3.1; empty values count as absent).
 struct Params(Vec<(String, String)>);
 
+/// The parameters the endpoints read: the only names an error message repeats. Any other name
+/// is the client's text, which may be a secret sent by mistake (`client_secret&s3cret`).
+const KNOWN_PARAMS: [&str; 6] = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "token",
+    "token_type_hint",
+];
+
+/// At most this many parameters in one request: the endpoints read six, and the check for a
+/// repeated one is a scan of those seen, so a body of thousands of distinct names is refused
+/// before it costs more than a few thousand comparisons.
+const MAX_PARAMS: usize = 64;
+
 impl Params {
     fn parse(input: &[u8]) -> Result<Self, OAuthError> {
         let mut params: Vec<(String, String)> = Vec::new();
         for (k, v) in form_urlencoded::parse(input) {
             if params.iter().any(|(seen, _)| *seen == k) {
+                return Err(OAuthError::invalid_request(
+                    match KNOWN_PARAMS.iter().find(|known| **known == k) {
+                        Some(known) => format!("the parameter {known} is repeated"),
+                        None => "a parameter is repeated".to_owned(),
+                    },
+                ));
+            }
+            if params.len() == MAX_PARAMS {
                 return Err(OAuthError::invalid_request(format!(
-                    "the parameter {k} is repeated"
+                    "more than {MAX_PARAMS} parameters"
                 )));
             }
             params.push((k.into_owned(), v.into_owned()));

@@ -144,10 +144,10 @@ impl RevocationEndpoint {
     async fn revoke_by_possession(&self, query: &str) -> Response<Full<Bytes>> {
         let token = match Params::parse(query.as_bytes()) {
             Ok(params) => params.get("token").map(str::to_owned),
-            Err(_) => {
+            Err(error) => {
                 return json_response(
                     StatusCode::BAD_REQUEST,
-                    &serde_json::json!({"code": 400, "msg": "a parameter is repeated"}),
+                    &serde_json::json!({"code": 400, "msg": error.description}),
                 );
             }
         };

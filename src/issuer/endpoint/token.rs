@@ -184,13 +184,15 @@ impl TokenEndpoint {
             }
             return Ok((client.allowed_scopes.clone(), true));
         }
-        if let Some(extra) = requested
+        // The scope is not named: it is the client's text, and may be a secret pasted into the
+        // wrong field.
+        if requested
             .iter()
-            .find(|s| !client.allowed_scopes.iter().any(|a| a == *s))
+            .any(|s| !client.allowed_scopes.iter().any(|a| a == *s))
         {
             return Err(OAuthError::new(
                 "invalid_scope",
-                format!("the client may not request the scope {extra}"),
+                "the client may not request one of the scopes asked for",
             ));
         }
         Ok((requested.into_iter().map(str::to_owned).collect(), false))
