@@ -40,7 +40,8 @@ pin_project! {
         /// A body that was read to find a credential.
         Buffered {
             data: Option<Bytes>,
-            trailers: Option<HeaderMap>,
+            // Boxed: rare, and a `HeaderMap` inline would make every request's body as large.
+            trailers: Option<Box<HeaderMap>>,
         },
         /// A body that was partly read: `prefix` (the bytes read, not yet replayed), then
         /// the rest of the original body, its trailers included.
@@ -60,7 +61,7 @@ impl<B> RequestBody<B> {
     pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
         Self::Buffered {
             data: (!data.is_empty()).then_some(data),
-            trailers,
+            trailers: trailers.map(Box::new),
         }
     }
 
@@ -107,7 +108,7 @@ where
                 if let Some(data) = data.take() {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))))
+                Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(*t))))
             }
             RequestBodyProj::Prefixed { prefix, rest } => {
                 if let Some(prefix) = prefix.take() {

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, Uri};
 
 use super::body::{BodyFormat, find_in_body};
 use super::{
-    Credential, MAX_CREDENTIAL_LEN, Scheme, Source, check_token, is_b64token, malformed,
+    Credential, MAX_CREDENTIAL_LEN, Scheme, Source, check_token, is_b64token_bytes, malformed,
     more_than_one, parse_basic, strip_query_param,
 };
 use crate::error::{AuthError, ChallengeScheme};
@@ -256,12 +256,19 @@ impl AuthorizationSource {
     }
 
     fn parse<'a>(&self, value: &'a [u8]) -> Result<Option<Credential<'a>>, AuthError> {
-        let value = std::str::from_utf8(value).map_err(|_| malformed())?;
-        let value = value.trim_matches([' ', '\t']);
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        let rest = rest.trim_start_matches(' ');
-        if self.bearer && scheme.eq_ignore_ascii_case("bearer") {
-            if !is_b64token(rest) {
+        // On bytes: the scheme and the token are ASCII when they are what we accept, so only
+        // the token is checked as UTF-8 (to hand out a `&str`), once the grammar has passed.
+        // A value that is not UTF-8 is malformed whatever its scheme, as before.
+        let value = trim_blanks(value);
+        let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+            Some(at) => (&value[..at], &value[at + 1..]),
+            None => (value, &[][..]),
+        };
+        let rest = trim_leading_spaces(rest);
+        let utf8 = || std::str::from_utf8(value).map_err(|_| malformed());
+        if self.bearer && scheme.eq_ignore_ascii_case(b"bearer") {
+            if !is_b64token_bytes(rest) {
+                utf8()?;
                 return Err(AuthError::invalid_request(
                     "the bearer token is not a valid b64token (RFC 6750 section 2.1)",
                 ));
@@ -269,15 +276,37 @@ impl AuthorizationSource {
             if rest.len() > MAX_CREDENTIAL_LEN {
                 return Err(malformed());
             }
-            return Ok(Some(Credential::bearer(rest, Source::Header)));
+            let token = std::str::from_utf8(rest).map_err(|_| malformed())?;
+            return Ok(Some(Credential::bearer(token, Source::Header)));
         }
-        if self.basic && scheme.eq_ignore_ascii_case("basic") {
+        utf8()?;
+        if self.basic && scheme.eq_ignore_ascii_case(b"basic") {
+            let rest = std::str::from_utf8(rest).map_err(|_| malformed())?;
             let (user, password) = parse_basic(rest)?;
             return Ok(Some(Credential::basic(user, password, Source::Header)));
         }
         // Another scheme (or one that is switched off) is not a credential we accept.
         Ok(None)
     }
+}
+
+/// `value` without leading and trailing spaces and tabs.
+fn trim_blanks(mut value: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
+}
+
+/// `value` without leading spaces.
+fn trim_leading_spaces(mut value: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = value {
+        value = rest;
+    }
+    value
 }
 
 impl CredentialSource for AuthorizationSource {

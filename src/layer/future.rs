@@ -40,7 +40,7 @@ pin_project! {
             #[pin]
             future: S::Future,
             cache_private: bool,
-            extra_headers: Option<http::HeaderMap>,
+            extra_headers: Option<Box<http::HeaderMap>>,
             context: LayerContext,
             grpc: bool,
         },
@@ -188,7 +188,7 @@ where
                     let mut response = response.map(|body| ResponseBody::Inner { body });
                     if let Some(extra) = extra_headers.take() {
                         let headers = response.headers_mut();
-                        for (name, value) in &extra {
+                        for (name, value) in extra.iter() {
                             headers.append(name, value.clone());
                         }
                     }

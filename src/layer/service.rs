@@ -58,7 +58,7 @@ pub(crate) struct Admitted<B> {
     /// The credential came in the query: the response must not be cached by shared caches.
     pub(crate) cache_private: bool,
     /// Headers that stages asked to add to the response.
-    pub(crate) extra_headers: Option<http::HeaderMap>,
+    pub(crate) extra_headers: Option<Box<http::HeaderMap>>,
     /// The layer placed a principal (not an anonymous pass).
     pub(crate) with_principal: bool,
 }
@@ -393,7 +393,7 @@ fn run_stages<B: Send + 'static>(
     let extra_headers = parts
         .extensions
         .remove::<super::AddResponseHeaders>()
-        .map(|h| h.0);
+        .map(|h| Box::new(h.0));
     MaybeReady::Ready(Ok(Admitted {
         request: Request::from_parts(parts, body),
         cache_private,

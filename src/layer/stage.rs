@@ -247,13 +247,16 @@ fn admit<B>(
     gate: Option<&LayerContext>,
     mut parts: Parts,
     body: B,
-) -> (Request<B>, Option<http::HeaderMap>) {
+) -> (Request<B>, Option<Box<http::HeaderMap>>) {
     let principal = match gate {
         Some(gate) if principal.layer_context().is_none() => principal.admitted_by(gate.clone()),
         _ => principal,
     };
     parts.extensions.insert(principal);
-    let extra = parts.extensions.remove::<AddResponseHeaders>().map(|h| h.0);
+    let extra = parts
+        .extensions
+        .remove::<AddResponseHeaders>()
+        .map(|h| Box::new(h.0));
     (Request::from_parts(parts, body), extra)
 }
 
@@ -337,7 +340,7 @@ pin_project! {
         Inner {
             #[pin]
             future: S::Future,
-            extra_headers: Option<http::HeaderMap>,
+            extra_headers: Option<Box<http::HeaderMap>>,
             context: LayerContext,
             grpc: bool,
         },
@@ -382,7 +385,7 @@ where
     fn inner(
         inner: &mut S,
         request: Request<B>,
-        extra_headers: Option<http::HeaderMap>,
+        extra_headers: Option<Box<http::HeaderMap>>,
         context: LayerContext,
         grpc: bool,
     ) -> Self {
@@ -459,7 +462,7 @@ where
                     let mut response = response.map(|body| ResponseBody::Inner { body });
                     if let Some(extra) = extra_headers.take() {
                         let headers = response.headers_mut();
-                        for (name, value) in &extra {
+                        for (name, value) in extra.iter() {
                             headers.append(name, value.clone());
                         }
                     }

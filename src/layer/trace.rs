@@ -71,8 +71,19 @@ macro_rules! refusal_event {
 
 impl TraceLevels {
     /// Opens the decision span (disabled when no subscriber wants it at this level).
+    ///
+    /// The level is checked first, against the most verbose level any subscriber enables
+    /// (one atomic load): when none wants it, no callsite is consulted. That also skips the
+    /// span's `log` records, which `tracing`'s `log` feature (on wherever axum's default
+    /// `tower-log` is) would otherwise build for every request when no `tracing` subscriber is
+    /// installed; refusal events still reach `log`.
     #[inline]
     pub(crate) fn span(&self) -> Span {
+        if self.span > tracing::level_filters::STATIC_MAX_LEVEL
+            || self.span > tracing::level_filters::LevelFilter::current()
+        {
+            return Span::none();
+        }
         match self.span {
             Level::ERROR => decision_span!(Level::ERROR),
             Level::WARN => decision_span!(Level::WARN),
