@@ -310,7 +310,8 @@ fn api_key_router(header: bool, cache: CacheConfig) -> (Router, Option<VerifiedC
     } else {
         CredentialSources::new()
     };
-    let layer = GatekeeperLayer::builder(ApiKeyVerifier::new(keys))
+    // Keys carried as bearer tokens are accepted only when asked (an opaque-token service).
+    let layer = GatekeeperLayer::builder(ApiKeyVerifier::new(keys).accept_bearer(!header))
         .sources(sources)
         .verified_cache(cache)
         .build();

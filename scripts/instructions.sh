@@ -13,7 +13,7 @@ shift || true
 cases=("$@")
 if [ ${#cases[@]} -eq 0 ]; then
   cases=(bare tower_http_bearer opaque_minimal gatekeeper_fixed_principal
-    handwritten_hs256_same jwt_authorizer_hs256 gatekeeper_hs256_cached gatekeeper_hs256_fresh
+    handwritten_hs256 jwt_authorizer_hs256 gatekeeper_hs256_cached gatekeeper_hs256_fresh
     gatekeeper_full_pipeline_cached gatekeeper_api_key_cached gatekeeper_opaque_bearer_cached)
 fi
 export CARGO_PROFILE_BENCH_DEBUG=line-tables-only
@@ -26,9 +26,16 @@ count() { # case requests -> total instructions
   local skip=()
   [ "$1" = bare ] || skip=(COMPARE_SKIP_BARE=1)
   env COMPARE=repeat COMPARE_CASES="$1" COMPARE_N="$2" "${skip[@]}" \
-    valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" >/dev/null 2>"$tmp/err"
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" >/dev/null 2>"$tmp/err" || {
+    echo "case $1 failed:" >&2
+    grep -m 3 -E "panicked|^[0-9]{3} " "$tmp/err" >&2 || tail -n 5 "$tmp/err" >&2
+    exit 1
+  }
   sed -n 's/^summary: //p' "$tmp/out"
 }
+for c in "${cases[@]}"; do
+  grep -q "\"$c\"" benches/compare.rs || { echo "no case named $c in benches/compare.rs" >&2; exit 1; }
+done
 printf '| case | instructions / request | vs. bare |\n| --- | --- | --- |\n'
 base=
 for c in "${cases[@]}"; do

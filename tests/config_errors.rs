@@ -129,6 +129,19 @@ fn a_missing_required_key_is_named() {
 }
 
 #[test]
+fn a_secret_of_the_wrong_type_is_not_quoted_in_the_error() {
+    let line = VALID
+        .lines()
+        .find(|l| l.starts_with("client_secret = "))
+        .expect("a client secret in the valid config");
+    let err = parse(&VALID.replacen(line, "client_secret = 987654321", 1)).unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("987654321"), "{text}");
+    assert!(text.contains("invalid type: integer, expected"), "{text}");
+    assert!(err.line_column().is_some(), "{text}");
+}
+
+#[test]
 fn a_value_of_the_wrong_type_is_refused_where_it_is() {
     let err = parse(&with(
         "scopes = [\"orders:read\"]",

@@ -86,7 +86,7 @@ impl ConfigError {
             origin: origin.to_owned(),
             line,
             column,
-            message: error.message().trim_end().to_owned(),
+            message: without_values(error.message().trim_end()),
         }
     }
 
@@ -257,4 +257,24 @@ impl fmt::Display for ConfigProblem {
             Self::Store(why) => write!(f, "store: {why}"),
         }
     }
+}
+
+/// A deserializer's message without the value it quotes: `invalid type: integer `12345`,
+/// expected a string` becomes `invalid type: integer, expected a string`. The value may be a
+/// secret typed without its quotes (`client_secret = 12345`), and error text is logged.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some(at) = rest.find(", expected")
+        {
+            let unexpected = &rest[..at];
+            let kind = unexpected
+                .split(['`', '"', '\''])
+                .next()
+                .unwrap_or("")
+                .trim_end();
+            return format!("{prefix}{kind}{}", &rest[at..]);
+        }
+    }
+    message.to_owned()
 }
