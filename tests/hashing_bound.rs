@@ -41,53 +41,9 @@ use tower_gatekeeper::{GatekeeperLayer, MaybeReady, Principal};
 // Holding permits
 // ---------------------------------------------------------------------------------------------
 
-/// Jobs that hold a permit each until released.
-struct Hold {
-    release: Vec<mpsc::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<Result<(), HashingBusy>>>,
-}
-
-impl Hold {
-    /// Takes `n` permits of `pool` and returns once they are all taken.
-    async fn take(pool: &HashingPool, n: usize) -> Self {
-        let before = pool.available();
-        let mut hold = Hold {
-            release: Vec::new(),
-            tasks: Vec::new(),
-        };
-        for _ in 0..n {
-            let (tx, rx) = mpsc::channel::<()>();
-            let pool = pool.clone();
-            hold.tasks.push(tokio::spawn(async move {
-                pool.run(move || {
-                    let _ = rx.recv();
-                })
-                .await
-            }));
-            hold.release.push(tx);
-        }
-        wait_until(|| pool.available() == before - n).await;
-        hold
-    }
-
-    async fn release(self) {
-        drop(self.release);
-        for task in self.tasks {
-            assert_eq!(task.await.unwrap(), Ok(()));
-        }
-    }
-}
-
-/// Polls `condition` (bounded: 30 s) — a wait for a state, not a time assertion.
-async fn wait_until(condition: impl Fn() -> bool) {
-    for _ in 0..3000 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the condition never held");
-}
+#[path = "support/hold.rs"]
+mod hold;
+use hold::{Hold, wait_until};
 
 fn small_pool(permits: usize, queue: usize, max_wait: Duration) -> HashingPool {
     HashingPool::builder()

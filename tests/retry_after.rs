@@ -6,7 +6,6 @@
 //! `tests/hashing_bound.rs`. A refusal that is not a 503 carries no `Retry-After`: a client
 //! must not retry a wrong password or an expired token.
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,51 +24,12 @@ use tower_gatekeeper::error::JsonResponder;
 use tower_gatekeeper::extract::{Credential, CredentialSources};
 use tower_gatekeeper::issuer::{AccountAdmin, ClientRegistry};
 use tower_gatekeeper::principal::Identity;
-use tower_gatekeeper::verify::{BasicUsers, BasicVerifier, HashingBusy, HashingPool, VerifyError};
+use tower_gatekeeper::verify::{BasicUsers, BasicVerifier, HashingPool, VerifyError};
 use tower_gatekeeper::{GatekeeperBuilder, GatekeeperLayer};
 
-/// Jobs holding permits of a pool until dropped.
-struct Hold {
-    release: Vec<mpsc::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<Result<(), HashingBusy>>>,
-}
-
-impl Hold {
-    /// Takes every permit of `pool`; returns once they are all taken.
-    async fn all(pool: &HashingPool) -> Self {
-        let n = pool.permits();
-        let mut hold = Hold {
-            release: Vec::new(),
-            tasks: Vec::new(),
-        };
-        for _ in 0..n {
-            let (tx, rx) = mpsc::channel::<()>();
-            let pool = pool.clone();
-            hold.tasks.push(tokio::spawn(async move {
-                pool.run(move || {
-                    let _ = rx.recv();
-                })
-                .await
-            }));
-            hold.release.push(tx);
-        }
-        // A wait for a state (bounded: 30 s), not a time assertion.
-        for _ in 0..3000 {
-            if pool.available() == 0 {
-                return hold;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the permits were never all taken");
-    }
-
-    async fn release(self) {
-        drop(self.release);
-        for task in self.tasks {
-            assert_eq!(task.await.unwrap(), Ok(()));
-        }
-    }
-}
+#[path = "support/hold.rs"]
+mod hold;
+use hold::Hold;
 
 async fn send(app: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
     let response = app.clone().oneshot(request).await.unwrap();
