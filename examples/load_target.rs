@@ -159,11 +159,12 @@ async fn main() {
         ))
         .merge(gatekeeper(
             "/gatekeeper_opaque",
-            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await)).build(),
+            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await).accept_bearer(true))
+                .build(),
         ))
         .merge(gatekeeper(
             "/gatekeeper_opaque_uncached",
-            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await))
+            GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await).accept_bearer(true))
                 .verified_cache(uncached())
                 .build(),
         ));
