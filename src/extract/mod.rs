@@ -147,6 +147,10 @@ impl Source {
 #[derive(Clone)]
 enum Secret<'a> {
     Token(Cow<'a, str>),
+    /// A bearer token from the `Authorization` header whose bytes passed the `b64token`
+    /// grammar, which admits ASCII only: read as text only when a verifier asks for it (a
+    /// cached credential is found by its bytes, so a hit never pays the UTF-8 check).
+    B64Token(&'a [u8]),
     Basic {
         user: Cow<'a, str>,
         password: Cow<'a, str>,
@@ -178,6 +182,16 @@ impl<'a> Credential<'a> {
             scheme: Scheme::Bearer,
             source,
             secret: Secret::Token(token.into()),
+        }
+    }
+
+    /// A bearer token whose bytes passed [`is_b64token_bytes`] (hence ASCII).
+    pub(crate) fn b64_bearer(token: &'a [u8], source: Source) -> Self {
+        debug_assert!(is_b64token_bytes(token));
+        Self {
+            scheme: Scheme::Bearer,
+            source,
+            secret: Secret::B64Token(token),
         }
     }
 
@@ -220,6 +234,17 @@ impl<'a> Credential<'a> {
     pub fn token(&self) -> Option<&str> {
         match &self.secret {
             Secret::Token(t) => Some(t),
+            // ASCII, checked when found: the conversion cannot fail.
+            Secret::B64Token(b) => std::str::from_utf8(b).ok(),
+            Secret::Basic { .. } => None,
+        }
+    }
+
+    /// [`token`](Self::token) as bytes, without reading them as text.
+    pub(crate) fn token_bytes(&self) -> Option<&[u8]> {
+        match &self.secret {
+            Secret::Token(t) => Some(t.as_bytes()),
+            Secret::B64Token(b) => Some(b),
             Secret::Basic { .. } => None,
         }
     }
@@ -228,7 +253,7 @@ impl<'a> Credential<'a> {
     pub fn basic_parts(&self) -> Option<(&str, &str)> {
         match &self.secret {
             Secret::Basic { user, password } => Some((user, password)),
-            Secret::Token(_) => None,
+            Secret::Token(_) | Secret::B64Token(_) => None,
         }
     }
 
@@ -236,6 +261,7 @@ impl<'a> Credential<'a> {
     pub fn into_owned(self) -> Credential<'static> {
         let secret = match self.secret {
             Secret::Token(t) => Secret::Token(Cow::Owned(t.into_owned())),
+            Secret::B64Token(b) => Secret::Token(Cow::Owned(String::from_utf8_lossy(b).into())),
             Secret::Basic { user, password } => Secret::Basic {
                 user: Cow::Owned(user.into_owned()),
                 password: Cow::Owned(password.into_owned()),
@@ -701,6 +727,24 @@ mod tests {
                 "{b:#04x}"
             );
         }
+    }
+
+    #[test]
+    fn a_header_token_reads_the_same_as_text_bytes_and_owned() {
+        let s = CredentialSources::new();
+        let req = http::Request::get("/")
+            .header("authorization", "Bearer ab.C-_~+/9==")
+            .body(())
+            .unwrap();
+        // Borrowed from the request, as the layer holds it.
+        let found = s.extract_head(req.headers(), req.uri()).unwrap().unwrap();
+        assert_eq!(found.token(), Some("ab.C-_~+/9=="));
+        assert_eq!(found.token_bytes(), Some(&b"ab.C-_~+/9=="[..]));
+        assert_eq!(found.basic_parts(), None);
+        assert!(!format!("{found:?}").contains("ab.C"));
+        let owned = found.into_owned();
+        assert_eq!(owned.token(), Some("ab.C-_~+/9=="));
+        assert_eq!(owned.scheme(), Scheme::Bearer);
     }
 
     #[test]

@@ -256,9 +256,10 @@ impl AuthorizationSource {
     }
 
     fn parse<'a>(&self, value: &'a [u8]) -> Result<Option<Credential<'a>>, AuthError> {
-        // On bytes: the scheme and the token are ASCII when they are what we accept, so only
-        // the token is checked as UTF-8 (to hand out a `&str`), once the grammar has passed.
-        // A value that is not UTF-8 is malformed whatever its scheme, as before.
+        // On bytes: the scheme and the token are ASCII when they are what we accept. A bearer
+        // token that passes the `b64token` grammar is ASCII, so it is not checked as UTF-8 at
+        // all (it is read as text only if a verifier asks); any other value that is not UTF-8
+        // is malformed whatever its scheme, as before.
         let value = trim_blanks(value);
         let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
             Some(at) => (&value[..at], &value[at + 1..]),
@@ -276,8 +277,7 @@ impl AuthorizationSource {
             if rest.len() > MAX_CREDENTIAL_LEN {
                 return Err(malformed());
             }
-            let token = std::str::from_utf8(rest).map_err(|_| malformed())?;
-            return Ok(Some(Credential::bearer(token, Source::Header)));
+            return Ok(Some(Credential::b64_bearer(rest, Source::Header)));
         }
         utf8()?;
         if self.basic && scheme.eq_ignore_ascii_case(b"basic") {

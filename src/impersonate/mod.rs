@@ -231,16 +231,56 @@ impl RequestFacts {
     }
 }
 
-fn single_header(parts: &Parts, name: &HeaderName) -> Result<Option<String>, AuthError> {
-    let mut values = parts.headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err(AuthError::invalid_request(format!(
+/// How often a header occurs in a request.
+#[derive(Clone, Copy)]
+enum Occurs<'a> {
+    Never,
+    Once(&'a HeaderValue),
+    Repeated,
+}
+
+/// A request with at most this many header values is scanned once for the stage's three
+/// headers; a larger one is asked three times (each a hashed lookup of the name).
+const SCAN_HEADERS_UP_TO: usize = 16;
+
+/// Where the three headers occur: one pass over the request's headers for a usual request
+/// (the three names of custom headers hashed byte by byte cost more than the scan), a
+/// lookup per name for a request with many headers.
+fn occurrences<'a>(parts: &'a Parts, names: [&HeaderName; 3]) -> [Occurs<'a>; 3] {
+    let mut found = [Occurs::Never; 3];
+    if parts.headers.len() <= SCAN_HEADERS_UP_TO {
+        for (name, value) in &parts.headers {
+            for (slot, wanted) in found.iter_mut().zip(names) {
+                if name == wanted {
+                    *slot = match *slot {
+                        Occurs::Never => Occurs::Once(value),
+                        _ => Occurs::Repeated,
+                    };
+                }
+            }
+        }
+    } else {
+        for (slot, name) in found.iter_mut().zip(names) {
+            let mut values = parts.headers.get_all(name).iter();
+            *slot = match (values.next(), values.next()) {
+                (None, _) => Occurs::Never,
+                (Some(v), None) => Occurs::Once(v),
+                (Some(_), Some(_)) => Occurs::Repeated,
+            };
+        }
+    }
+    found
+}
+
+fn single_header(occurs: Occurs<'_>, name: &HeaderName) -> Result<Option<String>, AuthError> {
+    match occurs {
+        Occurs::Never => Ok(None),
+        Occurs::Repeated => Err(AuthError::invalid_request(format!(
             "the {name} header is repeated"
         ))),
         // Percent-decoded (strictly, once), so non-ASCII values can travel in a header; a
         // header is not a form, so `+` stays a plus (RFC 3986 percent-decoding only).
-        (Some(v), None) => v
+        Occurs::Once(v) => v
             .to_str()
             .ok()
             .and_then(|s| query::decode(s.trim(), query::Plus::Literal))
@@ -302,11 +342,13 @@ impl Impersonation {
             c.tenant_code_param.as_str(),
         ];
         let [sudo_q, id_q, code_q] = query::scan(parts.uri.query(), names)?;
-        let sudo = one_of(sudo_q, single_header(parts, &c.sudo_header)?, "sudo")?;
-        let id = one_of(id_q, single_header(parts, &c.tenant_id_header)?, "tenantId")?;
+        let headers = [&c.sudo_header, &c.tenant_id_header, &c.tenant_code_header];
+        let [sudo_h, id_h, code_h] = occurrences(parts, headers);
+        let sudo = one_of(sudo_q, single_header(sudo_h, &c.sudo_header)?, "sudo")?;
+        let id = one_of(id_q, single_header(id_h, &c.tenant_id_header)?, "tenantId")?;
         let code = one_of(
             code_q,
-            single_header(parts, &c.tenant_code_header)?,
+            single_header(code_h, &c.tenant_code_header)?,
             "tenantCode",
         )?;
         if id.as_deref() == Some("") || code.as_deref() == Some("") {

@@ -482,7 +482,7 @@ impl Table {
 
     fn key<'a>(&self, credential: &'a Credential<'_>) -> Option<Key<'a>> {
         let key = match credential.scheme() {
-            Scheme::Bearer | Scheme::ApiKey => Key::Bytes(credential.token()?.as_bytes()),
+            Scheme::Bearer | Scheme::ApiKey => Key::Bytes(credential.token_bytes()?),
             Scheme::Basic if self.config.basic => {
                 let (user, password) = credential.basic_parts()?;
                 let mut ctx = hmac::Context::with_key(&self.digest_key);

@@ -147,3 +147,55 @@ async fn sudo_in_the_query_and_the_header_at_once_is_400() {
         .unwrap();
     assert_invalid_request(&send(&w.app, req).await, "x-sudo obs-text");
 }
+
+/// The stage scans a usual request's headers once and looks a long request's headers up by
+/// name: both must judge alike (once, repeated, absent), wherever the headers stand.
+#[tokio::test]
+async fn short_and_long_requests_read_the_sudo_and_tenant_headers_alike() {
+    let w = world().await;
+    let cases: [(&[(&str, &str)], StatusCode); 6] = [
+        (&[("x-sudo", "uid:1001")], StatusCode::OK),
+        (&[("X-Sudo", "uid:1001")], StatusCode::OK),
+        (
+            &[("x-sudo", "uid:1001"), ("x-sudo", "uid:1001")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[("x-sudo", "uid:1004"), ("x-tenant-id", "t-1")],
+            StatusCode::OK,
+        ),
+        (
+            &[
+                ("x-tenant-id", "t-1"),
+                ("x-sudo", "uid:1004"),
+                ("x-tenant-id", "t-1"),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[
+                ("x-sudo", "uid:1004"),
+                ("x-tenant-code", "acme"),
+                ("x-tenant-code", "acme"),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    let filler: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("x-filler-{i}"), format!("v{i}")))
+        .collect();
+    for (headers, expected) in cases {
+        let short = call(&w.app, "/me", &bearer(&admin()), headers).await;
+        assert_eq!(short.status, expected, "{headers:?}: {}", short.text());
+        // 20 other headers around them: more than the stage scans in one pass.
+        let mut long: Vec<(&str, &str)> = filler[..10]
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        long.extend_from_slice(headers);
+        long.extend(filler[10..].iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let long = call(&w.app, "/me", &bearer(&admin()), &long).await;
+        assert_eq!(long.status, short.status, "{headers:?}: {}", long.text());
+        assert_eq!(long.body, short.body, "{headers:?}");
+    }
+}
