@@ -215,13 +215,13 @@ const HEADER_MEMOS: usize = 4;
 /// What a header (as encoded in the token) selects; only remembered once a token with it
 /// verified, so only a signer can fill the memo.
 struct HeaderMemo {
-    encoded: Box<str>,
+    encoded: Box<[u8]>,
     key: usize,
     alg: Algorithm,
 }
 
 impl Config {
-    fn remembered(&self, encoded: &str) -> Option<&HeaderMemo> {
+    fn remembered(&self, encoded: &[u8]) -> Option<&HeaderMemo> {
         for slot in &self.headers {
             match slot.get() {
                 Some(memo) if *memo.encoded == *encoded => return Some(memo),
@@ -232,7 +232,7 @@ impl Config {
         None
     }
 
-    fn remember(&self, encoded: &str, key: usize, alg: Algorithm) {
+    fn remember(&self, encoded: &[u8], key: usize, alg: Algorithm) {
         if let Some(slot) = self.headers.iter().find(|s| s.get().is_none()) {
             let _ = slot.set(HeaderMemo {
                 encoded: encoded.into(),
@@ -434,7 +434,7 @@ impl JwtVerifier {
 
     /// Reads an encoded header: the key and algorithm it selects, once `typ` and `crit`
     /// passed.
-    fn read_header(&self, encoded: &str) -> Result<(usize, Algorithm), VerifyError> {
+    fn read_header(&self, encoded: &[u8]) -> Result<(usize, Algorithm), VerifyError> {
         let malformed = || VerifyError::invalid("the token is malformed");
         let mut stack = [0u8; 512];
         let heap;
@@ -484,8 +484,8 @@ impl JwtVerifier {
         &self,
         token: &str,
     ) -> Result<(Identity, Reuse), VerifyError> {
-        let parts =
-            jws_parts(token).ok_or_else(|| VerifyError::invalid("the token is malformed"))?;
+        let parts = jws_parts(token.as_bytes())
+            .ok_or_else(|| VerifyError::invalid("the token is malformed"))?;
         self.verify_parts(parts)
     }
 
@@ -513,13 +513,13 @@ impl JwtVerifier {
             let n = URL_SAFE_NO_PAD
                 .decode_slice(signature, &mut sig)
                 .map_err(|_| malformed())?;
-            prepared.verify(message.as_bytes(), &sig[..n])
+            prepared.verify(message, &sig[..n])
         } else {
             let mut sig = [0u8; 1032];
             let n = URL_SAFE_NO_PAD
                 .decode_slice(signature, &mut sig)
                 .map_err(|_| malformed())?;
-            prepared.verify(message.as_bytes(), &sig[..n])
+            prepared.verify(message, &sig[..n])
         };
         if !verified {
             return Err(VerifyError::invalid("the token signature is invalid"));
@@ -634,26 +634,28 @@ fn media_type_eq(a: &str, b: &str) -> bool {
 
 /// Whether `token` has the shape of a compact JWS: three non-empty base64url parts.
 pub fn looks_like_jwt(token: &str) -> bool {
-    jws_parts(token).is_some()
+    jws_parts(token.as_bytes()).is_some()
 }
 
 /// A compact JWS's encoded header, signing input (`header.payload`), payload and signature:
-/// three non-empty parts, no fourth.
+/// three non-empty parts, no fourth. Bytes: a token from the `Authorization` header is known
+/// to be ASCII (its `b64token` grammar) and is never read as text here; base64 decoding
+/// judges every other byte.
 pub(crate) struct JwsParts<'t> {
-    header: &'t str,
-    message: &'t str,
-    payload: &'t str,
-    signature: &'t str,
+    header: &'t [u8],
+    message: &'t [u8],
+    payload: &'t [u8],
+    signature: &'t [u8],
 }
 
-pub(crate) fn jws_parts(token: &str) -> Option<JwsParts<'_>> {
-    let first = token.find('.')?;
-    let last = token.rfind('.')?;
+pub(crate) fn jws_parts(token: &[u8]) -> Option<JwsParts<'_>> {
+    let first = memchr::memchr(b'.', token)?;
+    let last = memchr::memrchr(b'.', token)?;
     let (message, signature) = (&token[..last], &token[last + 1..]);
     let header = &token[..first];
     let payload = token.get(first + 1..last)?;
     let shaped = !header.is_empty() && !payload.is_empty() && !signature.is_empty();
-    (shaped && !payload.contains('.')).then_some(JwsParts {
+    (shaped && memchr::memchr(b'.', payload).is_none()).then_some(JwsParts {
         header,
         message,
         payload,
@@ -663,7 +665,7 @@ pub(crate) fn jws_parts(token: &str) -> Option<JwsParts<'_>> {
 
 impl Verifier for JwtVerifier {
     fn verify(&self, credential: &Credential<'_>) -> Verification {
-        let parts = match (credential.scheme(), credential.token()) {
+        let parts = match (credential.scheme(), credential.token_bytes()) {
             (Scheme::Bearer, Some(token)) => jws_parts(token),
             _ => None,
         };
@@ -679,7 +681,7 @@ impl Verifier for JwtVerifier {
     /// A verified token's answer holds until its `exp`: the checks are on the token alone,
     /// and the keys of a `JwtVerifier` never change.
     fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
-        let parts = match (credential.scheme(), credential.token()) {
+        let parts = match (credential.scheme(), credential.token_bytes()) {
             (Scheme::Bearer, Some(token)) => jws_parts(token),
             _ => None,
         };
@@ -824,15 +826,18 @@ mod tests {
     #[test]
     fn jws_shape() {
         for good in ["a.b.c", "eyJ.eyJ.sig", "a.b.c=="] {
-            let parts = jws_parts(good).unwrap();
-            assert_eq!(format!("{}.{}", parts.message, parts.signature), good);
+            let parts = jws_parts(good.as_bytes()).unwrap();
+            assert_eq!(
+                [parts.message, parts.signature].join(&b'.'),
+                good.as_bytes()
+            );
             assert!(parts.message.starts_with(parts.header));
             assert!(parts.message.ends_with(parts.payload));
         }
         for bad in [
             "", "abc", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "...", "a.b..c",
         ] {
-            assert!(jws_parts(bad).is_none(), "{bad:?}");
+            assert!(jws_parts(bad.as_bytes()).is_none(), "{bad:?}");
             assert!(!looks_like_jwt(bad), "{bad:?}");
         }
     }
