@@ -3,12 +3,16 @@
 # busy machine, where timings are not. Each case runs twice under callgrind, with 0 and with N
 # requests after the same setup and warm-up; the difference over N is its cost per request.
 #
-#   bash scripts/instructions.sh [N] [case ...]      (default N=2000; default cases below)
+#   bash scripts/instructions.sh [N] [case ...]      (default N=20000; default cases below)
+#
+# Setup differs a little from run to run (aws-lc's jitter entropy, random hash seeds): with
+# N = 4000 identical runs differed by up to 500 instructions per request, with N = 20000 by
+# about 150.
 #
 # Needs valgrind (apt-get install -y valgrind). Builds the bench once (release, line tables).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-2000}
+n=${1:-20000}
 shift || true
 cases=("$@")
 if [ ${#cases[@]} -eq 0 ]; then
