@@ -148,8 +148,10 @@ impl Source {
 enum Secret<'a> {
     Token(Cow<'a, str>),
     /// A bearer token from the `Authorization` header whose bytes passed the `b64token`
-    /// grammar, which admits ASCII only: read as text only when a verifier asks for it (a
-    /// cached credential is found by its bytes, so a hit never pays the UTF-8 check).
+    /// grammar, which admits ASCII only: read as text only when a verifier asks for it. The
+    /// verified-credential cache, `JwtVerifier` and the issuer's revalidation work on the
+    /// bytes, so a cache hit and a first-seen JWT never pay the UTF-8 check; a verifier that
+    /// asks for [`Credential::token`] pays it then.
     B64Token(&'a [u8]),
     Basic {
         user: Cow<'a, str>,

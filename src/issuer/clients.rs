@@ -518,7 +518,7 @@ impl ClientRegistry {
                 decoy: hash_password("decoy client secret")
                     .unwrap_or_default()
                     .into(),
-                decoy_digest: digest(&super::random_secret()),
+                decoy_digest: digest(super::random_secret()),
             }),
         }
     }

@@ -354,7 +354,8 @@ impl Verifier for IssuerVerifier {
         let jti = match stamp {
             JWT => identity.token_id(),
             _ => {
-                let Some(token) = credential.token() else {
+                // On the bytes: a hit never reads the token as text.
+                let Some(token) = credential.token_bytes() else {
                     return Revalidation::Stale;
                 };
                 match issuer.tokens().opaque(&digest(token)) {

@@ -19,8 +19,8 @@ use crate::store::{Record, StoreError, Table};
 type Digest32 = [u8; 32];
 
 /// The SHA-256 digest of a key, as stored.
-pub(crate) fn digest(secret: &str) -> Digest32 {
-    Sha256::digest(secret.as_bytes()).into()
+pub(crate) fn digest(secret: impl AsRef<[u8]>) -> Digest32 {
+    Sha256::digest(secret.as_ref()).into()
 }
 
 /// A digest in lower-case hex, on the stack: the key of a record in a [`Table`].
