@@ -30,6 +30,10 @@ pub(crate) enum CacheUse {
     Hit,
     /// The cache was asked and the verifier answered.
     Miss,
+    /// The cache held the credential and its verifier's revalidation refused it (revoked,
+    /// disabled, removed): neither a hit (nothing was admitted from the cache) nor a miss
+    /// (the verifier was not asked again).
+    Refused,
 }
 
 impl CacheUse {
@@ -38,6 +42,7 @@ impl CacheUse {
             Self::None => "none",
             Self::Hit => "hit",
             Self::Miss => "miss",
+            Self::Refused => "refused",
         }
     }
 }
@@ -75,6 +80,13 @@ pub(crate) fn cache_miss() {
     CACHE_USE.with(|c| c.set(CacheUse::Miss));
     #[cfg(feature = "metrics")]
     ::metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
+}
+
+/// A kept answer refused on revalidation: remembered for the decision span (the refusal
+/// itself is counted with the refused requests).
+#[inline]
+pub(crate) fn cache_refused() {
+    CACHE_USE.with(|c| c.set(CacheUse::Refused));
 }
 
 /// The layer admitted a request with a principal.

@@ -12,9 +12,15 @@ use axum::routing::get;
 use http::request::Parts;
 use http::{Request, StatusCode};
 use jsonwebtoken::{EncodingKey, Header, encode};
+use std::sync::atomic::Ordering;
 use tower::ServiceExt;
+use tower_gatekeeper::extract::Credential;
 use tower_gatekeeper::layer::{Authorize, DECISION_SPAN, DECISION_TARGET};
-use tower_gatekeeper::verify::{CacheConfig, JwtVerifier};
+use tower_gatekeeper::principal::Identity;
+use tower_gatekeeper::verify::{
+    CacheConfig, JwtVerifier, ReusableVerification, Reuse, Revalidation, Verification, Verified,
+    Verifier, VerifyError,
+};
 use tower_gatekeeper::{AuthError, GatekeeperLayer, MaybeReady, Principal};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -453,4 +459,70 @@ async fn the_handler_runs_outside_the_decision_span() {
     let handler: Vec<_> = events.iter().filter(|e| e.target == "handler").collect();
     assert_eq!(handler.len(), 1);
     assert_eq!(handler[0].span, Some("request"), "{handler:?}");
+}
+
+/// Answers the credential `good` and lets the answer be kept; once revoked, refuses it on
+/// revalidation (as the issuer does for a revoked token).
+struct Revocable(Arc<std::sync::atomic::AtomicBool>);
+
+impl Verifier for Revocable {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        self.verify_reusable(credential)
+            .map(|result| result.map(|verified| verified.principal))
+    }
+
+    fn verify_reusable(&self, credential: &Credential<'_>) -> ReusableVerification {
+        MaybeReady::Ready(match credential.token() {
+            Some("good") if !self.0.load(Ordering::SeqCst) => Ok(Verified::reusable(
+                Principal::new(Identity::new("svc")),
+                Reuse::unlimited(),
+            )),
+            _ => Err(VerifyError::invalid("unknown or revoked")),
+        })
+    }
+
+    fn revalidate(&self, _: &Credential<'_>, _: &Principal, _: u64) -> Revalidation {
+        if self.0.load(Ordering::SeqCst) {
+            Revalidation::Invalid(VerifyError::invalid("revoked"))
+        } else {
+            Revalidation::Valid
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_kept_answer_refused_on_revalidation_is_recorded_as_refused() {
+    let (captured, _guard) = capture();
+    let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .layer(
+            GatekeeperLayer::builder(Revocable(revoked.clone()))
+                .verified_cache(CacheConfig::new().admit_first_seen(true))
+                .build(),
+        );
+    for expected in ["miss", "hit"] {
+        assert_eq!(
+            send(&app, "/orders", Some("Bearer good")).await,
+            StatusCode::OK
+        );
+        let last = captured.decisions().pop().unwrap();
+        assert_eq!(last.fields["cache"], expected, "{last:?}");
+    }
+    revoked.store(true, Ordering::SeqCst);
+    // Refused from the kept entry, without asking the verifier again: neither hit nor miss.
+    assert_eq!(
+        send(&app, "/orders", Some("Bearer good")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let last = captured.decisions().pop().unwrap();
+    assert_eq!(last.fields["cache"], "refused", "{last:?}");
+    assert_eq!(last.fields["outcome"], "refused", "{last:?}");
+    // The entry is gone: the next request asks the verifier, which refuses too.
+    assert_eq!(
+        send(&app, "/orders", Some("Bearer good")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let last = captured.decisions().pop().unwrap();
+    assert_eq!(last.fields["cache"], "miss", "{last:?}");
 }

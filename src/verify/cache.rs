@@ -844,6 +844,7 @@ impl<V: Verifier> Verifier for CachedVerifier<V> {
                     }
                     Revalidation::Invalid(error) => {
                         table.counters.refused.fetch_add(1, Ordering::Relaxed);
+                        crate::observe::cache_refused();
                         table.remove(slot, entry);
                         return MaybeReady::Ready(Err(error));
                     }
