@@ -134,11 +134,41 @@ fn unix_seconds<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, 
 pub trait AuditSink: Send + Sync + 'static {
     /// Records one decision; called before the handler runs.
     fn record(&self, event: &AuditEvent);
+
+    /// Whether an event of this kind and outcome would be kept: when `false`, the
+    /// [`Impersonation`](super::Impersonation) stage builds no such event and calls no
+    /// [`record`](Self::record) for it. The default keeps everything; [`TracingAudit`] answers
+    /// whether a `tracing` subscriber wants the event's level at [`AUDIT_TARGET`], so a service
+    /// that logs nothing there pays nothing for the trail.
+    ///
+    /// ```
+    /// use tower_gatekeeper::impersonate::{AuditEvent, AuditKind, AuditOutcome, AuditSink};
+    ///
+    /// /// Keeps refusals only.
+    /// struct Denials;
+    /// impl AuditSink for Denials {
+    ///     fn record(&self, event: &AuditEvent) {
+    ///         assert_ne!(event.outcome, AuditOutcome::Allowed);
+    ///     }
+    ///     fn records(&self, _kind: AuditKind, outcome: AuditOutcome) -> bool {
+    ///         outcome != AuditOutcome::Allowed
+    ///     }
+    /// }
+    /// assert!(!Denials.records(AuditKind::Sudo, AuditOutcome::Allowed));
+    /// ```
+    fn records(&self, kind: AuditKind, outcome: AuditOutcome) -> bool {
+        let _ = (kind, outcome);
+        true
+    }
 }
 
 impl<S: AuditSink + ?Sized> AuditSink for std::sync::Arc<S> {
     fn record(&self, event: &AuditEvent) {
         (**self).record(event)
+    }
+
+    fn records(&self, kind: AuditKind, outcome: AuditOutcome) -> bool {
+        (**self).records(kind, outcome)
     }
 }
 
@@ -188,6 +218,17 @@ impl AuditSink for TracingAudit {
         match e.outcome {
             AuditOutcome::Allowed => emit!(info),
             AuditOutcome::Denied | AuditOutcome::Failed => emit!(warn),
+        }
+    }
+
+    fn records(&self, _kind: AuditKind, outcome: AuditOutcome) -> bool {
+        match outcome {
+            AuditOutcome::Allowed => {
+                tracing::enabled!(target: "tower_gatekeeper::audit", tracing::Level::INFO)
+            }
+            AuditOutcome::Denied | AuditOutcome::Failed => {
+                tracing::enabled!(target: "tower_gatekeeper::audit", tracing::Level::WARN)
+            }
         }
     }
 }

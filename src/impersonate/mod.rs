@@ -52,6 +52,7 @@ mod directory;
 mod query;
 pub(crate) mod user_store;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -199,14 +200,35 @@ impl TenantAsk {
     }
 }
 
-/// What the audit needs to know about the request.
-#[derive(Clone)]
+/// What the audit needs to know about the request: read only when the sink keeps some of the
+/// stage's events ([`AuditSink::records`]).
 struct RequestFacts {
     request_id: Option<String>,
     method: String,
     path: String,
     actor: String,
     actor_client_id: Option<String>,
+}
+
+/// The request's facts, shared by the events of one decision; `None` when no event is kept.
+type Facts = Option<Arc<RequestFacts>>;
+
+/// Records one event, built by `fill`, if the sink keeps events of its kind and outcome.
+fn audit_event(
+    audit: &dyn AuditSink,
+    facts: &Facts,
+    kind: AuditKind,
+    outcome: AuditOutcome,
+    reason: &'static str,
+    fill: impl FnOnce(&mut AuditEvent),
+) {
+    if let Some(facts) = facts
+        && audit.records(kind, outcome)
+    {
+        let mut event = facts.event(kind, outcome, reason);
+        fill(&mut event);
+        audit.record(&event);
+    }
 }
 
 impl RequestFacts {
@@ -284,7 +306,7 @@ fn single_header(occurs: Occurs<'_>, name: &HeaderName) -> Result<Option<String>
             .to_str()
             .ok()
             .and_then(|s| query::decode(s.trim(), query::Plus::Literal))
-            .map(Some)
+            .map(|value| Some(value.into_owned()))
             .ok_or_else(|| {
                 AuthError::invalid_request(format!(
                     "the {name} header is not validly percent-encoded UTF-8"
@@ -293,16 +315,16 @@ fn single_header(occurs: Occurs<'_>, name: &HeaderName) -> Result<Option<String>
     }
 }
 
-fn one_of(
-    from_query: Option<String>,
+fn one_of<'a>(
+    from_query: Option<Cow<'a, str>>,
     from_header: Option<String>,
     what: &str,
-) -> Result<Option<String>, AuthError> {
+) -> Result<Option<Cow<'a, str>>, AuthError> {
     match (from_query, from_header) {
         (Some(_), Some(_)) => Err(AuthError::invalid_request(format!(
             "{what} is given in both the query and a header"
         ))),
-        (q, h) => Ok(q.or(h)),
+        (q, h) => Ok(q.or(h.map(Cow::Owned))),
     }
 }
 
@@ -358,7 +380,10 @@ impl Impersonation {
             Some(text) => Some(parse_selector(&text)?),
             None => None,
         };
-        let tenant = (id.is_some() || code.is_some()).then_some(TenantAsk { id, code });
+        let tenant = (id.is_some() || code.is_some()).then(|| TenantAsk {
+            id: id.map(Cow::into_owned),
+            code: code.map(Cow::into_owned),
+        });
         Ok(Asked { sudo, tenant })
     }
 
@@ -389,17 +414,28 @@ impl Authorize for Impersonation {
             Err(e) => return MaybeReady::Ready(Err(e)),
         };
         let caller = principal.caller();
-        let facts = RequestFacts {
-            request_id: parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
-            actor: caller.subject().to_owned(),
-            actor_client_id: caller.client_id().map(str::to_owned),
-        };
+        // Read only if the sink keeps one of the events this decision can make.
+        let audit = &*self.config.audit;
+        let kept = [AuditKind::Sudo, AuditKind::Tenant]
+            .into_iter()
+            .any(|kind| {
+                [AuditOutcome::Allowed, AuditOutcome::Denied]
+                    .into_iter()
+                    .any(|outcome| audit.records(kind, outcome))
+            });
+        let facts: Facts = kept.then(|| {
+            Arc::new(RequestFacts {
+                request_id: parts
+                    .headers
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                actor: caller.subject().to_owned(),
+                actor_client_id: caller.client_id().map(str::to_owned),
+            })
+        });
         if asked
             .sudo
             .as_ref()
@@ -439,7 +475,7 @@ impl Authorize for Impersonation {
         let this = self.clone();
         self.sudo(principal, asked.sudo, &facts)
             .and_then(move |result| match result {
-                Ok(principal) => this.tenant(principal, tenant, facts),
+                Ok((principal, target)) => this.tenant(principal, target, tenant, facts),
                 Err(e) => MaybeReady::Ready(Err(e)),
             })
     }
@@ -452,26 +488,30 @@ impl Authorize for Impersonation {
 }
 
 fn record_sudo_denied(
-    facts: &RequestFacts,
+    facts: &Facts,
     audit: &dyn AuditSink,
     selector: &UserSelector,
     reason: &'static str,
 ) {
-    let mut event = facts.event(AuditKind::Sudo, AuditOutcome::Denied, reason);
-    event.target_kind = Some(selector.kind());
-    event.target = Some(mask(selector.value()));
-    audit.record(&event);
+    let (kind, outcome) = (AuditKind::Sudo, AuditOutcome::Denied);
+    audit_event(audit, facts, kind, outcome, reason, |event| {
+        event.target_kind = Some(selector.kind());
+        event.target = Some(mask(selector.value()));
+    });
 }
+
+/// The principal after sudo, and the directory record of the user it now is (when it is one).
+type AfterSudo = (Principal, Option<Arc<DirectoryUser>>);
 
 impl Impersonation {
     fn sudo(
         &self,
         principal: Principal,
         sudo: Option<(UserSelector, bool)>,
-        facts: &RequestFacts,
-    ) -> MaybeReady<Result<Principal, AuthError>> {
+        facts: &Facts,
+    ) -> MaybeReady<Result<AfterSudo, AuthError>> {
         let Some((selector, _)) = sudo else {
-            return MaybeReady::Ready(Ok(principal));
+            return MaybeReady::Ready(Ok((principal, None)));
         };
         let audit = self.config.audit.as_ref();
         if !self.holds_privilege(&principal) {
@@ -508,8 +548,8 @@ impl Impersonation {
         principal: Principal,
         selector: &UserSelector,
         found: Result<Option<Arc<DirectoryUser>>, DirectoryError>,
-        facts: &RequestFacts,
-    ) -> Result<Principal, AuthError> {
+        facts: &Facts,
+    ) -> Result<AfterSudo, AuthError> {
         let audit = self.config.audit.as_ref();
         let user = match found {
             Err(e) => {
@@ -541,22 +581,23 @@ impl Impersonation {
                     .cloned()
                     .collect::<Vec<_>>(),
             );
-        let mut event = facts.event(
-            AuditKind::Sudo,
-            AuditOutcome::Allowed,
-            "the caller holds the sudo privilege",
-        );
-        event.target_kind = Some(selector.kind());
-        event.target = Some(user.uid.clone());
-        audit.record(&event);
-        Ok(principal.impersonating(effective))
+        let (kind, outcome) = (AuditKind::Sudo, AuditOutcome::Allowed);
+        let reason = "the caller holds the sudo privilege";
+        audit_event(audit, facts, kind, outcome, reason, |event| {
+            event.target_kind = Some(selector.kind());
+            event.target = Some(user.uid.clone());
+        });
+        Ok((principal.impersonating(effective), Some(user)))
     }
 
+    /// Selects the tenant asked for; `target` is the directory record of the user the
+    /// principal became by sudo in this request (it need not be looked up again).
     fn tenant(
         &self,
         principal: Principal,
+        target: Option<Arc<DirectoryUser>>,
         ask: Option<TenantAsk>,
-        facts: RequestFacts,
+        facts: Facts,
     ) -> MaybeReady<Result<Principal, AuthError>> {
         let Some(ask) = ask else {
             return MaybeReady::Ready(Ok(principal));
@@ -572,7 +613,9 @@ impl Impersonation {
             .map(|code| directory.find_tenant(&TenantSelector::Code(code)));
         // Only a user can be a member: a client or key owner whose id equals a uid is not that
         // user (separate namespaces, see `PrincipalKind`), and is answered as a non-member.
-        let member = if principal.identity().is_user() {
+        let member = if let Some(user) = target {
+            MaybeReady::Ready(Ok(Some(user)))
+        } else if principal.identity().is_user() {
             directory.find_user(&UserSelector::Uid(principal.subject().to_owned()))
         } else {
             MaybeReady::Ready(Ok(None))
@@ -590,13 +633,14 @@ impl Impersonation {
         by_id: Option<Result<Option<Arc<Tenant>>, DirectoryError>>,
         by_code: Option<Result<Option<Arc<Tenant>>, DirectoryError>>,
         member: Result<Option<Arc<DirectoryUser>>, DirectoryError>,
-        facts: &RequestFacts,
+        facts: &Facts,
     ) -> Result<Principal, AuthError> {
         let audit = self.config.audit.as_ref();
         let deny = |reason: &'static str, error: AuthError| {
-            let mut event = facts.event(AuditKind::Tenant, AuditOutcome::Denied, reason);
-            event.tenant = Some(ask.shown());
-            audit.record(&event);
+            let (kind, outcome) = (AuditKind::Tenant, AuditOutcome::Denied);
+            audit_event(audit, facts, kind, outcome, reason, |event| {
+                event.tenant = Some(ask.shown());
+            });
             Err(error)
         };
         let (by_id, by_code, member) = match (by_id.transpose(), by_code.transpose(), member) {
@@ -644,16 +688,14 @@ impl Impersonation {
         if !member.is_some_and(|u| u.in_tenant(&tenant.id)) {
             return deny("the user is not a member of the tenant", not_member());
         }
-        let mut event = facts.event(
-            AuditKind::Tenant,
-            AuditOutcome::Allowed,
-            "the user is a member of the tenant",
-        );
-        event.tenant = Some(tenant.id.clone());
-        if principal.actor().is_some() {
-            event.target = Some(principal.subject().to_owned());
-        }
-        audit.record(&event);
+        let (kind, outcome) = (AuditKind::Tenant, AuditOutcome::Allowed);
+        let reason = "the user is a member of the tenant";
+        audit_event(audit, facts, kind, outcome, reason, |event| {
+            event.tenant = Some(tenant.id.clone());
+            if principal.actor().is_some() {
+                event.target = Some(principal.subject().to_owned());
+            }
+        });
         Ok(principal.with_tenant(tenant))
     }
 }

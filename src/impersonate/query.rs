@@ -6,6 +6,8 @@
 //! invalid UTF-8 is a 400, never replaced — so whenever the gatekeeper accepts a query, a
 //! handler reading it with `Query` sees exactly the same values.
 
+use std::borrow::Cow;
+
 use crate::error::AuthError;
 
 /// How `+` is read.
@@ -19,8 +21,12 @@ pub(crate) enum Plus {
 
 /// Percent-decodes `raw` exactly once. A `%` not followed by two hex digits, or bytes that are
 /// not UTF-8, are errors; `+` is read as `plus` says.
-pub(crate) fn decode(raw: &str, plus: Plus) -> Option<String> {
+pub(crate) fn decode(raw: &str, plus: Plus) -> Option<Cow<'_, str>> {
     let bytes = raw.as_bytes();
+    // Nothing to decode: the text itself (most names and values), with no copy.
+    if !bytes.contains(&b'%') && (plus == Plus::Literal || !bytes.contains(&b'+')) {
+        return Some(Cow::Borrowed(raw));
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -37,16 +43,16 @@ pub(crate) fn decode(raw: &str, plus: Plus) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// Finds the parameters `names` in `query`: each at most once (a repeat is a 400), values
 /// decoded strictly.
-pub(crate) fn scan<const N: usize>(
-    query: Option<&str>,
+pub(crate) fn scan<'q, const N: usize>(
+    query: Option<&'q str>,
     names: [&str; N],
-) -> Result<[Option<String>; N], AuthError> {
-    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+) -> Result<[Option<Cow<'q, str>>; N], AuthError> {
+    let mut found: [Option<Cow<'q, str>>; N] = std::array::from_fn(|_| None);
     let Some(query) = query else {
         return Ok(found);
     };
@@ -60,7 +66,7 @@ pub(crate) fn scan<const N: usize>(
         let Some(name) = decode(raw_name, Plus::Space) else {
             continue;
         };
-        let Some(slot) = names.iter().position(|n| *n == name) else {
+        let Some(slot) = names.iter().position(|n| *n == &*name) else {
             continue;
         };
         if found[slot].is_some() {

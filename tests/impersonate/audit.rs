@@ -239,3 +239,91 @@ async fn tracing_audit_emits_events_at_the_audit_target() {
     assert!(audit[2].contains("9***"), "{}", audit[2]);
     assert!(!out.contains(&token), "the token was logged");
 }
+
+/// Keeps what `keep` says, and counts what it is asked.
+#[derive(Clone)]
+struct Selective {
+    events: Collect,
+    keep: fn(AuditKind, AuditOutcome) -> bool,
+}
+
+impl AuditSink for Selective {
+    fn record(&self, event: &AuditEvent) {
+        assert!(
+            (self.keep)(event.kind, event.outcome),
+            "recorded an event the sink does not keep: {event:?}"
+        );
+        self.events.record(event);
+    }
+
+    fn records(&self, kind: AuditKind, outcome: AuditOutcome) -> bool {
+        (self.keep)(kind, outcome)
+    }
+}
+
+#[tokio::test]
+async fn a_sink_gets_only_the_events_it_keeps() {
+    let token = admin();
+    let denials = Selective {
+        events: Collect::default(),
+        keep: |_, outcome| outcome != AuditOutcome::Allowed,
+    };
+    let app = routes().layer(layer(
+        Impersonation::new(directory().await).audit(denials.clone()),
+    ));
+    let r = call(&app, "/me?sudo=uid:1001&tenantId=t-1", &bearer(&token), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        denials.events.take().is_empty(),
+        "allowed events were built"
+    );
+    // A refusal is still recorded, whole.
+    let r = call(&app, "/me?sudo=uid:1001&tenantId=t-2", &bearer(&token), &[]).await;
+    assert_access_denied(&r, "not her tenant");
+    let events = denials.events.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, AuditKind::Tenant);
+    assert_eq!(events[0].outcome, AuditOutcome::Denied);
+    assert_eq!(events[0].actor, "admin-app");
+    assert_eq!(events[0].path, "/me");
+    assert_eq!(events[0].tenant.as_deref(), Some("t***"));
+
+    // Keeping sudo events only: the tenant's are not built, the decision is the same.
+    let sudo_only = Selective {
+        events: Collect::default(),
+        keep: |kind, _| kind == AuditKind::Sudo,
+    };
+    let app = routes().layer(layer(
+        Impersonation::new(directory().await).audit(sudo_only.clone()),
+    ));
+    let r = call(&app, "/me?sudo=uid:1001&tenantId=t-1", &bearer(&token), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json(), as_alice(acme()));
+    let events = sudo_only.events.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, AuditKind::Sudo);
+    assert_eq!(events[0].target.as_deref(), Some("1001"));
+}
+
+#[tokio::test]
+async fn tracing_audit_keeps_what_the_subscriber_wants() {
+    use tower_gatekeeper::impersonate::TracingAudit;
+    // No subscriber: nothing is kept, so nothing is built.
+    assert!(!TracingAudit.records(AuditKind::Sudo, AuditOutcome::Allowed));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(!TracingAudit.records(AuditKind::Sudo, AuditOutcome::Allowed));
+        assert!(TracingAudit.records(AuditKind::Sudo, AuditOutcome::Denied));
+        assert!(TracingAudit.records(AuditKind::Tenant, AuditOutcome::Failed));
+    });
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(TracingAudit.records(AuditKind::Tenant, AuditOutcome::Allowed));
+    });
+}

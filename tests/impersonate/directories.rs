@@ -235,3 +235,29 @@ async fn the_deprecation_warning_keeps_earlier_stages_headers() {
         Some("kept")
     );
 }
+
+#[tokio::test]
+async fn sudo_with_a_tenant_looks_the_target_up_once() {
+    for pending in [false, true] {
+        let (w, lookups) = remote_world(pending, false).await;
+        // The target by e-mail, then the tenant: the membership is the target's own record.
+        let uri = "/me?sudo=email:alice%2Bops@example.com&tenantId=t-1";
+        let r = call(&w.app, uri, &bearer(&admin()), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json(), as_alice(acme()));
+        assert_eq!(lookups.swap(0, Ordering::SeqCst), 2, "user + tenant");
+        // A tenant she is not in is still refused on her record.
+        let uri = "/me?sudo=uid:1001&tenantId=t-2";
+        let r = call(&w.app, uri, &bearer(&admin()), &[]).await;
+        assert_access_denied(&r, "not her tenant");
+        // Without sudo, the caller's own membership is looked up.
+        let uri = "/me?tenantId=t-1";
+        let r = call(&w.app, uri, &basic("bob", BOB_PASSWORD), &[]).await;
+        assert_access_denied(&r, "bob is not in t-1");
+        let _ = lookups.swap(0, Ordering::SeqCst);
+        let uri = "/me?tenantId=t-2";
+        let r = call(&w.app, uri, &basic("bob", BOB_PASSWORD), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(lookups.load(Ordering::SeqCst), 2, "tenant + member");
+    }
+}
