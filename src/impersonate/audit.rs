@@ -139,7 +139,8 @@ pub trait AuditSink: Send + Sync + 'static {
     /// [`Impersonation`](super::Impersonation) stage builds no such event and calls no
     /// [`record`](Self::record) for it. The default keeps everything; [`TracingAudit`] answers
     /// whether a `tracing` subscriber wants the event's level at [`AUDIT_TARGET`], so a service
-    /// that logs nothing there pays nothing for the trail.
+    /// whose subscriber filters the audit target out pays nothing for the trail (before any
+    /// subscriber is set it keeps everything, which may still reach `log`).
     ///
     /// ```
     /// use tower_gatekeeper::impersonate::{AuditEvent, AuditKind, AuditOutcome, AuditSink};
@@ -222,6 +223,11 @@ impl AuditSink for TracingAudit {
     }
 
     fn records(&self, _kind: AuditKind, outcome: AuditOutcome) -> bool {
+        // Before any subscriber is set, events may still reach `log` (tracing's `log`
+        // feature): keep them.
+        if !tracing::dispatcher::has_been_set() {
+            return true;
+        }
         match outcome {
             AuditOutcome::Allowed => {
                 tracing::enabled!(target: "tower_gatekeeper::audit", tracing::Level::INFO)

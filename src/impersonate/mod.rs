@@ -475,7 +475,7 @@ impl Authorize for Impersonation {
         let this = self.clone();
         self.sudo(principal, asked.sudo, &facts)
             .and_then(move |result| match result {
-                Ok((principal, target)) => this.tenant(principal, target, tenant, facts),
+                Ok(principal) => this.tenant(principal, tenant, facts),
                 Err(e) => MaybeReady::Ready(Err(e)),
             })
     }
@@ -500,18 +500,15 @@ fn record_sudo_denied(
     });
 }
 
-/// The principal after sudo, and the directory record of the user it now is (when it is one).
-type AfterSudo = (Principal, Option<Arc<DirectoryUser>>);
-
 impl Impersonation {
     fn sudo(
         &self,
         principal: Principal,
         sudo: Option<(UserSelector, bool)>,
         facts: &Facts,
-    ) -> MaybeReady<Result<AfterSudo, AuthError>> {
+    ) -> MaybeReady<Result<Principal, AuthError>> {
         let Some((selector, _)) = sudo else {
-            return MaybeReady::Ready(Ok((principal, None)));
+            return MaybeReady::Ready(Ok(principal));
         };
         let audit = self.config.audit.as_ref();
         if !self.holds_privilege(&principal) {
@@ -549,7 +546,7 @@ impl Impersonation {
         selector: &UserSelector,
         found: Result<Option<Arc<DirectoryUser>>, DirectoryError>,
         facts: &Facts,
-    ) -> Result<AfterSudo, AuthError> {
+    ) -> Result<Principal, AuthError> {
         let audit = self.config.audit.as_ref();
         let user = match found {
             Err(e) => {
@@ -587,15 +584,12 @@ impl Impersonation {
             event.target_kind = Some(selector.kind());
             event.target = Some(user.uid.clone());
         });
-        Ok((principal.impersonating(effective), Some(user)))
+        Ok(principal.impersonating(effective))
     }
 
-    /// Selects the tenant asked for; `target` is the directory record of the user the
-    /// principal became by sudo in this request (it need not be looked up again).
     fn tenant(
         &self,
         principal: Principal,
-        target: Option<Arc<DirectoryUser>>,
         ask: Option<TenantAsk>,
         facts: Facts,
     ) -> MaybeReady<Result<Principal, AuthError>> {
@@ -613,9 +607,9 @@ impl Impersonation {
             .map(|code| directory.find_tenant(&TenantSelector::Code(code)));
         // Only a user can be a member: a client or key owner whose id equals a uid is not that
         // user (separate namespaces, see `PrincipalKind`), and is answered as a non-member.
-        let member = if let Some(user) = target {
-            MaybeReady::Ready(Ok(Some(user)))
-        } else if principal.identity().is_user() {
+        // Looked up by uid even after sudo found the target: a directory may answer a lookup
+        // by e-mail or login name with a thinner record than by uid.
+        let member = if principal.identity().is_user() {
             directory.find_user(&UserSelector::Uid(principal.subject().to_owned()))
         } else {
             MaybeReady::Ready(Ok(None))

@@ -237,15 +237,19 @@ async fn the_deprecation_warning_keeps_earlier_stages_headers() {
 }
 
 #[tokio::test]
-async fn sudo_with_a_tenant_looks_the_target_up_once() {
+async fn sudo_with_a_tenant_checks_the_targets_membership_by_uid() {
     for pending in [false, true] {
         let (w, lookups) = remote_world(pending, false).await;
-        // The target by e-mail, then the tenant: the membership is the target's own record.
+        // The target by e-mail, the tenant, then the target's membership by uid.
         let uri = "/me?sudo=email:alice%2Bops@example.com&tenantId=t-1";
         let r = call(&w.app, uri, &bearer(&admin()), &[]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(r.json(), as_alice(acme()));
-        assert_eq!(lookups.swap(0, Ordering::SeqCst), 2, "user + tenant");
+        assert_eq!(
+            lookups.swap(0, Ordering::SeqCst),
+            3,
+            "user + tenant + member"
+        );
         // A tenant she is not in is still refused on her record.
         let uri = "/me?sudo=uid:1001&tenantId=t-2";
         let r = call(&w.app, uri, &bearer(&admin()), &[]).await;
