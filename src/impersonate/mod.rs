@@ -294,7 +294,10 @@ fn occurrences<'a>(parts: &'a Parts, names: [&HeaderName; 3]) -> [Occurs<'a>; 3]
     found
 }
 
-fn single_header(occurs: Occurs<'_>, name: &HeaderName) -> Result<Option<String>, AuthError> {
+fn single_header<'a>(
+    occurs: Occurs<'a>,
+    name: &HeaderName,
+) -> Result<Option<Cow<'a, str>>, AuthError> {
     match occurs {
         Occurs::Never => Ok(None),
         Occurs::Repeated => Err(AuthError::invalid_request(format!(
@@ -306,7 +309,7 @@ fn single_header(occurs: Occurs<'_>, name: &HeaderName) -> Result<Option<String>
             .to_str()
             .ok()
             .and_then(|s| query::decode(s.trim(), query::Plus::Literal))
-            .map(|value| Some(value.into_owned()))
+            .map(Some)
             .ok_or_else(|| {
                 AuthError::invalid_request(format!(
                     "the {name} header is not validly percent-encoded UTF-8"
@@ -317,14 +320,14 @@ fn single_header(occurs: Occurs<'_>, name: &HeaderName) -> Result<Option<String>
 
 fn one_of<'a>(
     from_query: Option<Cow<'a, str>>,
-    from_header: Option<String>,
+    from_header: Option<Cow<'a, str>>,
     what: &str,
 ) -> Result<Option<Cow<'a, str>>, AuthError> {
     match (from_query, from_header) {
         (Some(_), Some(_)) => Err(AuthError::invalid_request(format!(
             "{what} is given in both the query and a header"
         ))),
-        (q, h) => Ok(q.or(h.map(Cow::Owned))),
+        (q, h) => Ok(q.or(h)),
     }
 }
 
