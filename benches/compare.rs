@@ -180,8 +180,24 @@ fn gatekeeper_with(verifier: impl Verifier, cache: CacheConfig) -> (Router, Opti
     let layer = GatekeeperLayer::builder(verifier)
         .verified_cache(cache)
         .build();
+    mounted(layer, Mount::Generic)
+}
+
+/// How a case mounts the layer: `GatekeeperLayer` as it is (its own body types, which axum
+/// boxes again), or `GatekeeperLayer::for_axum` (axum's `Body` in and out).
+#[derive(Clone, Copy)]
+enum Mount {
+    Generic,
+    Axum,
+}
+
+fn mounted(layer: GatekeeperLayer, mount: Mount) -> (Router, Option<VerifiedCache>) {
     let cache = layer.verified_cache().cloned();
-    (routes().layer(layer), cache)
+    let router = match mount {
+        Mount::Generic => routes().layer(layer),
+        Mount::Axum => routes().layer(layer.for_axum()),
+    };
+    (router, cache)
 }
 
 /// The cache of "fresh" cases: small, so that a pool of distinct tokens never hits.
@@ -231,7 +247,7 @@ fn api_table() -> ApiTable {
 }
 
 /// The whole pipeline: JWT, required scope, sudo/tenant stage, grant check by API table.
-fn full_pipeline() -> (Router, Option<VerifiedCache>) {
+fn full_pipeline(mount: Mount) -> (Router, Option<VerifiedCache>) {
     let directory = InMemoryDirectory::new();
     let mut user = DirectoryUser::new("1001", "alice");
     user.tenants = vec!["t-1".into()];
@@ -251,8 +267,7 @@ fn full_pipeline() -> (Router, Option<VerifiedCache>) {
         .authorize(Impersonation::new(directory))
         .authorize(GrantCheck::by_table_shared(grant_store(), api_table()))
         .build();
-    let cache = layer.verified_cache().cloned();
-    (routes().layer(layer), cache)
+    mounted(layer, mount)
 }
 
 fn scope_and_grant() -> (Router, Option<VerifiedCache>) {
@@ -286,6 +301,14 @@ fn api_keys() -> Vec<String> {
 }
 
 fn api_key_router(header: bool, cache: CacheConfig) -> (Router, Option<VerifiedCache>) {
+    api_key_router_mounted(header, cache, Mount::Generic)
+}
+
+fn api_key_router_mounted(
+    header: bool,
+    cache: CacheConfig,
+    mount: Mount,
+) -> (Router, Option<VerifiedCache>) {
     let keys = ApiKeyStore::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -315,8 +338,7 @@ fn api_key_router(header: bool, cache: CacheConfig) -> (Router, Option<VerifiedC
         .sources(sources)
         .verified_cache(cache)
         .build();
-    let cache = layer.verified_cache().cloned();
-    (routes().layer(layer), cache)
+    mounted(layer, mount)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,7 +591,7 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 gk(
                     "gatekeeper_full_pipeline_cached",
-                    full_pipeline(),
+                    full_pipeline(Mount::Generic),
                     "/orders",
                     one(bearer(&hs_same)),
                 )
@@ -580,7 +602,7 @@ fn cases(rt: &Runtime) -> Vec<Case> {
             Box::new(|| {
                 gk(
                     "gatekeeper_full_pipeline_sudo_tenant_cached",
-                    full_pipeline(),
+                    full_pipeline(Mount::Generic),
                     "/orders?sudo=uid:1001&tenantId=t-1",
                     one(bearer(&sudo_token)),
                 )
@@ -625,6 +647,58 @@ fn cases(rt: &Runtime) -> Vec<Case> {
                 gk(
                     "gatekeeper_opaque_bearer_uncached",
                     api_key_router(false, off()),
+                    "/orders",
+                    one(bearer(API_KEY)),
+                )
+            }),
+        ),
+        (
+            "gatekeeper_fixed_principal_axum",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_fixed_principal_axum",
+                    mounted(
+                        GatekeeperLayer::builder(Fixed(Principal::new(Identity::new("app-7"))))
+                            .verified_cache(off())
+                            .build(),
+                        Mount::Axum,
+                    ),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
+        ),
+        (
+            "gatekeeper_hs256_cached_axum",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_hs256_cached_axum",
+                    mounted(
+                        GatekeeperLayer::builder(gatekeeper_jwt(hs_key())).build(),
+                        Mount::Axum,
+                    ),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
+        ),
+        (
+            "gatekeeper_full_pipeline_cached_axum",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_full_pipeline_cached_axum",
+                    full_pipeline(Mount::Axum),
+                    "/orders",
+                    one(bearer(&hs_same)),
+                )
+            }),
+        ),
+        (
+            "gatekeeper_opaque_bearer_cached_axum",
+            Box::new(|| {
+                gk(
+                    "gatekeeper_opaque_bearer_cached_axum",
+                    api_key_router_mounted(false, on(), Mount::Axum),
                     "/orders",
                     one(bearer(API_KEY)),
                 )

@@ -125,6 +125,8 @@ pub use axum::MissingPrincipal;
 pub mod issuer;
 
 pub use error::{AuthError, ErrorKind};
+#[cfg(feature = "axum")]
+pub use layer::AxumGatekeeperLayer;
 pub use layer::{Gatekeeper, GatekeeperBuilder, GatekeeperLayer};
 pub use maybe_ready::{BoxFuture, MaybeReady, MaybeReadyFuture};
 pub use principal::Principal;

@@ -175,6 +175,20 @@ pub struct Credential<'a> {
     scheme: Scheme,
     source: Source,
     secret: Secret<'a>,
+    grammar: Grammar,
+}
+
+/// Whether a bearer token from the `Authorization` header was held to RFC 6750's `b64token`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Grammar {
+    /// Not an `Authorization` bearer token: its source applied its own rules.
+    Source,
+    /// An `Authorization` bearer token that passed the `b64token` grammar.
+    B64Token,
+    /// An `Authorization` bearer token not checked yet: the layer checks it before any
+    /// verifier sees it, unless the verified-credential cache holds an answer for exactly
+    /// these bytes (which passed the check when they were first verified).
+    Pending,
 }
 
 impl<'a> Credential<'a> {
@@ -184,17 +198,53 @@ impl<'a> Credential<'a> {
             scheme: Scheme::Bearer,
             source,
             secret: Secret::Token(token.into()),
+            grammar: Grammar::Source,
         }
     }
 
-    /// A bearer token whose bytes passed [`is_b64token_bytes`] (hence ASCII).
-    pub(crate) fn b64_bearer(token: &'a [u8], source: Source) -> Self {
+    /// An `Authorization` bearer token whose bytes passed [`is_b64token_bytes`] (hence ASCII).
+    pub(crate) fn b64_bearer(token: &'a [u8]) -> Self {
         debug_assert!(is_b64token_bytes(token));
         Self {
             scheme: Scheme::Bearer,
-            source,
+            source: Source::Header,
             secret: Secret::B64Token(token),
+            grammar: Grammar::B64Token,
         }
+    }
+
+    /// An `Authorization` bearer token whose grammar is checked later, by
+    /// [`check_grammar`](Self::check_grammar).
+    pub(crate) fn pending_bearer(token: &'a [u8]) -> Self {
+        Self {
+            scheme: Scheme::Bearer,
+            source: Source::Header,
+            secret: Secret::B64Token(token),
+            grammar: Grammar::Pending,
+        }
+    }
+
+    pub(crate) fn grammar(&self) -> Grammar {
+        self.grammar
+    }
+
+    /// Holds a pending `Authorization` bearer token to the `b64token` grammar (RFC 6750
+    /// §2.1): 400 `invalid_request` if it fails, as if it had been checked when found.
+    pub(crate) fn check_grammar(&mut self) -> Result<(), AuthError> {
+        if self.grammar != Grammar::Pending {
+            return Ok(());
+        }
+        let Secret::B64Token(token) = self.secret else {
+            unreachable!("only `pending_bearer` makes a pending credential");
+        };
+        if !is_b64token_bytes(token) {
+            if std::str::from_utf8(token).is_err() {
+                return Err(malformed());
+            }
+            return Err(not_b64token());
+        }
+        self.grammar = Grammar::B64Token;
+        Ok(())
     }
 
     /// An API key.
@@ -203,6 +253,7 @@ impl<'a> Credential<'a> {
             scheme: Scheme::ApiKey,
             source,
             secret: Secret::Token(key.into()),
+            grammar: Grammar::Source,
         }
     }
 
@@ -219,6 +270,7 @@ impl<'a> Credential<'a> {
                 user: user.into(),
                 password: password.into(),
             },
+            grammar: Grammar::Source,
         }
     }
 
@@ -261,6 +313,10 @@ impl<'a> Credential<'a> {
 
     /// A copy that owns its secret, for verifiers that must keep it across an `await`.
     pub fn into_owned(self) -> Credential<'static> {
+        debug_assert!(
+            self.grammar != Grammar::Pending,
+            "checked before it is kept"
+        );
         let secret = match self.secret {
             Secret::Token(t) => Secret::Token(Cow::Owned(t.into_owned())),
             Secret::B64Token(b) => Secret::Token(Cow::Owned(String::from_utf8_lossy(b).into())),
@@ -273,6 +329,7 @@ impl<'a> Credential<'a> {
             scheme: self.scheme,
             source: self.source,
             secret,
+            grammar: self.grammar,
         }
     }
 }
@@ -483,19 +540,26 @@ impl CredentialSources {
         headers: &'a HeaderMap,
         uri: &'a Uri,
     ) -> Result<Option<Credential<'a>>, AuthError> {
-        Ok(self.find_in_head(headers, uri)?.map(|(c, _)| c))
+        Ok(self.find_in_head(headers, uri, false)?.map(|(c, _)| c))
     }
 
+    /// As [`extract_head`](Self::extract_head), with where the credential was found; with
+    /// `defer_grammar`, an `Authorization` bearer token may come back with its `b64token`
+    /// check pending ([`Credential::check_grammar`]).
     pub(crate) fn find_in_head<'a>(
         &self,
         headers: &'a HeaderMap,
         uri: &'a Uri,
+        defer_grammar: bool,
     ) -> Result<Option<(Credential<'a>, Origin)>, AuthError> {
         let head = RequestHead::new(headers, uri);
         let mut found = OneCredential::new();
         // The common case, `Authorization` only, is one direct call and no loop.
-        self.authorization
-            .find_in_head(head, found.from(Origin::Authorization))?;
+        self.authorization.find_deferring(
+            head,
+            found.from(Origin::Authorization),
+            defer_grammar,
+        )?;
         for (i, source) in self.sources.iter().enumerate() {
             source.find_in_head(head, found.from(Origin::Source(i)))?;
         }
@@ -549,6 +613,10 @@ impl CredentialSources {
 
 pub(crate) fn more_than_one() -> AuthError {
     AuthError::invalid_request("more than one credential was presented (RFC 6750 section 2)")
+}
+
+pub(crate) fn not_b64token() -> AuthError {
+    AuthError::invalid_request("the bearer token is not a valid b64token (RFC 6750 section 2.1)")
 }
 
 pub(crate) fn malformed() -> AuthError {

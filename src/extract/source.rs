@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, Uri};
 use super::body::{BodyFormat, find_in_body};
 use super::{
     Credential, MAX_CREDENTIAL_LEN, Scheme, Source, check_token, is_b64token_bytes, malformed,
-    more_than_one, parse_basic, strip_query_param,
+    more_than_one, not_b64token, parse_basic, strip_query_param,
 };
 use crate::error::{AuthError, ChallengeScheme};
 
@@ -255,7 +255,32 @@ impl AuthorizationSource {
         self.bearer || self.basic
     }
 
-    fn parse<'a>(&self, value: &'a [u8]) -> Result<Option<Credential<'a>>, AuthError> {
+    /// Finds the `Authorization` credentials, leaving a bearer token's `b64token` check to
+    /// [`Credential::check_grammar`] when `defer_grammar` (the layer's verified-credential
+    /// cache answers a token it has seen without the check; any other token is checked before
+    /// a verifier sees it).
+    pub(crate) fn find_deferring<'a>(
+        &self,
+        head: RequestHead<'a>,
+        found: &mut OneCredential<'a>,
+        defer_grammar: bool,
+    ) -> Result<(), AuthError> {
+        if !self.is_on() {
+            return Ok(());
+        }
+        for value in head.headers().get_all(AUTHORIZATION) {
+            if let Some(c) = self.parse(value.as_bytes(), defer_grammar)? {
+                found.offer(c)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn parse<'a>(
+        &self,
+        value: &'a [u8],
+        defer_grammar: bool,
+    ) -> Result<Option<Credential<'a>>, AuthError> {
         // On bytes: the scheme and the token are ASCII when they are what we accept. A bearer
         // token that passes the `b64token` grammar is ASCII, so it is not checked as UTF-8 at
         // all (it is read as text only if a verifier asks); any other value that is not UTF-8
@@ -268,16 +293,19 @@ impl AuthorizationSource {
         let rest = trim_leading_spaces(rest);
         let utf8 = || std::str::from_utf8(value).map_err(|_| malformed());
         if self.bearer && scheme.eq_ignore_ascii_case(b"bearer") {
+            // Deferred, a token is still refused as it would be here: `check_grammar` gives
+            // the same answers, and a token too long for the cache is checked now.
+            if defer_grammar && rest.len() <= MAX_CREDENTIAL_LEN {
+                return Ok(Some(Credential::pending_bearer(rest)));
+            }
             if !is_b64token_bytes(rest) {
                 utf8()?;
-                return Err(AuthError::invalid_request(
-                    "the bearer token is not a valid b64token (RFC 6750 section 2.1)",
-                ));
+                return Err(not_b64token());
             }
             if rest.len() > MAX_CREDENTIAL_LEN {
                 return Err(malformed());
             }
-            return Ok(Some(Credential::b64_bearer(rest, Source::Header)));
+            return Ok(Some(Credential::b64_bearer(rest)));
         }
         utf8()?;
         if self.basic && scheme.eq_ignore_ascii_case(b"basic") {
@@ -318,12 +346,7 @@ impl CredentialSource for AuthorizationSource {
         if !self.is_on() {
             return Ok(());
         }
-        for value in head.headers().get_all(AUTHORIZATION) {
-            if let Some(c) = self.parse(value.as_bytes())? {
-                found.offer(c)?;
-            }
-        }
-        Ok(())
+        self.find_deferring(head, found, false)
     }
 
     fn strip(&self, parts: &mut Parts) {

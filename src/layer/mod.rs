@@ -29,6 +29,8 @@
 //! without verifying the credential again (see `docs/composition.md`).
 
 mod authorize;
+#[cfg(feature = "axum")]
+mod axum_native;
 mod body;
 mod future;
 mod service;
@@ -44,6 +46,8 @@ use http_body_util::Full;
 use tower_layer::Layer;
 
 pub use authorize::{AddResponseHeaders, Authorize, RequireScheme, RequireScopes};
+#[cfg(feature = "axum")]
+pub use axum_native::{AxumGatekeeper, AxumGatekeeperLayer, AxumResponseFuture};
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use service::Gatekeeper;
@@ -62,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) cors_preflight: bool,
     pub(crate) stages: Vec<Arc<dyn Authorize>>,
     pub(crate) cache: Option<VerifiedCache>,
+    /// The verifier again, with its cache in reach: `verifier` is this one when it is set.
+    pub(crate) cached: Option<Arc<CachedVerifier<Arc<dyn Verifier>>>>,
     pub(crate) trace: trace::TraceLevels,
 }
 
@@ -377,12 +383,16 @@ impl GatekeeperBuilder {
             passes_anonymous: self.optional && !self.stages.iter().any(|s| s.requires_principal()),
             cors_preflight: self.cors_preflight,
         });
-        let (verifier, cache) = if self.cache.is_enabled() {
-            let cached = CachedVerifier::with_config(self.verifier, self.cache);
+        let (verifier, cache, cached) = if self.cache.is_enabled() {
+            let cached = Arc::new(CachedVerifier::with_config(self.verifier, self.cache));
             let cache = cached.cache();
-            (Arc::new(cached) as Arc<dyn Verifier>, Some(cache))
+            (
+                cached.clone() as Arc<dyn Verifier>,
+                Some(cache),
+                Some(cached),
+            )
         } else {
-            (self.verifier, None)
+            (self.verifier, None, None)
         };
         GatekeeperLayer {
             shared: Arc::new(Shared {
@@ -393,6 +403,7 @@ impl GatekeeperBuilder {
                 cors_preflight: self.cors_preflight,
                 stages: self.stages,
                 cache,
+                cached,
                 trace: self.trace,
             }),
         }

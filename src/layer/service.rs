@@ -18,7 +18,7 @@ use crate::extract::{BodyRead, Credential, Origin, RequestBody, more_than_one, r
 use crate::maybe_ready::MaybeReady;
 use crate::observe::{self, CacheUse, VerifyTimer};
 use crate::principal::{CredentialInfo, Principal};
-use crate::verify::VerifyError;
+use crate::verify::{Lookup, Verification, VerifyError};
 
 /// The error type of bodies the layer can read.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -49,6 +49,11 @@ impl<S: fmt::Debug> fmt::Debug for Gatekeeper<S> {
 impl<S> Gatekeeper<S> {
     pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
         Self { inner, shared }
+    }
+
+    #[cfg(feature = "axum")]
+    pub(crate) fn inner(&self) -> &S {
+        &self.inner
     }
 }
 
@@ -138,7 +143,12 @@ where
     // Every stage that reads the system clock in this synchronous part gets the same second.
     let _time = crate::clock::RequestTime::enter();
     let (parts, body) = req.into_parts();
-    let head = match shared.sources.find_in_head(&parts.headers, &parts.uri) {
+    // With a cache, a bearer token's grammar is checked only if the cache cannot answer it.
+    let defer_grammar = shared.cached.is_some();
+    let head = match shared
+        .sources
+        .find_in_head(&parts.headers, &parts.uri, defer_grammar)
+    {
         Err(error) => return MaybeReady::Ready(Err(error)),
         Ok(head) => head,
     };
@@ -149,9 +159,12 @@ where
     let too_long = reads_body && content_length(&parts).is_some_and(|len| len > limit(shared));
     match (head, reads_body) {
         // The common case: the credential is in the head and no body source reads this body.
-        (Some((credential, origin)), false) => {
+        (Some((mut credential, origin)), false) => {
             let timer = VerifyTimer::start();
-            let (verification, cache) = verify(shared, &credential);
+            let (verification, cache) = match verify(shared, &mut credential) {
+                Ok(verified) => verified,
+                Err(error) => return MaybeReady::Ready(Err(error)),
+            };
             let carried = carried(&credential);
             trace::credential(span, carried, cache);
             let body = RequestBody::new(body);
@@ -174,7 +187,10 @@ where
         // RFC 6750 §2: one method per request. A body source reads this body, so it may hold a
         // second credential: read it (same limit, same deadline) before verifying the first.
         (Some(_), true) if too_long => MaybeReady::Ready(Err(AuthError::payload_too_large())),
-        (Some((credential, origin)), true) => {
+        (Some((mut credential, origin)), true) => {
+            if let Err(error) = credential.check_grammar() {
+                return MaybeReady::Ready(Err(error));
+            }
             let credential = credential.into_owned();
             let shared = shared.clone();
             let span = span.clone();
@@ -192,7 +208,7 @@ where
                 }
                 let body = RequestBody::buffered(data, trailers);
                 let timer = VerifyTimer::start();
-                let (verification, cache) = verify(&shared, &credential);
+                let (verification, cache) = verify_checked(&shared, &credential);
                 let carried = carried(&credential);
                 trace::credential(&span, carried, cache);
                 let result = verification.await;
@@ -235,7 +251,7 @@ where
                     .find_in_body(&parts.headers, &data)?
                     .map(|c| {
                         let timer = VerifyTimer::start();
-                        let (verification, cache) = verify(&shared, &c);
+                        let (verification, cache) = verify_checked(&shared, &c);
                         trace::credential(&span, carried(&c), cache);
                         (verification, carried(&c), timer)
                     });
@@ -254,9 +270,32 @@ where
     }
 }
 
-/// Calls the layer's verifier; says what its cache did (decided before any waiting).
+/// Answers from the layer's cache, or checks the credential's grammar if that was left
+/// pending and calls the verifier; says what the cache did (decided before any waiting).
 #[inline]
-fn verify(shared: &Shared, credential: &Credential<'_>) -> (crate::verify::Verification, CacheUse) {
+fn verify(
+    shared: &Shared,
+    credential: &mut Credential<'_>,
+) -> Result<(Verification, CacheUse), AuthError> {
+    let Some(cached) = &shared.cached else {
+        credential.check_grammar()?;
+        return Ok((shared.verifier.verify(credential), CacheUse::None));
+    };
+    observe::reset_cache_use();
+    let verification = match cached.lookup(credential) {
+        Lookup::Answered(answer) => answer,
+        Lookup::Missed(miss) => {
+            credential.check_grammar()?;
+            cached.verify_missed(credential, miss)
+        }
+    };
+    Ok((verification, observe::take_cache_use()))
+}
+
+/// [`verify`] for a credential whose grammar is not pending (one found in a body, or kept
+/// across the body read).
+fn verify_checked(shared: &Shared, credential: &Credential<'_>) -> (Verification, CacheUse) {
+    debug_assert!(credential.grammar() != crate::extract::Grammar::Pending);
     if shared.cache.is_none() {
         return (shared.verifier.verify(credential), CacheUse::None);
     }

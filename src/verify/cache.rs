@@ -10,7 +10,7 @@ use arc_swap::ArcSwapOption;
 use aws_lc_rs::hmac;
 
 use super::{Verification, Verifier, VerifyError};
-use crate::extract::{Credential, Scheme, Source};
+use crate::extract::{Credential, Grammar, Scheme, Source};
 use crate::maybe_ready::MaybeReady;
 use crate::principal::Principal;
 
@@ -448,7 +448,13 @@ fn kind(credential: &Credential<'_>) -> u8 {
         Source::Body => 2,
         Source::Cookie => 3,
     };
-    scheme * 4 + source
+    // An `Authorization` bearer token (held to `b64token`, or about to be) is its own kind:
+    // a cached answer it finds was given to bytes that passed that grammar.
+    let grammar = match credential.grammar() {
+        Grammar::Source => 0,
+        Grammar::B64Token | Grammar::Pending => 16,
+    };
+    scheme * 4 + source + grammar
 }
 
 impl Table {
@@ -820,18 +826,70 @@ fn keep(table: &Table, inner: &dyn Verifier, kind: u8, key: &[u8], hash: u64, ve
     }
 }
 
-impl<V: Verifier> Verifier for CachedVerifier<V> {
-    fn verify(&self, credential: &Credential<'_>) -> Verification {
+/// What [`CachedVerifier::lookup`] found.
+pub(crate) enum Lookup {
+    /// The cache answered: a hit, or a kept answer refused on revalidation.
+    Answered(Verification),
+    /// Not answered here: verify with [`CachedVerifier::verify_missed`].
+    Missed(Miss),
+}
+
+/// A miss, with what the lookup already computed.
+pub(crate) struct Miss(Option<(u8, u64, Option<[u8; 32]>)>);
+
+impl<V: Verifier> CachedVerifier<V> {
+    /// Answers from the cache if it can. A credential still [pending its
+    /// grammar](crate::extract::Credential::check_grammar) may be looked up: only an answer
+    /// kept for the same bytes, which passed the check then, can answer it.
+    pub(crate) fn lookup(&self, credential: &Credential<'_>) -> Lookup {
         let table = &*self.table;
         if !table.config.enabled {
-            return self.inner.verify(credential);
+            return Lookup::Missed(Miss(None));
         }
         let Some(key) = table.key(credential) else {
-            return self.inner.verify(credential);
+            return Lookup::Missed(Miss(None));
         };
         let kind = kind(credential);
         let hash = table.hash(kind, key.as_bytes());
-        if let Some((slot, guard)) = table.find(kind, key.as_bytes(), hash) {
+        match self.answer(credential, kind, key.as_bytes(), hash) {
+            Some(answer) => Lookup::Answered(answer),
+            None => {
+                let digest = match key {
+                    Key::Bytes(_) => None,
+                    Key::Digest(d) => Some(d),
+                };
+                Lookup::Missed(Miss(Some((kind, hash, digest))))
+            }
+        }
+    }
+
+    /// Verifies what [`lookup`](Self::lookup) missed, and keeps the answer when it may be
+    /// reused. `credential` is the one looked up (its grammar checked since, if it was
+    /// pending).
+    pub(crate) fn verify_missed(&self, credential: &Credential<'_>, miss: Miss) -> Verification {
+        debug_assert!(credential.grammar() != Grammar::Pending);
+        let Miss(Some((kind, hash, digest))) = miss else {
+            return self.inner.verify(credential);
+        };
+        let key = match (digest, credential.token_bytes()) {
+            (Some(d), _) => Key::Digest(d),
+            (None, Some(bytes)) => Key::Bytes(bytes),
+            (None, None) => return self.inner.verify(credential),
+        };
+        self.verify_and_keep(credential, kind, key, hash)
+    }
+
+    /// The kept answer for this key, revalidated; `None` (a miss, counted) when there is none
+    /// that may still be used.
+    fn answer(
+        &self,
+        credential: &Credential<'_>,
+        kind: u8,
+        key: &[u8],
+        hash: u64,
+    ) -> Option<Verification> {
+        let table = &*self.table;
+        if let Some((slot, guard)) = table.find(kind, key, hash) {
             let entry = guard.as_ref().expect("found entries are loaded");
             let by: &dyn Verifier = entry.answered_by.as_deref().unwrap_or(&*self.inner);
             let now = by.clock().unix_seconds();
@@ -840,13 +898,13 @@ impl<V: Verifier> Verifier for CachedVerifier<V> {
                     Revalidation::Valid => {
                         table.counters.hits.bump();
                         crate::observe::cache_hit();
-                        return MaybeReady::Ready(Ok(entry.principal.clone()));
+                        return Some(MaybeReady::Ready(Ok(entry.principal.clone())));
                     }
                     Revalidation::Invalid(error) => {
                         table.counters.refused.fetch_add(1, Ordering::Relaxed);
                         crate::observe::cache_refused();
                         table.remove(slot, entry);
-                        return MaybeReady::Ready(Err(error));
+                        return Some(MaybeReady::Ready(Err(error)));
                     }
                     Revalidation::Stale => {
                         table.counters.stale.fetch_add(1, Ordering::Relaxed);
@@ -860,7 +918,16 @@ impl<V: Verifier> Verifier for CachedVerifier<V> {
         }
         table.counters.misses.bump();
         crate::observe::cache_miss();
-        self.verify_and_keep(credential, kind, key, hash)
+        None
+    }
+}
+
+impl<V: Verifier> Verifier for CachedVerifier<V> {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        match self.lookup(credential) {
+            Lookup::Answered(answer) => answer,
+            Lookup::Missed(miss) => self.verify_missed(credential, miss),
+        }
     }
 
     /// Answers are already kept here: an outer cache gets nothing to keep.

@@ -34,6 +34,7 @@ mod api_key;
 #[cfg(feature = "basic")]
 mod basic;
 mod cache;
+pub(crate) use cache::Lookup;
 #[cfg(feature = "basic")]
 mod hashing;
 #[cfg(feature = "introspection")]
