@@ -885,12 +885,16 @@ fn cases(rt: &Runtime) -> Vec<Case> {
         ),
     ];
     let only = env_list("COMPARE_CASES");
+    // A case's whole name selects that case alone (`gatekeeper_fixed_principal` is not also
+    // `gatekeeper_fixed_principal_axum`); any other word selects every case containing it.
+    let names: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+    let selects = |o: &str, name: &str| name == o || (!names.contains(&o) && name.contains(o));
     all.into_iter()
         .filter(|(name, _)| {
             *name == "bare"
                 || only
                     .as_ref()
-                    .is_none_or(|only| only.iter().any(|o| name.contains(o.as_str())))
+                    .is_none_or(|only| only.iter().any(|o| selects(o, name)))
         })
         .map(|(_, make)| make())
         .collect()

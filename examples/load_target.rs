@@ -21,6 +21,7 @@
 //! | `/gatekeeper_full` | HS256 + required scope + sudo/tenant stage + grant check, cached |
 //! | `/gatekeeper_opaque` | tower-gatekeeper `ApiKeyVerifier` (the API key as bearer), cached |
 //! | `/gatekeeper_opaque_uncached` | the same with the cache off |
+//! | `/gatekeeper_jwt_axum`, `/gatekeeper_opaque_axum` | `/gatekeeper_jwt` and `/gatekeeper_opaque` mounted with `GatekeeperLayer::for_axum` |
 //!
 //! Used by `scripts/loadtest.sh`. The reference layers are those of `benches/compare.rs`.
 
@@ -167,7 +168,15 @@ async fn main() {
             GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await).accept_bearer(true))
                 .verified_cache(uncached())
                 .build(),
-        ));
+        ))
+        .merge(ok("/gatekeeper_jwt_axum").layer(GatekeeperLayer::builder(jwt()).build().for_axum()))
+        .merge(
+            ok("/gatekeeper_opaque_axum").layer(
+                GatekeeperLayer::builder(ApiKeyVerifier::new(api_keys().await).accept_bearer(true))
+                    .build()
+                    .for_axum(),
+            ),
+        );
 
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!(

@@ -27,7 +27,8 @@ key=$(sed -n 3p "$out")
 # route and the bearer credential it is sent
 routes="bare:$token tower_http:$token opaque_minimal:$key jwt_authorizer:$token
   jsonwebtoken:$token handwritten:$token gatekeeper_jwt:$token gatekeeper_jwt_uncached:$token
-  gatekeeper_full:$token gatekeeper_opaque:$key gatekeeper_opaque_uncached:$key"
+  gatekeeper_full:$token gatekeeper_opaque:$key gatekeeper_opaque_uncached:$key
+  gatekeeper_jwt_axum:$token gatekeeper_opaque_axum:$key"
 
 for round in $(seq "$rounds"); do
   index=0

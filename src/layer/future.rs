@@ -82,6 +82,7 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<RequestBody<B>>>,
 {
+    #[inline]
     pub(crate) fn inner(
         inner: &mut S,
         admitted: Admitted<B>,

@@ -370,6 +370,7 @@ fn admit_anonymous<B>(parts: Parts, body: RequestBody<B>) -> Admitted<B> {
 /// Records the credential on the principal: the kind its verifier stated (an API key is an
 /// API key wherever it was carried), else the kind it was carried as; where it was found is
 /// the layer's to say.
+#[inline]
 fn after_verify<B: Send + 'static>(
     shared: &Arc<Shared>,
     parts: Parts,
@@ -397,6 +398,7 @@ fn after_verify<B: Send + 'static>(
 }
 
 /// Runs the authorization stages from `index` on; goes asynchronous only if a stage does.
+#[inline]
 fn run_stages<B: Send + 'static>(
     shared: &Arc<Shared>,
     index: usize,
