@@ -13,7 +13,10 @@
 //!
 //! The layer changes the request body type to [`RequestBody<B>`](crate::extract::RequestBody)
 //! (the original body, or the bytes it had to read to find a credential) and the response body
-//! type to [`ResponseBody<B>`]; axum routers and tonic servers accept both as they are.
+//! type to [`ResponseBody<B>`]; axum routers and tonic servers accept both as they are. Under
+//! an axum router, [`GatekeeperLayer::for_axum`] runs the same layer in axum's own
+//! `Body` instead, which saves the two boxings axum adds to each of those types (two
+//! allocations per request).
 //!
 //! What kind of credential passed is what its verifier says it verified (an API key is an API
 //! key wherever it was carried), recorded in [`Principal::credential`](crate::Principal::credential);
