@@ -126,7 +126,7 @@ pub mod issuer;
 
 pub use error::{AuthError, ErrorKind};
 #[cfg(feature = "axum")]
-pub use layer::AxumGatekeeperLayer;
+pub use layer::{AxumGatekeeper, AxumGatekeeperLayer};
 pub use layer::{Gatekeeper, GatekeeperBuilder, GatekeeperLayer};
 pub use maybe_ready::{BoxFuture, MaybeReady, MaybeReadyFuture};
 pub use principal::Principal;

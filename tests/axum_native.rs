@@ -155,3 +155,70 @@ async fn works_on_a_single_route_and_keeps_the_layers_cache() {
     }
     assert_eq!(layer.verified_cache().unwrap().stats().hits, 1);
 }
+
+/// A body of data frames then trailers.
+struct WithTrailers(Vec<http_body::Frame<bytes::Bytes>>);
+
+impl http_body::Body for WithTrailers {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready((!self.0.is_empty()).then(|| Ok(self.0.remove(0))))
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_body_keeps_its_trailers_and_query_tokens_make_answers_private() {
+    use http_body_util::BodyExt;
+    let sources = CredentialSources::new()
+        .query("access_token")
+        .form_body("access_token");
+    let layer = layer(sources).await;
+    let service = tower::service_fn(|req: Request<Body>| async move {
+        let collected = req.into_body().collect().await.unwrap();
+        let trailer = collected
+            .trailers()
+            .and_then(|t| t.get("x-trailer"))
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = format!(
+            "{}|{trailer:?}",
+            String::from_utf8_lossy(&collected.to_bytes())
+        );
+        Ok::<_, std::convert::Infallible>(
+            http::Response::builder()
+                .header("cache-control", "public, max-age=60")
+                .body(Body::from(text))
+                .unwrap(),
+        )
+    });
+    let app = Router::new()
+        .fallback_service(service)
+        .layer(layer.for_axum());
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-trailer", http::HeaderValue::from_static("t-1"));
+    let sent = format!("access_token={KEY}&x=1");
+    let body = WithTrailers(vec![
+        http_body::Frame::data(bytes::Bytes::from(sent.clone())),
+        http_body::Frame::trailers(trailers),
+    ]);
+    let req = Request::post("/any")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::new(body))
+        .unwrap();
+    let (status, _, text) = send(&app, req).await;
+    assert_eq!(
+        (status, text),
+        (StatusCode::OK, format!("{sent}|Some(\"t-1\")"))
+    );
+
+    let req = Request::get(format!("/any?access_token={KEY}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = send(&app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "private, max-age=60");
+}

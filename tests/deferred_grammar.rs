@@ -6,13 +6,16 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::{HeaderValue, Request, StatusCode};
 use tower::ServiceExt;
-use tower_gatekeeper::extract::CredentialSources;
+use tower_gatekeeper::extract::{Credential, CredentialSources};
 use tower_gatekeeper::principal::Identity;
-use tower_gatekeeper::verify::{ApiKeyStore, ApiKeyVerifier, CacheConfig};
-use tower_gatekeeper::{GatekeeperLayer, Principal};
+use tower_gatekeeper::verify::{
+    ApiKeyStore, ApiKeyVerifier, CacheConfig, ReusableVerification, Reuse, Revalidation,
+    Verification, Verified, Verifier,
+};
+use tower_gatekeeper::{GatekeeperLayer, MaybeReady, Principal};
 
 const B64TOKEN: &str = "the bearer token is not a valid b64token (RFC 6750 section 2.1)";
 /// Visible ASCII, so a header source takes it; `=` inside and `,` make it no `b64token`.
@@ -127,4 +130,204 @@ async fn a_good_token_is_a_hit_and_a_bad_one_is_refused_alike_with_and_without_t
         let res = app.clone().oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "cache {on}");
     }
+}
+
+fn mixed_sources() -> CredentialSources {
+    CredentialSources::new()
+        .token_header("x-token")
+        .query("access_token")
+        .form_body("access_token")
+        .body_limit(1024)
+}
+
+async fn layer_with(cache: CacheConfig, sources: CredentialSources) -> GatekeeperLayer {
+    let keys = ApiKeyStore::new();
+    keys.insert("plain-key-0123456789abcdef", Identity::new("svc"))
+        .await
+        .unwrap();
+    GatekeeperLayer::builder(ApiKeyVerifier::new(keys).accept_bearer(true))
+        .sources(sources)
+        .verified_cache(cache.admit_first_seen(true))
+        .build()
+}
+
+/// Requests where a malformed `Authorization` token meets another credential or another
+/// source's error: the token's own refusal comes first, as when it was checked when found.
+fn mixed_requests() -> Vec<(&'static str, Request<Body>)> {
+    let good = "Bearer plain-key-0123456789abcdef";
+    let get = |uri: &str| Request::get(uri.to_owned());
+    vec![
+        (
+            "malformed, then a good Authorization",
+            get("/whoami")
+                .header("authorization", "Bearer a=b")
+                .header("authorization", good)
+                .body(Body::empty())
+                .unwrap(),
+        ),
+        (
+            "a good, then a malformed Authorization",
+            get("/whoami")
+                .header("authorization", good)
+                .header("authorization", "Bearer a=b")
+                .body(Body::empty())
+                .unwrap(),
+        ),
+        (
+            "malformed Authorization and a query token",
+            get("/whoami?access_token=plain-key-0123456789abcdef")
+                .header("authorization", "Bearer a=b")
+                .body(Body::empty())
+                .unwrap(),
+        ),
+        (
+            "non-UTF-8 Authorization and X-Token",
+            get("/whoami")
+                .header(
+                    "authorization",
+                    HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+                )
+                .header("x-token", "plain-key-0123456789abcdef")
+                .body(Body::empty())
+                .unwrap(),
+        ),
+        (
+            "malformed bearer and a non-UTF-8 value of another scheme",
+            get("/whoami")
+                .header("authorization", "Bearer a=b")
+                .header(
+                    "authorization",
+                    HeaderValue::from_bytes(b"Digest \xff").unwrap(),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        ),
+        (
+            "malformed Authorization and a form body over the limit",
+            Request::post("/post")
+                .header("authorization", "Bearer a=b")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("content-length", "100000")
+                .body(Body::from(vec![b'a'; 100_000]))
+                .unwrap(),
+        ),
+        (
+            "malformed Authorization and a repeated query token",
+            get("/whoami?access_token=x&access_token=y")
+                .header("authorization", "Bearer a=b")
+                .body(Body::empty())
+                .unwrap(),
+        ),
+    ]
+}
+
+async fn answer(app: &Router, req: Request<Body>) -> (StatusCode, String, String) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let challenge = res
+        .headers()
+        .get(http::header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    (
+        status,
+        challenge,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_malformed_token_among_other_credentials_is_refused_as_without_the_cache() {
+    let on = layer_with(CacheConfig::new(), mixed_sources()).await;
+    let off = layer_with(CacheConfig::disabled(), mixed_sources()).await;
+    let app = |layer: &GatekeeperLayer| {
+        Router::new()
+            .route(
+                "/whoami",
+                get(|p: Principal| async move { p.subject().to_owned() }),
+            )
+            .route(
+                "/post",
+                post(|p: Principal| async move { p.subject().to_owned() }),
+            )
+            .layer(layer.clone())
+    };
+    let (on_app, off_app) = (app(&on), app(&off));
+    for ((name, a), (_, b)) in mixed_requests().into_iter().zip(mixed_requests()) {
+        let cached = answer(&on_app, a).await;
+        let uncached = answer(&off_app, b).await;
+        assert_eq!(cached, uncached, "{name}");
+        assert_eq!(cached.0, StatusCode::BAD_REQUEST, "{name}");
+        assert!(!cached.1.is_empty(), "{name}: a challenge");
+        // The malformed token's own refusal, not "more than one credential" or a 413.
+        let expected = if name.starts_with("non-UTF-8") {
+            "the credential is malformed"
+        } else {
+            B64TOKEN
+        };
+        assert!(cached.2.contains(expected), "{name}: {}", cached.2);
+    }
+    let stats = on.verified_cache().unwrap().stats();
+    assert_eq!(
+        stats.misses, 0,
+        "no refusal went to the verifier: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_refused_for_its_grammar_is_not_a_miss() {
+    let layer = layer(CacheConfig::new()).await;
+    let app = app(&layer);
+    for _ in 0..3 {
+        let value = HeaderValue::from_static("Bearer a=b");
+        assert_eq!(
+            call(&app, "authorization", value).await.0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let stats = layer.verified_cache().unwrap().stats();
+    assert_eq!((stats.misses, stats.hits), (0, 0), "{stats:?}");
+}
+
+/// Keeps every answer; its revalidation keeps the credential, as a background re-check would.
+struct KeepsCredential;
+
+impl Verifier for KeepsCredential {
+    fn verify(&self, credential: &Credential<'_>) -> Verification {
+        self.verify_reusable(credential)
+            .map(|r| r.map(|verified| verified.principal))
+    }
+
+    fn verify_reusable(&self, _: &Credential<'_>) -> ReusableVerification {
+        MaybeReady::Ready(Ok(Verified::reusable(
+            Principal::new(Identity::new("kept")),
+            Reuse::unlimited(),
+        )))
+    }
+
+    fn revalidate(&self, credential: &Credential<'_>, _: &Principal, _: u64) -> Revalidation {
+        let owned: Credential<'static> = credential.clone().into_owned();
+        if owned.token() == Some("abc") {
+            Revalidation::Valid
+        } else {
+            Revalidation::Stale
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_revalidation_sees_the_token_as_checked() {
+    let layer = GatekeeperLayer::builder(KeepsCredential)
+        .verified_cache(CacheConfig::new().admit_first_seen(true))
+        .build();
+    let app = app(&layer);
+    for _ in 0..3 {
+        let value = HeaderValue::from_static("Bearer abc");
+        let answer = call(&app, "authorization", value).await;
+        assert_eq!(answer, (StatusCode::OK, "kept".into()));
+    }
+    assert_eq!(layer.verified_cache().unwrap().stats().hits, 2);
 }

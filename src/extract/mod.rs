@@ -228,6 +228,16 @@ impl<'a> Credential<'a> {
         self.grammar
     }
 
+    /// This credential, known to hold the bytes of one that passed its grammar check (a
+    /// cached answer's, compared byte for byte).
+    pub(crate) fn known_checked(&self) -> Self {
+        let mut checked = self.clone();
+        if checked.grammar == Grammar::Pending {
+            checked.grammar = Grammar::B64Token;
+        }
+        checked
+    }
+
     /// Holds a pending `Authorization` bearer token to the `b64token` grammar (RFC 6750
     /// §2.1): 400 `invalid_request` if it fails, as if it had been checked when found.
     pub(crate) fn check_grammar(&mut self) -> Result<(), AuthError> {
@@ -555,13 +565,18 @@ impl CredentialSources {
         let head = RequestHead::new(headers, uri);
         let mut found = OneCredential::new();
         // The common case, `Authorization` only, is one direct call and no loop.
-        self.authorization.find_deferring(
+        let authorization = self.authorization.find_deferring(
             head,
             found.from(Origin::Authorization),
             defer_grammar,
-        )?;
+        );
+        if let Err(error) = authorization {
+            return Err(found.earlier_error(error));
+        }
         for (i, source) in self.sources.iter().enumerate() {
-            source.find_in_head(head, found.from(Origin::Source(i)))?;
+            if let Err(error) = source.find_in_head(head, found.from(Origin::Source(i))) {
+                return Err(found.earlier_error(error));
+            }
         }
         Ok(found.into_found())
     }

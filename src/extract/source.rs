@@ -114,6 +114,16 @@ impl<'a> OneCredential<'a> {
     pub(crate) fn into_found(self) -> Option<(Credential<'a>, Origin)> {
         self.found
     }
+
+    /// The error to answer when a later source failed with `error`: the `b64token` error of
+    /// a credential found earlier whose check was deferred, if it fails, since it would have
+    /// been refused before the later source was read; else `error`.
+    pub(crate) fn earlier_error(mut self, error: AuthError) -> AuthError {
+        match &mut self.found {
+            Some((credential, _)) => credential.check_grammar().err().unwrap_or(error),
+            None => error,
+        }
+    }
 }
 
 /// A place where a credential may be carried: a header, the query, a cookie, a body field.
@@ -269,7 +279,12 @@ impl AuthorizationSource {
             return Ok(());
         }
         for value in head.headers().get_all(AUTHORIZATION) {
-            if let Some(c) = self.parse(value.as_bytes(), defer_grammar)? {
+            if let Some(mut c) = self.parse(value.as_bytes(), defer_grammar)? {
+                if found.is_found() {
+                    // Refused for its grammar before it is refused for being a second one,
+                    // as when it was checked where it was found.
+                    c.check_grammar()?;
+                }
                 found.offer(c)?;
             }
         }

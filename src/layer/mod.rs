@@ -14,7 +14,7 @@
 //! The layer changes the request body type to [`RequestBody<B>`](crate::extract::RequestBody)
 //! (the original body, or the bytes it had to read to find a credential) and the response body
 //! type to [`ResponseBody<B>`]; axum routers and tonic servers accept both as they are. Under
-//! an axum router, [`GatekeeperLayer::for_axum`] runs the same layer in axum's own
+//! an axum router, `GatekeeperLayer::for_axum` (feature `axum`) runs the same layer in axum's own
 //! `Body` instead, which saves the two boxings axum adds to each of those types (two
 //! allocations per request).
 //!

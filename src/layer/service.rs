@@ -186,10 +186,13 @@ where
         }
         // RFC 6750 §2: one method per request. A body source reads this body, so it may hold a
         // second credential: read it (same limit, same deadline) before verifying the first.
-        (Some(_), true) if too_long => MaybeReady::Ready(Err(AuthError::payload_too_large())),
         (Some((mut credential, origin)), true) => {
+            // A malformed credential is refused as such before the body is measured.
             if let Err(error) = credential.check_grammar() {
                 return MaybeReady::Ready(Err(error));
+            }
+            if too_long {
+                return MaybeReady::Ready(Err(AuthError::payload_too_large()));
             }
             let credential = credential.into_owned();
             let shared = shared.clone();

@@ -871,6 +871,10 @@ impl<V: Verifier> CachedVerifier<V> {
         let Miss(Some((kind, hash, digest))) = miss else {
             return self.inner.verify(credential);
         };
+        // Counted here, not in `lookup`: a credential refused for its grammar after the
+        // lookup never went to the verifier.
+        self.table.counters.misses.bump();
+        crate::observe::cache_miss();
         let key = match (digest, credential.token_bytes()) {
             (Some(d), _) => Key::Digest(d),
             (None, Some(bytes)) => Key::Bytes(bytes),
@@ -894,6 +898,14 @@ impl<V: Verifier> CachedVerifier<V> {
             let by: &dyn Verifier = entry.answered_by.as_deref().unwrap_or(&*self.inner);
             let now = by.clock().unix_seconds();
             if now < entry.until && now >= entry.not_before {
+                // The bytes are the entry's, which passed their grammar when kept.
+                let checked;
+                let credential = if credential.grammar() == Grammar::Pending {
+                    checked = credential.known_checked();
+                    &checked
+                } else {
+                    credential
+                };
                 match by.revalidate(credential, &entry.principal, entry.stamp) {
                     Revalidation::Valid => {
                         table.counters.hits.bump();
@@ -916,8 +928,6 @@ impl<V: Verifier> CachedVerifier<V> {
                 table.remove(slot, entry);
             }
         }
-        table.counters.misses.bump();
-        crate::observe::cache_miss();
         None
     }
 }
