@@ -116,7 +116,10 @@ fn a_user_created_disabled_is_never_visible_enabled() {
             let (users, verifier, done) = (users.clone(), verifier.clone(), done.clone());
             thread::spawn(move || {
                 let mut seen = 0usize;
-                while !done.load(Ordering::SeqCst) {
+                // Passes while the users are inserted, and one more once they all are (a busy
+                // machine may not run a reader before the writer is done).
+                loop {
+                    let last = done.load(Ordering::SeqCst);
                     for i in (0..N).step_by(7) {
                         let uid = format!("u{i}");
                         if let Some(user) = ready(users.get(&uid)).unwrap() {
@@ -129,6 +132,9 @@ fn a_user_created_disabled_is_never_visible_enabled() {
                         if let Ok(who) = login(&verifier, &format!("login-{i}"), "pw") {
                             panic!("{who} logged in while created disabled");
                         }
+                    }
+                    if last {
+                        break;
                     }
                 }
                 seen
