@@ -21,7 +21,13 @@ const B64TOKEN: &str = "the bearer token is not a valid b64token (RFC 6750 secti
 /// Visible ASCII, so a header source takes it; `=` inside and `,` make it no `b64token`.
 const ODD_KEY: &str = "odd=key,0123456789abcdef0123456789";
 
+/// The layer of these tests: API keys (one of them `ODD_KEY`) accepted as bearer tokens, from
+/// `Authorization` and `X-Token` by default.
 async fn layer(cache: CacheConfig) -> GatekeeperLayer {
+    layer_with(cache, CredentialSources::new().token_header("x-token")).await
+}
+
+async fn layer_with(cache: CacheConfig, sources: CredentialSources) -> GatekeeperLayer {
     let keys = ApiKeyStore::new();
     keys.insert(ODD_KEY, Identity::new("svc-odd"))
         .await
@@ -30,7 +36,7 @@ async fn layer(cache: CacheConfig) -> GatekeeperLayer {
         .await
         .unwrap();
     GatekeeperLayer::builder(ApiKeyVerifier::new(keys).accept_bearer(true))
-        .sources(CredentialSources::new().token_header("x-token"))
+        .sources(sources)
         .verified_cache(cache.admit_first_seen(true))
         .build()
 }
@@ -40,6 +46,10 @@ fn app(layer: &GatekeeperLayer) -> Router {
         .route(
             "/whoami",
             get(|p: Principal| async move { p.subject().to_owned() }),
+        )
+        .route(
+            "/post",
+            post(|p: Principal| async move { p.subject().to_owned() }),
         )
         .layer(layer.clone())
 }
@@ -140,17 +150,6 @@ fn mixed_sources() -> CredentialSources {
         .body_limit(1024)
 }
 
-async fn layer_with(cache: CacheConfig, sources: CredentialSources) -> GatekeeperLayer {
-    let keys = ApiKeyStore::new();
-    keys.insert("plain-key-0123456789abcdef", Identity::new("svc"))
-        .await
-        .unwrap();
-    GatekeeperLayer::builder(ApiKeyVerifier::new(keys).accept_bearer(true))
-        .sources(sources)
-        .verified_cache(cache.admit_first_seen(true))
-        .build()
-}
-
 /// Requests where a malformed `Authorization` token meets another credential or another
 /// source's error: the token's own refusal comes first, as when it was checked when found.
 fn mixed_requests() -> Vec<(&'static str, Request<Body>)> {
@@ -243,18 +242,6 @@ async fn answer(app: &Router, req: Request<Body>) -> (StatusCode, String, String
 async fn a_malformed_token_among_other_credentials_is_refused_as_without_the_cache() {
     let on = layer_with(CacheConfig::new(), mixed_sources()).await;
     let off = layer_with(CacheConfig::disabled(), mixed_sources()).await;
-    let app = |layer: &GatekeeperLayer| {
-        Router::new()
-            .route(
-                "/whoami",
-                get(|p: Principal| async move { p.subject().to_owned() }),
-            )
-            .route(
-                "/post",
-                post(|p: Principal| async move { p.subject().to_owned() }),
-            )
-            .layer(layer.clone())
-    };
     let (on_app, off_app) = (app(&on), app(&off));
     for ((name, a), (_, b)) in mixed_requests().into_iter().zip(mixed_requests()) {
         let cached = answer(&on_app, a).await;

@@ -883,8 +883,8 @@ impl<V: Verifier> CachedVerifier<V> {
         self.verify_and_keep(credential, kind, key, hash)
     }
 
-    /// The kept answer for this key, revalidated; `None` (a miss, counted) when there is none
-    /// that may still be used.
+    /// The kept answer for this key, revalidated; `None` when there is none that may still be
+    /// used (the miss is counted by [`verify_missed`](Self::verify_missed)).
     fn answer(
         &self,
         credential: &Credential<'_>,
