@@ -188,20 +188,26 @@ struct Asked {
     tenant: Option<TenantAsk>,
 }
 
-#[derive(Clone)]
+/// The tenant a request names, as the selectors the directory is asked with.
 struct TenantAsk {
-    id: Option<String>,
-    code: Option<String>,
+    id: Option<TenantSelector>,
+    code: Option<TenantSelector>,
 }
 
 impl TenantAsk {
     fn shown(&self) -> String {
-        mask(self.id.as_deref().or(self.code.as_deref()).unwrap_or(""))
+        fn value(s: &TenantSelector) -> &str {
+            match s {
+                TenantSelector::Id(v) | TenantSelector::Code(v) => v,
+            }
+        }
+        mask(self.id.as_ref().or(self.code.as_ref()).map_or("", value))
     }
 }
 
 /// What the audit needs to know about the request: read only when the sink keeps some of the
 /// stage's events ([`AuditSink::records`]).
+#[derive(Clone)]
 struct RequestFacts {
     request_id: Option<String>,
     method: String,
@@ -210,13 +216,14 @@ struct RequestFacts {
     actor_client_id: Option<String>,
 }
 
-/// The request's facts, shared by the events of one decision; `None` when no event is kept.
-type Facts = Option<Arc<RequestFacts>>;
+/// The request's facts for the events of one decision; `None` when no event is kept. Each
+/// step that can record an event holds its own copy, which its event takes.
+type Facts = Option<RequestFacts>;
 
 /// Records one event, built by `fill`, if the sink keeps events of its kind and outcome.
 fn audit_event(
     audit: &dyn AuditSink,
-    facts: &Facts,
+    facts: Facts,
     kind: AuditKind,
     outcome: AuditOutcome,
     reason: &'static str,
@@ -225,28 +232,34 @@ fn audit_event(
     if let Some(facts) = facts
         && audit.records(kind, outcome)
     {
-        let mut event = facts.event(kind, outcome, reason);
+        let mut event = facts.into_event(kind, outcome, reason);
         fill(&mut event);
         audit.record(&event);
     }
 }
 
 impl RequestFacts {
-    fn event(&self, kind: AuditKind, outcome: AuditOutcome, reason: &'static str) -> AuditEvent {
+    fn into_event(
+        self,
+        kind: AuditKind,
+        outcome: AuditOutcome,
+        reason: &'static str,
+    ) -> AuditEvent {
+        let facts = self;
         AuditEvent {
             time: SystemTime::now(),
-            request_id: self.request_id.clone(),
+            request_id: facts.request_id,
             kind,
             action: None,
-            actor: self.actor.clone(),
-            actor_client_id: self.actor_client_id.clone(),
+            actor: facts.actor,
+            actor_client_id: facts.actor_client_id,
             on_behalf_of: None,
             target_kind: None,
             target: None,
             api: None,
             tenant: None,
-            method: self.method.clone(),
-            path: self.path.clone(),
+            method: facts.method,
+            path: facts.path,
             outcome,
             reason,
         }
@@ -384,8 +397,8 @@ impl Impersonation {
             None => None,
         };
         let tenant = (id.is_some() || code.is_some()).then(|| TenantAsk {
-            id: id.map(Cow::into_owned),
-            code: code.map(Cow::into_owned),
+            id: id.map(|id| TenantSelector::Id(id.into_owned())),
+            code: code.map(|code| TenantSelector::Code(code.into_owned())),
         });
         Ok(Asked { sudo, tenant })
     }
@@ -426,18 +439,16 @@ impl Authorize for Impersonation {
                     .into_iter()
                     .any(|outcome| audit.records(kind, outcome))
             });
-        let facts: Facts = kept.then(|| {
-            Arc::new(RequestFacts {
-                request_id: parts
-                    .headers
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_owned(),
-                actor: caller.subject().to_owned(),
-                actor_client_id: caller.client_id().map(str::to_owned),
-            })
+        let facts: Facts = kept.then(|| RequestFacts {
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            actor: caller.subject().to_owned(),
+            actor_client_id: caller.client_id().map(str::to_owned),
         });
         if asked
             .sudo
@@ -471,14 +482,20 @@ impl Authorize for Impersonation {
             && let Some(bound) = principal.caller().tenant()
         {
             tenant = Some(TenantAsk {
-                id: Some(bound.id.clone()),
+                id: Some(TenantSelector::Id(bound.id.clone())),
                 code: None,
             });
         }
+        // Copied only when both steps run (each records one event).
+        let (sudo_facts, tenant_facts) = match (asked.sudo.is_some(), tenant.is_some()) {
+            (true, true) => (facts.clone(), facts),
+            (true, false) => (facts, None),
+            (false, _) => (None, facts),
+        };
         let this = self.clone();
-        self.sudo(principal, asked.sudo, &facts)
+        self.sudo(principal, asked.sudo, sudo_facts)
             .and_then(move |result| match result {
-                Ok(principal) => this.tenant(principal, tenant, facts),
+                Ok((principal, target)) => this.tenant(principal, tenant, target, tenant_facts),
                 Err(e) => MaybeReady::Ready(Err(e)),
             })
     }
@@ -491,7 +508,7 @@ impl Authorize for Impersonation {
 }
 
 fn record_sudo_denied(
-    facts: &Facts,
+    facts: Facts,
     audit: &dyn AuditSink,
     selector: &UserSelector,
     reason: &'static str,
@@ -504,14 +521,16 @@ fn record_sudo_denied(
 }
 
 impl Impersonation {
+    /// Sudo, if asked: the effective principal, and the target's directory record when it
+    /// was looked up by uid (the record a membership check reads).
     fn sudo(
         &self,
         principal: Principal,
         sudo: Option<(UserSelector, bool)>,
-        facts: &Facts,
-    ) -> MaybeReady<Result<Principal, AuthError>> {
+        facts: Facts,
+    ) -> MaybeReady<Result<AfterSudo, AuthError>> {
         let Some((selector, _)) = sudo else {
-            return MaybeReady::Ready(Ok(principal));
+            return MaybeReady::Ready(Ok((principal, None)));
         };
         let audit = self.config.audit.as_ref();
         if !self.holds_privilege(&principal) {
@@ -539,8 +558,7 @@ impl Impersonation {
         }
         let lookup = self.config.directory.find_user(&selector);
         let this = self.clone();
-        let facts = facts.clone();
-        lookup.map(move |found| this.become_user(principal, &selector, found, &facts))
+        lookup.map(move |found| this.become_user(principal, &selector, found, facts))
     }
 
     fn become_user(
@@ -548,8 +566,8 @@ impl Impersonation {
         principal: Principal,
         selector: &UserSelector,
         found: Result<Option<Arc<DirectoryUser>>, DirectoryError>,
-        facts: &Facts,
-    ) -> Result<Principal, AuthError> {
+        facts: Facts,
+    ) -> Result<AfterSudo, AuthError> {
         let audit = self.config.audit.as_ref();
         let user = match found {
             Err(e) => {
@@ -587,39 +605,41 @@ impl Impersonation {
             event.target_kind = Some(selector.kind());
             event.target = Some(user.uid.clone());
         });
-        Ok(principal.impersonating(effective))
+        // A lookup by e-mail or login name may answer a thinner record than one by uid: only
+        // the latter stands for the membership lookup.
+        let by_uid = matches!(selector, UserSelector::Uid(_)).then_some(user);
+        Ok((principal.impersonating(effective), by_uid))
     }
 
+    /// Tenant selection, if asked; `target` is the sudo target's record by uid, when sudo
+    /// looked it up so.
     fn tenant(
         &self,
         principal: Principal,
         ask: Option<TenantAsk>,
+        target: Option<Arc<DirectoryUser>>,
         facts: Facts,
     ) -> MaybeReady<Result<Principal, AuthError>> {
         let Some(ask) = ask else {
             return MaybeReady::Ready(Ok(principal));
         };
         let directory = &self.config.directory;
-        let by_id = ask
-            .id
-            .clone()
-            .map(|id| directory.find_tenant(&TenantSelector::Id(id)));
-        let by_code = ask
-            .code
-            .clone()
-            .map(|code| directory.find_tenant(&TenantSelector::Code(code)));
+        let by_id = ask.id.as_ref().map(|id| directory.find_tenant(id));
+        let by_code = ask.code.as_ref().map(|code| directory.find_tenant(code));
         // Only a user can be a member: a client or key owner whose id equals a uid is not that
         // user (separate namespaces, see `PrincipalKind`), and is answered as a non-member.
         // Looked up by uid even after sudo found the target: a directory may answer a lookup
         // by e-mail or login name with a thinner record than by uid.
-        let member = if principal.identity().is_user() {
+        let member = if let Some(target) = target {
+            MaybeReady::Ready(Ok(Some(target)))
+        } else if principal.identity().is_user() {
             directory.find_user(&UserSelector::Uid(principal.subject().to_owned()))
         } else {
             MaybeReady::Ready(Ok(None))
         };
         let this = self.clone();
         join3(by_id, by_code, member).map(move |(by_id, by_code, member)| {
-            this.select_tenant(principal, &ask, by_id, by_code, member, &facts)
+            this.select_tenant(principal, &ask, by_id, by_code, member, facts)
         })
     }
 
@@ -630,10 +650,11 @@ impl Impersonation {
         by_id: Option<Result<Option<Arc<Tenant>>, DirectoryError>>,
         by_code: Option<Result<Option<Arc<Tenant>>, DirectoryError>>,
         member: Result<Option<Arc<DirectoryUser>>, DirectoryError>,
-        facts: &Facts,
+        facts: Facts,
     ) -> Result<Principal, AuthError> {
         let audit = self.config.audit.as_ref();
-        let deny = |reason: &'static str, error: AuthError| {
+        // Each path records one event: the denial takes the facts, or the allowed event does.
+        let deny = |facts: Facts, reason: &'static str, error: AuthError| {
             let (kind, outcome) = (AuditKind::Tenant, AuditOutcome::Denied);
             audit_event(audit, facts, kind, outcome, reason, |event| {
                 event.tenant = Some(ask.shown());
@@ -644,6 +665,7 @@ impl Impersonation {
             (Ok(a), Ok(b), Ok(m)) => (a.flatten(), b.flatten(), m),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 return deny(
+                    facts,
                     "the user directory is unavailable",
                     AuthError::unavailable(e.to_string()),
                 );
@@ -658,19 +680,21 @@ impl Impersonation {
             // identical 403 whether either exists, so pairs cannot be probed.
             (true, true, Some(a), Some(b)) if member_of(&a) && member_of(&b) => {
                 return deny(
+                    facts,
                     "tenantId and tenantCode disagree",
                     AuthError::invalid_request("tenantId and tenantCode name different tenants"),
                 );
             }
             (true, true, _, _) => {
                 return deny(
+                    facts,
                     "tenantId and tenantCode do not name one tenant",
                     not_member(),
                 );
             }
             (_, _, Some(t), None) | (_, _, None, Some(t)) => t,
             // Unknown tenant: the same answer as a tenant the user is not in.
-            _ => return deny("the tenant is unknown", not_member()),
+            _ => return deny(facts, "the tenant is unknown", not_member()),
         };
         if let Some(bound) = principal
             .identity()
@@ -680,10 +704,18 @@ impl Impersonation {
         {
             // The same answer as an unknown tenant: a bound credential learns nothing about
             // which other tenants exist.
-            return deny("the credential is bound to another tenant", not_member());
+            return deny(
+                facts,
+                "the credential is bound to another tenant",
+                not_member(),
+            );
         }
         if !member.is_some_and(|u| u.in_tenant(&tenant.id)) {
-            return deny("the user is not a member of the tenant", not_member());
+            return deny(
+                facts,
+                "the user is not a member of the tenant",
+                not_member(),
+            );
         }
         let (kind, outcome) = (AuditKind::Tenant, AuditOutcome::Allowed);
         let reason = "the user is a member of the tenant";
@@ -696,6 +728,10 @@ impl Impersonation {
         Ok(principal.with_tenant(tenant))
     }
 }
+
+/// The principal after the sudo step, and the target's directory record if it was found by
+/// uid.
+type AfterSudo = (Principal, Option<Arc<DirectoryUser>>);
 
 type Found<T> = Result<Option<Arc<T>>, DirectoryError>;
 type TenantLookups = (

@@ -250,6 +250,13 @@ async fn sudo_with_a_tenant_checks_the_targets_membership_by_uid() {
             3,
             "user + tenant + member"
         );
+        // By uid, the sudo lookup's record is the by-uid record: it stands for the
+        // membership, and the answer is the same.
+        let uri = "/me?sudo=uid:1001&tenantId=t-1";
+        let r = call(&w.app, uri, &bearer(&admin()), &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json(), as_alice(acme()));
+        assert_eq!(lookups.swap(0, Ordering::SeqCst), 2, "user by uid + tenant");
         // A tenant she is not in is still refused on her record.
         let uri = "/me?sudo=uid:1001&tenantId=t-2";
         let r = call(&w.app, uri, &bearer(&admin()), &[]).await;
