@@ -226,8 +226,20 @@ proptest! {
     #[test]
     fn the_gatekeeper_reads_what_axum_query_reads(pairs in prop::collection::vec(pair(), 0..4)) {
         let query = pairs.join("&");
+        // The echo directory's users belong to the tenant looked up last; under `sudo=uid:`
+        // the target's record comes before the request's tenant lookup, so the same query
+        // without its sudo pairs looks the tenant up first.
+        let tenant_only: Vec<&str> = pairs
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !p.starts_with("sudo=") && !p.starts_with("su%64o="))
+            .collect();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let (status, body) = rt.block_on(call(&app(), &token(), &query));
+        let app = app();
+        let (status, body) = rt.block_on(async {
+            let _ = call(&app, &token(), &tenant_only.join("&")).await;
+            call(&app, &token(), &query).await
+        });
         prop_assert_eq!(agree(status, &body, &query), Ok(()));
     }
 }

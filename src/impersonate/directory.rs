@@ -164,9 +164,11 @@ pub type Lookup<T> = MaybeReady<Result<Option<Arc<T>>, DirectoryError>>;
 /// - with `sudo=…`: the target, by the request's selector;
 /// - with `tenantId` / `tenantCode`: each tenant named, then the effective user's record by
 ///   [`UserSelector::Uid`] for its memberships ([`DirectoryUser::tenants`]). Under
-///   `sudo=uid:…` the sudo lookup's record is already that record and is not asked for again;
-///   under the other selectors it is, so a directory may answer lookups by login name, e-mail
-///   or mobile with a thinner record (without memberships) than by uid.
+///   `sudo=uid:<id>`, when the sudo lookup answered the record of `<id>` itself, that record
+///   is the membership record and is not asked for again (the decision reads the directory as
+///   it was at that lookup); under the other selectors, or when the answer was another user's
+///   record, it is, so a directory may answer lookups by login name, e-mail or mobile with a
+///   thinner record (without memberships) than by uid.
 pub trait UserDirectory: Send + Sync + 'static {
     /// The user `selector` names, if any (disabled users included: the caller refuses them).
     fn find_user(&self, selector: &UserSelector) -> Lookup<DirectoryUser>;

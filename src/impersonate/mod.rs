@@ -606,8 +606,11 @@ impl Impersonation {
             event.target = Some(user.uid.clone());
         });
         // A lookup by e-mail or login name may answer a thinner record than one by uid: only
-        // the latter stands for the membership lookup.
-        let by_uid = matches!(selector, UserSelector::Uid(_)).then_some(user);
+        // the latter stands for the membership lookup, and only if it is the record of the
+        // uid asked (a directory may answer an alias with another user's record: the
+        // membership is then looked up by the effective uid, as for the other selectors).
+        let by_uid =
+            matches!(selector, UserSelector::Uid(asked) if *asked == user.uid).then_some(user);
         Ok((principal.impersonating(effective), by_uid))
     }
 

@@ -272,3 +272,48 @@ async fn sudo_with_a_tenant_checks_the_targets_membership_by_uid() {
         assert_eq!(lookups.load(Ordering::SeqCst), 2, "tenant + member");
     }
 }
+
+/// Answers uid `legacy-7` with alice's record (an alias), holding more tenants than her own.
+struct Aliases(InMemoryDirectory);
+
+impl UserDirectory for Aliases {
+    fn find_user(&self, selector: &UserSelector) -> Lookup<DirectoryUser> {
+        if *selector == UserSelector::Uid("legacy-7".into()) {
+            let mut alias = DirectoryUser::new("1001", "alice");
+            alias.tenants = vec!["t-1".into(), "t-2".into()];
+            return MaybeReady::Ready(Ok(Some(Arc::new(alias))));
+        }
+        self.0.find_user(selector)
+    }
+
+    fn find_tenant(&self, selector: &TenantSelector) -> Lookup<Tenant> {
+        self.0.find_tenant(selector)
+    }
+}
+
+#[tokio::test]
+async fn a_record_answered_for_another_uid_does_not_stand_for_the_membership() {
+    let app = routes().layer(layer(
+        Impersonation::new(Aliases(directory().await)).audit(Collect::default()),
+    ));
+    // Sudo to the alias makes alice the effective user; her own record (by uid 1001) is
+    // not in t-2, whatever the alias's record says.
+    let r = call(
+        &app,
+        "/me?sudo=uid:legacy-7&tenantId=t-2",
+        &bearer(&admin()),
+        &[],
+    )
+    .await;
+    assert_access_denied(&r, "t-2 is not in alice's own record");
+    let r = call(
+        &app,
+        "/me?sudo=uid:legacy-7&tenantId=t-1",
+        &bearer(&admin()),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["subject"], "1001");
+    assert_eq!(r.json()["tenant"], acme());
+}
