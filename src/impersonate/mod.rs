@@ -245,21 +245,20 @@ impl RequestFacts {
         outcome: AuditOutcome,
         reason: &'static str,
     ) -> AuditEvent {
-        let facts = self;
         AuditEvent {
             time: SystemTime::now(),
-            request_id: facts.request_id,
+            request_id: self.request_id,
             kind,
             action: None,
-            actor: facts.actor,
-            actor_client_id: facts.actor_client_id,
+            actor: self.actor,
+            actor_client_id: self.actor_client_id,
             on_behalf_of: None,
             target_kind: None,
             target: None,
             api: None,
             tenant: None,
-            method: facts.method,
-            path: facts.path,
+            method: self.method,
+            path: self.path,
             outcome,
             reason,
         }
@@ -522,7 +521,7 @@ fn record_sudo_denied(
 
 impl Impersonation {
     /// Sudo, if asked: the effective principal, and the target's directory record when it
-    /// was looked up by uid (the record a membership check reads).
+    /// was looked up by its own uid (the record a membership check reads).
     fn sudo(
         &self,
         principal: Principal,
@@ -631,8 +630,9 @@ impl Impersonation {
         let by_code = ask.code.as_ref().map(|code| directory.find_tenant(code));
         // Only a user can be a member: a client or key owner whose id equals a uid is not that
         // user (separate namespaces, see `PrincipalKind`), and is answered as a non-member.
-        // Looked up by uid even after sudo found the target: a directory may answer a lookup
-        // by e-mail or login name with a thinner record than by uid.
+        // The sudo target's own record by uid when sudo has it (see `become_user`), else
+        // looked up by uid: a directory may answer a lookup by e-mail or login name with a
+        // thinner record than by uid.
         let member = if let Some(target) = target {
             MaybeReady::Ready(Ok(Some(target)))
         } else if principal.identity().is_user() {

@@ -58,7 +58,7 @@ fn is_plain(bytes: &[u8], plus: Plus) -> bool {
 /// decoded strictly.
 ///
 /// One pass over the bytes: pairs end at `&`, a name at its first `=`; a name with no escape
-/// is compared as it is, and only an escaped one is decoded.
+/// is compared as it is (no copy), and only an escaped one is decoded.
 pub(crate) fn scan<'q, const N: usize>(
     query: Option<&'q str>,
     names: [&str; N],
@@ -81,12 +81,9 @@ pub(crate) fn scan<'q, const N: usize>(
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, ""),
         };
-        let slot = if is_plain(raw_name.as_bytes(), Plus::Space) {
-            names.iter().position(|n| *n == raw_name)
-        } else {
-            // A name that does not decode cannot be one of ours.
-            decode(raw_name, Plus::Space).and_then(|name| names.iter().position(|n| *n == name))
-        };
+        // A plain name is borrowed as it is; one that does not decode cannot be one of ours.
+        let slot =
+            decode(raw_name, Plus::Space).and_then(|name| names.iter().position(|n| *n == name));
         let Some(slot) = slot else {
             continue;
         };
