@@ -118,6 +118,15 @@ impl AuthError {
         self
     }
 
+    /// [`presented`](Self::presented) for a refusal of an authorization stage: the kind of
+    /// the credential `principal` was verified from, unless the stage said one already.
+    pub(crate) fn presented_by(mut self, principal: Option<Scheme>) -> Self {
+        if self.presented.is_none() {
+            self.presented = principal;
+        }
+        self
+    }
+
     /// A refusal of `kind` with a description.
     pub fn new(kind: ErrorKind, description: impl Into<Cow<'static, str>>) -> Self {
         Self {
@@ -618,10 +627,15 @@ impl Challenge {
     }
 
     fn bearer_with_error(&self, error: &AuthError) -> HeaderValue {
+        self.bearer_with_code(error.code(), error)
+    }
+
+    /// A `Bearer` challenge with the RFC 6750 §3.1 `code`, `error`'s description and scope.
+    fn bearer_with_code(&self, code: &str, error: &AuthError) -> HeaderValue {
         let mut value = format!(
             "Bearer realm={}, error={}, error_description={}",
             quote(&self.realm),
-            quote(error.code()),
+            quote(code),
             quote(error.description())
         );
         if let Some(scope) = error.scope() {
@@ -691,6 +705,9 @@ pub fn render(
 ///   (RFC 6750 §3.1). A 401 always carries at least one challenge.
 /// - 400 `invalid_request` and 403 `insufficient_scope` (with `scope`): a `Bearer` challenge
 ///   with the error, only where bearer tokens are accepted (RFC 6750 §3.1).
+/// - 403 `access_denied` (a grant, a tenant, a sudo target): a `Bearer` challenge with
+///   `error="insufficient_scope"` (RFC 6750 §3, §3.1) where bearer tokens are accepted, unless
+///   the refused request presented a password or an API key.
 /// - 408: no challenge, and `Connection: close`, since the rest of the body is not read
 ///   (RFC 9110 §15.5.9).
 /// - 503: no challenge, and `Retry-After: 1` (RFC 9110 §10.2.3, §15.6.4): the backend or the
@@ -744,7 +761,20 @@ pub fn rfc6750_response(refusal: &Refusal<'_>, body: ErrorBody) -> Response<Full
         ErrorKind::Unavailable => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        ErrorKind::Forbidden | ErrorKind::PayloadTooLarge => {}
+        // RFC 6750 §3: a request whose access token does not enable access gets a challenge.
+        // Its §3.1 codes have one for a 403, `insufficient_scope` ("the request requires
+        // higher privileges than provided by the access token"), whatever privilege is
+        // missing (a grant, a tenant, sudo); the body keeps `access_denied`. A refused
+        // password or API key is no access token: no challenge then.
+        ErrorKind::Forbidden => {
+            if challenge.bearer && matches!(error.presented, None | Some(Scheme::Bearer)) {
+                headers.append(
+                    WWW_AUTHENTICATE,
+                    challenge.bearer_with_code("insufficient_scope", error),
+                );
+            }
+        }
+        ErrorKind::PayloadTooLarge => {}
     }
     response
 }

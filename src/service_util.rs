@@ -76,6 +76,37 @@ pub(crate) fn with_bearer_challenge(
     response
 }
 
+/// Adds the RFC 6750 §3 challenge of a 403 to a bearer-token request that lacks the privilege:
+/// `Bearer realm="…", error="insufficient_scope", error_description="…"` (and `scope="…"` when
+/// one scope would do). A request that presented a password or an API key gets none.
+pub(crate) fn with_insufficient_scope_challenge(
+    mut response: Response<Full<Bytes>>,
+    realm: &str,
+    presented: Option<crate::extract::Scheme>,
+    description: &str,
+    scope: Option<&str>,
+) -> Response<Full<Bytes>> {
+    if !matches!(presented, None | Some(crate::extract::Scheme::Bearer)) {
+        return response;
+    }
+    let quote = crate::error::quote;
+    let mut value = format!(
+        "Bearer realm={}, error=\"insufficient_scope\", error_description={}",
+        quote(realm),
+        quote(description)
+    );
+    if let Some(scope) = scope {
+        value.push_str(", scope=");
+        value.push_str(&quote(scope));
+    }
+    if let Ok(value) = HeaderValue::try_from(value) {
+        response
+            .headers_mut()
+            .append(http::header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// An empty 204.
 pub(crate) fn no_content() -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));

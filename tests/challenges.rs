@@ -158,6 +158,12 @@ fn expected(accepts: Accepts, kind: ErrorKind, description: &str) -> Vec<String>
         ErrorKind::InsufficientScope if accepts.bearer => {
             out.push(bearer_error("insufficient_scope", Some("orders:write")));
         }
+        // RFC 6750 §3: a token that does not enable access is challenged; §3.1's code for a
+        // 403 is `insufficient_scope`. (`request` presents a bearer token wherever one is
+        // accepted.)
+        ErrorKind::Forbidden if accepts.bearer => {
+            out.push(bearer_error("insufficient_scope", None));
+        }
         _ => {}
     }
     out
@@ -294,6 +300,44 @@ async fn every_scheme_combination_times_every_refusal() {
     }
     // Ten combinations; nine of them accept a credential to present.
     assert_eq!(checked, 10 + 9 * 7, "every row ran");
+}
+
+#[tokio::test]
+async fn a_forbidden_password_or_api_key_gets_no_access_token_challenge() {
+    let accepts = Accepts {
+        bearer: true,
+        basic: true,
+        api_key: true,
+        bearer_by_query: false,
+    };
+    let app = accepts.app();
+    let basic = base64::engine::general_purpose::STANDARD.encode("u:ok");
+    for (name, value) in [
+        (AUTHORIZATION.as_str(), format!("Basic {basic}")),
+        ("x-api-key", "ok".to_owned()),
+    ] {
+        let req = Request::get("/")
+            .header(name, value)
+            .header("x-refuse", "forbidden")
+            .body(Body::empty())
+            .unwrap();
+        let (status, challenges, _) = send(&app, req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(challenges, Vec::<String>::new(), "{name}");
+    }
+    // The same refusal of a bearer token is challenged.
+    let req = Request::get("/")
+        .header(AUTHORIZATION, "Bearer ok")
+        .header("x-refuse", "forbidden")
+        .body(Body::empty())
+        .unwrap();
+    let (status, challenges, _) = send(&app, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        challenges,
+        expected(accepts, ErrorKind::Forbidden, "not yours")
+    );
+    assert_eq!(challenges.len(), 1);
 }
 
 #[tokio::test]

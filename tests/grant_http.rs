@@ -734,3 +734,53 @@ fn shared_clock_is_one_clock() {
     clock.advance(Duration::from_secs(5));
     assert_eq!(shared.unix_seconds(), T0 + 5);
 }
+
+/// RFC 6750 §3: a token that does not enable access is challenged, by the admin service and
+/// by the grant check alike; §3.1's code for a 403 is `insufficient_scope`.
+#[tokio::test]
+async fn forbidden_answers_to_a_bearer_token_carry_a_challenge() {
+    let w = world();
+    let app1 = token("app-1", "");
+    let challenge_of = |res: &http::Response<Body>| {
+        res.headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let req = Request::post(ACTION)
+        .header("authorization", format!("Bearer {app1}"))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            action("orders", "app-1", "APPLY_TYPE_AUTHORIZE", Some(T0 + DAY)).to_string(),
+        ))
+        .unwrap();
+    let res = admin_app(&w).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let challenge = challenge_of(&res).expect("a challenge");
+    assert!(
+        challenge.starts_with("Bearer realm=")
+            && challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+
+    let app = Router::new()
+        .route("/orders", get(|| async { "orders" }))
+        .route_layer(
+            GatekeeperLayer::builder(verifier(&w.clock))
+                .authorize(
+                    GrantCheck::for_api_shared(w.store.clone(), "orders").clock(w.clock.clone()),
+                )
+                .build(),
+        );
+    let req = Request::get("/orders")
+        .header("authorization", format!("Bearer {app1}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let challenge = challenge_of(&res).expect("a challenge");
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#)
+            && challenge.contains("error_description="),
+        "{challenge}"
+    );
+}

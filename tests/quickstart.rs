@@ -492,18 +492,27 @@ async fn quickstart_sudo_by_each_selector_in_each_tenant_form() {
     assert_eq!(r.json()["subject"], "1002");
 
     // Refusals.
-    let cases: [(&str, StatusCode); 8] = [
+    let cases: [(&str, StatusCode); 10] = [
         ("sudo=uid:1003", StatusCode::FORBIDDEN),   // disabled
         ("sudo=uid:9999", StatusCode::FORBIDDEN),   // unknown
         ("sudo=UID:1001", StatusCode::BAD_REQUEST), // selectors are case-sensitive
         ("sudo=uid:1001&tenantCode=globex", StatusCode::FORBIDDEN), // not her tenant
-        // Only a member of both (bob) learns that they disagree; alice gets the 403.
+        // A member of a tenant either names (bob: both; alice: t-100) learns that they
+        // disagree; a pair naming none of alice's tenants gets her the 403.
         (
             "sudo=uid:1002&tenantId=t-100&tenantCode=globex",
             StatusCode::BAD_REQUEST,
         ),
         (
             "sudo=uid:1001&tenantId=t-100&tenantCode=globex",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "sudo=uid:1001&tenantId=t-200&tenantCode=globex",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "sudo=uid:1001&tenantId=t-200&tenantCode=no-such",
             StatusCode::FORBIDDEN,
         ),
         ("sudo=uid:1001&sudo=uid:1001", StatusCode::BAD_REQUEST),

@@ -1,6 +1,7 @@
 //! Tenant pairs cannot be probed: naming `tenantId` and `tenantCode` together, only a caller
-//! who belongs to both named tenants learns that they disagree (400); every other caller gets
-//! the one identical 403 — status, headers and body — whether the id or the code exists.
+//! who belongs to a tenant one of them names learns that they disagree (400), whatever the
+//! other names; every other caller gets the one identical 403 — status, headers and body —
+//! whether the id or the code exists.
 //!
 //! Every combination: existing / unknown id × existing / unknown code (agreeing or not) ×
 //! member of both / of one / of none / a client whose id equals a member's uid.
@@ -163,7 +164,8 @@ async fn every_combination_gives_a_non_member_the_one_identical_403() {
         for (query, by_id, by_code, both) in queries {
             let expected = match (both, by_id, by_code) {
                 (true, Some(a), Some(b)) if a == b && member(a) => StatusCode::OK,
-                (true, Some(a), Some(b)) if a != b && member(a) && member(b) => {
+                (true, Some(a), Some(b)) if a == b => StatusCode::FORBIDDEN,
+                (true, a, b) if a.is_some_and(member) || b.is_some_and(member) => {
                     StatusCode::BAD_REQUEST
                 }
                 (false, Some(t), None) | (false, None, Some(t)) if member(t) => StatusCode::OK,
@@ -216,10 +218,19 @@ async fn the_seed_pairs_look_alike_to_a_non_member() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // 1002 is in t-100 only: it learns that globex is not its tenant's code, which it knows.
     let r = call(
         &app,
         &admin,
         "sudo=uid:1002&tenantId=t-100&tenantCode=globex",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // 1003 is in none: the pair looks like any other.
+    let r = call(
+        &app,
+        &admin,
+        "sudo=uid:1003&tenantId=t-100&tenantCode=globex",
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

@@ -305,6 +305,17 @@ impl AuthorizationSource {
             Some(at) => (&value[..at], &value[at + 1..]),
             None => (value, &[][..]),
         };
+        // RFC 9110 §11.4: `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. A tab after a
+        // scheme we take (`Bearer<TAB>…`) is a malformed credential of that scheme, not a
+        // scheme of another name to pass over.
+        if let Some(tab) = scheme.iter().position(|&b| b == b'\t') {
+            let name = &scheme[..tab];
+            if (self.bearer && name.eq_ignore_ascii_case(b"bearer"))
+                || (self.basic && name.eq_ignore_ascii_case(b"basic"))
+            {
+                return Err(malformed());
+            }
+        }
         let rest = trim_leading_spaces(rest);
         let utf8 = || std::str::from_utf8(value).map_err(|_| malformed());
         if self.bearer && scheme.eq_ignore_ascii_case(b"bearer") {

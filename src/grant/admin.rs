@@ -18,6 +18,7 @@ use crate::impersonate::{AdminAudit, AuditKind, AuditOutcome, AuditSink, Tracing
 use crate::principal::{Principal, PrincipalKind};
 use crate::service_util::{
     json_response, no_content, options_response, relative_path, with_allow, with_bearer_challenge,
+    with_insufficient_scope_challenge,
 };
 
 const BODY_LIMIT: usize = 64 * 1024;
@@ -313,10 +314,25 @@ impl GrantAdmin {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let realm = self.realm.clone();
+        let presented = request
+            .extensions()
+            .get::<Principal>()
+            .and_then(|p| p.credential())
+            .map(|c| c.scheme);
         match self.handle(request).await {
             Ok(response) => response,
             Err(failure) if failure.status == StatusCode::UNAUTHORIZED => {
                 with_bearer_challenge(failure.into_response(), &realm)
+            }
+            Err(failure) if failure.status == StatusCode::FORBIDDEN => {
+                let description = failure.message.clone();
+                with_insufficient_scope_challenge(
+                    failure.into_response(),
+                    &realm,
+                    presented,
+                    &description,
+                    None,
+                )
             }
             Err(failure) => failure.into_response(),
         }

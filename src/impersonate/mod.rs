@@ -14,8 +14,9 @@
 //! Selectors are case-sensitive (`UID:42` is an unknown selector: 400). `tenantId=<id>` or
 //! `tenantCode=<code>` selects the tenant the request operates in; only a *user* (see
 //! [`PrincipalKind`](crate::principal::PrincipalKind)) can be a member, and sudo targets are
-//! always users. Given both, only a caller who belongs to both named tenants learns that they
-//! disagree (400); anyone else gets the one identical 403, so tenant pairs cannot be probed. Both come from the query
+//! always users. Given both, they must name one tenant: a caller who belongs to a tenant one of
+//! them names learns that they disagree (400), whatever the other names; anyone else gets the
+//! one identical 403, so tenant pairs cannot be probed. Both come from the query
 //! (`sudo`, `tenantId`, `tenantCode`) or from headers (`x-sudo`, `x-tenant-id`,
 //! `x-tenant-code`), for gRPC and for clients that cannot add query parameters — never both.
 //!
@@ -679,9 +680,14 @@ impl Impersonation {
         let tenant = match (ask.id.is_some(), ask.code.is_some(), by_id, by_code) {
             // Both given: they must name the same tenant.
             (true, true, Some(a), Some(b)) if a.id == b.id => a,
-            // Only a caller who belongs to both learns that they disagree; anyone else gets the
-            // identical 403 whether either exists, so pairs cannot be probed.
-            (true, true, Some(a), Some(b)) if member_of(&a) && member_of(&b) => {
+            // They do not (SPEC: a 400). Said only to a caller who belongs to a tenant one of
+            // them names, and whatever the other names (a tenant or nothing): such a caller
+            // learns only that the other is not its tenant's id or code, which it knows.
+            // Anyone else gets the identical 403 whether either exists, so pairs cannot be
+            // probed.
+            (true, true, a, b)
+                if a.as_deref().is_some_and(member_of) || b.as_deref().is_some_and(member_of) =>
+            {
                 return deny(
                     facts,
                     "tenantId and tenantCode disagree",

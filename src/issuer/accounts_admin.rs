@@ -17,6 +17,7 @@ use crate::impersonate::{AdminAudit, AuditKind, AuditOutcome, AuditSink, Tracing
 use crate::principal::Principal;
 use crate::service_util::{
     json_response, no_content, options_response, relative_path, with_allow, with_bearer_challenge,
+    with_insufficient_scope_challenge,
 };
 
 /// The methods every account admin resource answers.
@@ -266,10 +267,16 @@ impl AccountAdmin {
                     "this needs an account administrator",
                 );
             }
-            return error(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
+            return with_insufficient_scope_challenge(
+                error(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "this needs an account administrator",
+                ),
+                &self.realm,
+                principal.credential().map(|c| c.scheme),
                 "this needs an account administrator",
+                Some(&self.admin_scope),
             );
         }
         if !known {

@@ -218,13 +218,18 @@ fn run_stages(
     mut parts: Parts,
 ) -> Staged {
     for (i, stage) in shared.stages.iter().enumerate().skip(index) {
+        // A refusal says what kind of credential it refuses (a password or an API key gets
+        // no access-token challenge).
+        let presented = principal.credential().map(|c| c.scheme);
         match stage.authorize(principal, &mut parts) {
             MaybeReady::Ready(Ok(next)) => principal = next,
-            MaybeReady::Ready(Err(error)) => return MaybeReady::Ready(Err(error)),
+            MaybeReady::Ready(Err(error)) => {
+                return MaybeReady::Ready(Err(error.presented_by(presented)));
+            }
             MaybeReady::Pending(pending) => {
                 let shared = shared.clone();
                 return MaybeReady::pending(async move {
-                    let next = pending.await?;
+                    let next = pending.await.map_err(|e| e.presented_by(presented))?;
                     run_stages(&shared, i + 1, next, parts).await
                 });
             }

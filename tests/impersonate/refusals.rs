@@ -66,7 +66,12 @@ async fn unknown_and_disabled_targets_get_the_identical_403() {
     for target in targets {
         let r = call(&w.app, &format!("/me?sudo={target}"), &bearer(&token), &[]).await;
         assert_access_denied(&r, target);
-        assert!(!r.headers.contains_key(WWW_AUTHENTICATE), "{target}");
+        // RFC 6750 §3: the token does not enable access, so a challenge says so.
+        let challenge = r.headers[WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains("error=\"insufficient_scope\""),
+            "{target}: {challenge}"
+        );
         replies.push(r);
     }
     for r in &replies[1..] {

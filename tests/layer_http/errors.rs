@@ -265,7 +265,7 @@ impl Authorize for OnlyClient {
 }
 
 #[tokio::test]
-async fn custom_authorize_stage_forbidden_is_403_without_challenge() {
+async fn custom_authorize_stage_forbidden_is_403_with_an_insufficient_scope_challenge() {
     let app = app(builder().authorize(OnlyClient("someone-else")).build());
     let r = send(
         &app,
@@ -278,7 +278,10 @@ async fn custom_authorize_stage_forbidden_is_403_without_challenge() {
     r.assert_refusal(
         StatusCode::FORBIDDEN,
         r#"{"error":"access_denied","error_description":"this client may not call this API"}"#,
-        &[],
+        // RFC 6750 §3: the token does not enable access; §3.1's code for a 403.
+        &[
+            r#"Bearer realm="orders", error="insufficient_scope", error_description="this client may not call this API""#,
+        ],
     );
     let app = self::app(builder().authorize(OnlyClient("app-1")).build());
     let r = send(

@@ -54,6 +54,43 @@ async fn bearer_token_that_is_not_a_b64token_is_400() {
     }
 }
 
+/// RFC 9110 §11.4 separates the scheme by spaces only: `Bearer<TAB>token` is a malformed
+/// bearer credential (400), not another scheme to pass over — alone it would be told "no
+/// credential", and beside a token in the query it would let that one through as the only one.
+#[tokio::test]
+async fn a_tab_after_the_scheme_is_400() {
+    let app = app(builder()
+        .sources(CredentialSources::new().query("access_token"))
+        .build());
+    let t = token();
+    for (value, uri) in [
+        (format!("Bearer\t{t}"), "/ok".to_owned()),
+        (format!("bearer\t {t}"), "/ok".to_owned()),
+        (format!("Bearer\t{t}"), format!("/ok?access_token={t}")),
+    ] {
+        let r = send(
+            &app,
+            get_req(&uri)
+                .header(AUTHORIZATION, HeaderValue::from_str(&value).unwrap())
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value:?} {uri}");
+        assert_eq!(r.text(), MALFORMED_ERROR, "{value:?} {uri}");
+    }
+    // A scheme the layer does not take is still passed over, tab or not.
+    let r = send(
+        &app,
+        get_req(&format!("/ok?access_token={t}"))
+            .header(AUTHORIZATION, HeaderValue::from_static("Digest\tx"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    r.assert_ok_text("ok");
+}
+
 #[tokio::test]
 async fn empty_bearer_is_400() {
     let app = app(builder().build());

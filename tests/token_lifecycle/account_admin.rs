@@ -359,18 +359,27 @@ async fn admin_needs_a_principal_with_the_admin_scope() {
     // Authenticated without the scope: a client token, a Basic user, an admin client's token
     // issued without the admin scope.
     let plain = env.token(APP, APP_SECRET, Some("read write")).await;
-    let body = env
-        .admin_post(&plain, "/admin/clients", create)
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
+    let reply = env.admin_post(&plain, "/admin/clients", create).await;
+    let body = reply.assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
     assert!(body["error_description"].is_string());
-    env.send(json_req(
-        "/admin/clients",
-        Some(&user_basic(ALICE, ALICE_PASSWORD)),
-        create,
-    ))
-    .await
-    .assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
+    // RFC 6750 §3.1: the token lacks a scope, and the challenge names it.
+    let challenge = reply.header(http::header::WWW_AUTHENTICATE).unwrap();
+    assert!(challenge.starts_with("Bearer realm="), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#)
+            && challenge.contains(r#"scope="accounts:admin""#),
+        "{challenge}"
+    );
+    // A password is no access token: its 403 carries no Bearer challenge.
+    let reply = env
+        .send(json_req(
+            "/admin/clients",
+            Some(&user_basic(ALICE, ALICE_PASSWORD)),
+            create,
+        ))
+        .await;
+    reply.assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
+    assert_eq!(reply.header(http::header::WWW_AUTHENTICATE), None);
     let admin_read = env.token(ADMIN, ADMIN_SECRET, Some("read")).await;
     for path in [
         "/admin/clients/reporting-app/disable",
