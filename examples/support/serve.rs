@@ -13,6 +13,9 @@
 //! | no byte moving either way (e.g. a client not reading its answer) | `idle` (60 s), counted only while no request is in the handler | the connection is dropped |
 //! | too many connections | `max_connections` (1 024) | new ones wait in the listen backlog |
 //!
+//! It also answers 400 to a request without one valid `Host` (none in HTTP/1.1, two, or one
+//! that is not a host), as RFC 9112 §3.2 requires of a server and hyper leaves to it.
+//!
 //! Copy it into your own server, or use a production server in front that sets the same.
 
 use std::convert::Infallible;
@@ -157,6 +160,9 @@ where
         let app = app.clone();
         async move {
             let _guard = guard;
+            if let Some(reason) = bad_host(&req) {
+                return Ok(bad_request(reason));
+            }
             app.oneshot(req).await
         }
     });
@@ -182,6 +188,59 @@ where
             () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+/// request message that lacks a Host header field and to any request message that contains
+/// more than one Host header field line or a Host header field with an invalid field value."
+/// hyper leaves this to the application. Valid: `uri-host [ ":" port ]` (RFC 3986's authority
+/// without userinfo), or empty.
+fn bad_host<B>(req: &Request<B>) -> Option<&'static str> {
+    let mut hosts = req.headers().get_all(axum::http::header::HOST).iter();
+    let Some(host) = hosts.next() else {
+        return (req.version() == axum::http::Version::HTTP_11)
+            .then_some("an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)");
+    };
+    if hosts.next().is_some() {
+        return Some("more than one Host header (RFC 9112 section 3.2)");
+    }
+    let bytes = host.as_bytes();
+    // RFC 3986 `port = *DIGIT`, after the last `:` outside an IPv6 literal's brackets.
+    let after_host = match bytes.first() {
+        Some(b'[') => bytes
+            .iter()
+            .position(|&b| b == b']')
+            .map(|end| &bytes[end + 1..]),
+        _ => Some(bytes),
+    };
+    let port_ok = after_host.is_some_and(|rest| match rest.iter().rposition(|&b| b == b':') {
+        Some(colon) => rest[colon + 1..].iter().all(u8::is_ascii_digit),
+        None => bytes.first() != Some(&b'[') || rest.is_empty(),
+    });
+    let valid = bytes.is_empty()
+        || (port_ok
+            && !bytes.contains(&b'@')
+            && host
+                .to_str()
+                .ok()
+                .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+                .is_some());
+    (!valid).then_some("the Host header is not a valid host (RFC 9112 section 3.2)")
+}
+
+fn bad_request(reason: &'static str) -> axum::response::Response {
+    let mut response = axum::response::Response::new(axum::body::Body::from(reason));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// When bytes last moved on a connection, and whether a request is in the handler.
