@@ -703,11 +703,12 @@ pub fn render(
 /// - 401 without a credential: a bare challenge per accepted scheme (RFC 6750 §3.1, RFC 7617
 ///   §2); 401 for a bad credential: the same, with `Bearer` carrying `error="invalid_token"`
 ///   (RFC 6750 §3.1). A 401 always carries at least one challenge.
-/// - 400 `invalid_request` and 403 `insufficient_scope` (with `scope`): a `Bearer` challenge
-///   with the error, only where bearer tokens are accepted (RFC 6750 §3.1).
-/// - 403 `access_denied` (a grant, a tenant, a sudo target): a `Bearer` challenge with
-///   `error="insufficient_scope"` (RFC 6750 §3, §3.1) where bearer tokens are accepted, unless
-///   the refused request presented a password or an API key.
+/// - 400 `invalid_request`: a `Bearer` challenge with the error, only where bearer tokens are
+///   accepted (RFC 6750 §3.1).
+/// - 403 `insufficient_scope` (with `scope`) and 403 `access_denied` (a grant, a tenant, a
+///   sudo target): a `Bearer` challenge with `error="insufficient_scope"` (RFC 6750 §3, §3.1)
+///   where bearer tokens are accepted, unless the refused request presented a password or an
+///   API key.
 /// - 408: no challenge, and `Connection: close`, since the rest of the body is not read
 ///   (RFC 9110 §15.5.9).
 /// - 503: no challenge, and `Retry-After: 1` (RFC 9110 §10.2.3, §15.6.4): the backend or the
@@ -750,8 +751,14 @@ pub fn rfc6750_response(refusal: &Refusal<'_>, body: ErrorBody) -> Response<Full
                 headers.append(WWW_AUTHENTICATE, other.clone());
             }
         }
-        ErrorKind::InvalidRequest | ErrorKind::InsufficientScope => {
+        ErrorKind::InvalidRequest => {
             if challenge.bearer {
+                headers.append(WWW_AUTHENTICATE, challenge.bearer_with_error(error));
+            }
+        }
+        // A refused password or API key is no access token: no challenge then.
+        ErrorKind::InsufficientScope => {
+            if challenge.bearer && matches!(error.presented, None | Some(Scheme::Bearer)) {
                 headers.append(WWW_AUTHENTICATE, challenge.bearer_with_error(error));
             }
         }

@@ -454,3 +454,47 @@ async fn a_realm_and_header_name_are_quoted() {
         [r#"ApiKey realm="a \"quoted\" \\realm", header="x-key""#]
     );
 }
+
+/// A refusal a handler returns is answered by the layer, which knows what the request
+/// presented: a password's 403 carries no access-token challenge, a bearer token's does, and
+/// so for `insufficient_scope` as for `access_denied`.
+#[tokio::test]
+async fn a_handlers_refusal_is_challenged_by_what_was_presented() {
+    let app = Router::new()
+        .route(
+            "/forbidden",
+            get(|| async { Err::<(), _>(AuthError::forbidden("the handler says no")) }),
+        )
+        .route(
+            "/scope",
+            get(|| async { Err::<(), _>(AuthError::insufficient_scope("orders:write")) }),
+        )
+        .layer(
+            GatekeeperLayer::builder(accept_ok)
+                .realm(REALM)
+                .sources(CredentialSources::new().bearer(true).basic(true))
+                .build(),
+        );
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("u:ok")
+    );
+    for path in ["/forbidden", "/scope"] {
+        let req = |auth: &str| {
+            Request::get(path)
+                .header(AUTHORIZATION, auth)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, challenges, _) = send(&app, req(&basic)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(challenges, Vec::<String>::new(), "{path}");
+        let (status, challenges, _) = send(&app, req("Bearer ok")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(challenges.len(), 1, "{path}");
+        assert!(
+            challenges[0].contains(r#"error="insufficient_scope""#),
+            "{path}: {challenges:?}"
+        );
+    }
+}

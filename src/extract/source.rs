@@ -305,16 +305,18 @@ impl AuthorizationSource {
             Some(at) => (&value[..at], &value[at + 1..]),
             None => (value, &[][..]),
         };
-        // RFC 9110 §11.4: `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. A tab after a
-        // scheme we take (`Bearer<TAB>…`) is a malformed credential of that scheme, not a
-        // scheme of another name to pass over.
-        if let Some(tab) = scheme.iter().position(|&b| b == b'\t') {
-            let name = &scheme[..tab];
-            if (self.bearer && name.eq_ignore_ascii_case(b"bearer"))
-                || (self.basic && name.eq_ignore_ascii_case(b"basic"))
-            {
-                return Err(malformed());
-            }
+        // RFC 9110 §11.4: `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`, the scheme a
+        // `token`. A scheme we take followed by anything but a space or another `tchar`
+        // (`Bearer<TAB>…`, `Bearer:…`, `Basic,…`) is a malformed credential of that scheme,
+        // not a scheme of another name to pass over (`BearerX …` is one).
+        let taken_then_junk = |name: &[u8]| {
+            scheme.len() > name.len()
+                && scheme[..name.len()].eq_ignore_ascii_case(name)
+                && !is_tchar(scheme[name.len()])
+        };
+        if (self.bearer && taken_then_junk(b"bearer")) || (self.basic && taken_then_junk(b"basic"))
+        {
+            return Err(malformed());
         }
         let rest = trim_leading_spaces(rest);
         let utf8 = || std::str::from_utf8(value).map_err(|_| malformed());
@@ -345,6 +347,11 @@ impl AuthorizationSource {
 }
 
 /// `value` without leading and trailing spaces and tabs.
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 fn trim_blanks(mut value: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = value {
         value = rest;

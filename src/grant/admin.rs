@@ -58,7 +58,8 @@ const BODY_LIMIT: usize = 64 * 1024;
 ///
 /// Errors are `{"error_code","error_msg"}`: 400 for a malformed request or a broken lifecycle
 /// rule; 401 with `WWW-Authenticate: Bearer realm="…"` when no principal reached the service;
-/// 403 for the wrong caller; 404 for an unknown path; 405 with `Allow` for another method
+/// 403 for the wrong caller (with `WWW-Authenticate: Bearer realm="…",
+/// error="insufficient_scope"` when it presented a bearer token, RFC 6750 §3); 404 for an unknown path; 405 with `Allow` for another method
 /// (RFC 9110 §15.5.6); 413 for a body over 64 KiB; 503 when the store is down. `OPTIONS` is
 /// answered 204 with `Allow` and needs no credential (a CORS preflight carries none).
 ///
@@ -293,7 +294,8 @@ impl GrantAdmin {
         self
     }
 
-    /// The realm of the `WWW-Authenticate` challenge on a 401 (default `api`, as the layer's).
+    /// The realm of the `WWW-Authenticate` challenges on a 401 and a 403 (default `api`, as the
+    /// layer's).
     pub fn realm(mut self, realm: &str) -> Self {
         self.realm = Arc::from(realm);
         self

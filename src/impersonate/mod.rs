@@ -677,16 +677,24 @@ impl Impersonation {
         };
         let not_member = || AuthError::forbidden("the user does not belong to that tenant");
         let member_of = |t: &Tenant| member.as_ref().is_some_and(|u| u.in_tenant(&t.id));
+        // A credential bound to a tenant may select only that one: any other tenant, a member's
+        // or not, gets the 403 of an unknown tenant, so memberships elsewhere stay unseen.
+        let bound = principal
+            .identity()
+            .tenant()
+            .or(principal.caller().tenant())
+            .map(|t| t.id.as_str());
+        let may_learn = |t: &Tenant| member_of(t) && bound.is_none_or(|b| b == t.id);
         let tenant = match (ask.id.is_some(), ask.code.is_some(), by_id, by_code) {
             // Both given: they must name the same tenant.
             (true, true, Some(a), Some(b)) if a.id == b.id => a,
             // They do not (SPEC: a 400). Said only to a caller who belongs to a tenant one of
-            // them names, and whatever the other names (a tenant or nothing): such a caller
-            // learns only that the other is not its tenant's id or code, which it knows.
-            // Anyone else gets the identical 403 whether either exists, so pairs cannot be
-            // probed.
+            // them names (and, for a credential bound to a tenant, only when that is the bound
+            // one), whatever the other names (a tenant or nothing): such a caller learns only
+            // that the other is not its tenant's id or code, which it knows. Anyone else gets
+            // the identical 403 whether either exists, so pairs cannot be probed.
             (true, true, a, b)
-                if a.as_deref().is_some_and(member_of) || b.as_deref().is_some_and(member_of) =>
+                if a.as_deref().is_some_and(may_learn) || b.as_deref().is_some_and(may_learn) =>
             {
                 return deny(
                     facts,

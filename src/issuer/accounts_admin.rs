@@ -57,7 +57,9 @@ const ALLOW: &str = "POST, OPTIONS";
 ///
 /// Status codes: 201/200/204 on success; 400 for a malformed body; 401 with
 /// `WWW-Authenticate: Bearer realm="…"` when no [`Principal`] reached the service; 403
-/// without the admin scope; 404 for an unknown operation or account; 405 with `Allow` for
+/// without the admin scope (with `WWW-Authenticate: Bearer realm="…",
+/// error="insufficient_scope", scope="<admin scope>"` when it presented a bearer token, RFC 6750
+/// §3.1); 404 for an unknown operation or account; 405 with `Allow` for
 /// another method (RFC 9110 §15.5.6); 409 for a taken id, login name, e-mail or mobile; 413
 /// for a body over 64 KiB; 503 `temporarily_unavailable` when the client or user store cannot
 /// be written (nothing changed). `OPTIONS` is answered 204 with `Allow` and needs no credential (a CORS preflight
@@ -170,7 +172,8 @@ impl AccountAdmin {
         self
     }
 
-    /// The realm of the `WWW-Authenticate` challenge on a 401 (default `api`, as the layer's).
+    /// The realm of the `WWW-Authenticate` challenges on a 401 and a 403 (default `api`, as the
+    /// layer's).
     pub fn realm(mut self, realm: &str) -> Self {
         self.realm = Arc::from(realm);
         self

@@ -15,7 +15,7 @@ use super::body::ResponseBody;
 use super::service::Admitted;
 use super::{LayerContext, RenderInLayer};
 use crate::error::AuthError;
-use crate::extract::RequestBody;
+use crate::extract::{RequestBody, Scheme};
 use crate::maybe_ready::BoxFuture;
 
 pin_project! {
@@ -43,6 +43,7 @@ pin_project! {
             extra_headers: Option<Box<http::HeaderMap>>,
             context: LayerContext,
             grpc: bool,
+            presented: Option<Scheme>,
         },
         // The request was refused.
         Refused {
@@ -96,6 +97,7 @@ where
                 extra_headers: admitted.extra_headers,
                 context,
                 grpc,
+                presented: admitted.presented,
             },
         }
     }
@@ -163,6 +165,7 @@ where
                                 extra_headers: admitted.extra_headers,
                                 context: context.clone(),
                                 grpc: *grpc,
+                                presented: admitted.presented,
                             }
                         }
                         Err(error) => {
@@ -180,10 +183,11 @@ where
                     extra_headers,
                     context,
                     grpc,
+                    presented,
                 } => {
                     let response = ready!(future.poll(cx))?;
                     // A refusal rendered with defaults further in: answered this layer's way.
-                    if let Some(again) = rerender(&response, context, *grpc) {
+                    if let Some(again) = rerender(&response, context, *grpc, *presented) {
                         return Poll::Ready(Ok(again.map(|body| ResponseBody::Refusal { body })));
                     }
                     let mut response = response.map(|body| ResponseBody::Inner { body });
@@ -215,9 +219,10 @@ pub(crate) fn rerender<B>(
     response: &Response<B>,
     context: &LayerContext,
     grpc: bool,
+    presented: Option<Scheme>,
 ) -> Option<Response<Full<Bytes>>> {
     let RenderInLayer(error) = response.extensions().get::<RenderInLayer>()?;
-    Some(context.refuse(error, grpc))
+    Some(context.refuse(&error.clone().presented_by(presented), grpc))
 }
 
 /// RFC 6750 §2.3: a response to a request with the token in the query must not be stored by

@@ -66,6 +66,10 @@ pub(crate) struct Admitted<B> {
     pub(crate) extra_headers: Option<Box<http::HeaderMap>>,
     /// The layer placed a principal (not an anonymous pass).
     pub(crate) with_principal: bool,
+    /// The kind of credential the principal was verified from: a refusal the inner service
+    /// returns is rendered knowing it (a password or an API key gets no access-token
+    /// challenge).
+    pub(crate) presented: Option<crate::extract::Scheme>,
 }
 
 pub(crate) type Decision<B> = MaybeReady<Result<Admitted<B>, AuthError>>;
@@ -367,6 +371,7 @@ fn admit_anonymous<B>(parts: Parts, body: RequestBody<B>) -> Admitted<B> {
         cache_private: false,
         extra_headers: None,
         with_principal: false,
+        presented: None,
     }
 }
 
@@ -436,6 +441,7 @@ fn run_stages<B: Send + 'static>(
     // `AuthorizeLayer`, extractors) answer in this layer's way; an outer layer's context, left
     // by an anonymous pass, no longer speaks for the request.
     parts.extensions.remove::<super::LayerContext>();
+    let presented = principal.credential().map(|c| c.scheme);
     parts
         .extensions
         .insert(principal.admitted_by(shared.context.clone()));
@@ -448,5 +454,6 @@ fn run_stages<B: Send + 'static>(
         cache_private,
         extra_headers,
         with_principal: true,
+        presented,
     }))
 }

@@ -19,6 +19,7 @@ use super::body::ResponseBody;
 use super::future::rerender;
 use super::{LayerContext, Refusals, default_grpc_responder};
 use crate::error::{AuthError, Challenge, JsonResponder, Responder};
+use crate::extract::Scheme;
 use crate::maybe_ready::{BoxFuture, MaybeReady};
 use crate::principal::Principal;
 
@@ -348,6 +349,8 @@ pin_project! {
             extra_headers: Option<Box<http::HeaderMap>>,
             context: LayerContext,
             grpc: bool,
+            // The kind of credential the principal was verified from (see `rerender`).
+            presented: Option<Scheme>,
         },
         // A stage refused.
         Refused {
@@ -394,12 +397,18 @@ where
         context: LayerContext,
         grpc: bool,
     ) -> Self {
+        let presented = request
+            .extensions()
+            .get::<Principal>()
+            .and_then(|p| p.credential())
+            .map(|c| c.scheme);
         Self {
             state: StageState::Inner {
                 future: inner.call(request),
                 extra_headers,
                 context,
                 grpc,
+                presented,
             },
         }
     }
@@ -439,6 +448,7 @@ where
                             let mut inner = inner
                                 .take()
                                 .expect("AuthorizeFuture polled after completion");
+                            let presented = principal.credential().map(|c| c.scheme);
                             let (request, extra_headers) =
                                 admit(principal, gate.as_ref(), parts, body);
                             StageState::Inner {
@@ -446,6 +456,7 @@ where
                                 extra_headers,
                                 context: context.clone(),
                                 grpc: *grpc,
+                                presented,
                             }
                         }
                         Err(error) => StageState::Refused {
@@ -459,9 +470,10 @@ where
                     extra_headers,
                     context,
                     grpc,
+                    presented,
                 } => {
                     let response = ready!(future.poll(cx))?;
-                    if let Some(again) = rerender(&response, context, *grpc) {
+                    if let Some(again) = rerender(&response, context, *grpc, *presented) {
                         return Poll::Ready(Ok(again.map(|body| ResponseBody::Refusal { body })));
                     }
                     let mut response = response.map(|body| ResponseBody::Inner { body });

@@ -109,3 +109,52 @@ async fn the_sudo_header_is_percent_decoded_like_the_query() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+/// A sudo credential bound to t-2 gets the same 403 for t-1 (alice's) as for t-3 (not hers):
+/// naming a disagreeing id/code pair must not tell it that alice is in t-1.
+#[tokio::test]
+async fn a_bound_sudoer_cannot_probe_memberships_outside_its_tenant_with_a_pair() {
+    let w = world().await;
+    let bound = mint(&json!({
+        "sub": "admin-app", "client_id": "admin-app", "scope": ADMIN_SCOPES, "tenant": "t-2",
+        "exp": now() + 600,
+    }));
+    let b = bearer(&bound);
+    let alone_in = call(&w.app, "/me?sudo=uid:1001&tenantId=t-1", &b, &[]).await;
+    let alone_out = call(&w.app, "/me?sudo=uid:1001&tenantId=t-3", &b, &[]).await;
+    assert_eq!(alone_in, alone_out);
+    let pair_in = call(
+        &w.app,
+        "/me?sudo=uid:1001&tenantId=t-1&tenantCode=zz",
+        &b,
+        &[],
+    )
+    .await;
+    let pair_out = call(
+        &w.app,
+        "/me?sudo=uid:1001&tenantId=t-3&tenantCode=zz",
+        &b,
+        &[],
+    )
+    .await;
+    assert_eq!(pair_in.status, StatusCode::FORBIDDEN, "{}", pair_in.text());
+    assert_eq!(pair_in, pair_out);
+    assert_eq!(pair_in, alone_in);
+}
+
+/// Åsa (t-1, t-2) with a token bound to t-1: t-2 looks like t-404, pair or not; a pair on her
+/// bound tenant that disagrees is still the 400.
+#[tokio::test]
+async fn a_bound_token_cannot_probe_its_users_other_memberships_with_a_pair() {
+    let w = world().await;
+    let token = mint(&json!({
+        "sub": "1004", "scope": "orders:read", "tenant": "t-1", "exp": now() + 600,
+    }));
+    let b = bearer(&token);
+    let pair_in = call(&w.app, "/me?tenantId=t-2&tenantCode=zz", &b, &[]).await;
+    let pair_out = call(&w.app, "/me?tenantId=t-404&tenantCode=zz", &b, &[]).await;
+    assert_eq!(pair_in.status, StatusCode::FORBIDDEN, "{}", pair_in.text());
+    assert_eq!(pair_in, pair_out);
+    let own = call(&w.app, "/me?tenantId=t-1&tenantCode=zz", &b, &[]).await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST, "{}", own.text());
+}

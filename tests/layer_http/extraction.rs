@@ -54,7 +54,7 @@ async fn bearer_token_that_is_not_a_b64token_is_400() {
     }
 }
 
-/// RFC 9110 §11.4 separates the scheme by spaces only: `Bearer<TAB>token` is a malformed
+/// RFC 9110 §11.4 separates the scheme by spaces only: `Bearer<TAB>token` (or `Bearer:token`) is a malformed
 /// bearer credential (400), not another scheme to pass over — alone it would be told "no
 /// credential", and beside a token in the query it would let that one through as the only one.
 #[tokio::test]
@@ -67,6 +67,9 @@ async fn a_tab_after_the_scheme_is_400() {
         (format!("Bearer\t{t}"), "/ok".to_owned()),
         (format!("bearer\t {t}"), "/ok".to_owned()),
         (format!("Bearer\t{t}"), format!("/ok?access_token={t}")),
+        (format!("Bearer:{t}"), format!("/ok?access_token={t}")),
+        (format!("Bearer,{t}"), format!("/ok?access_token={t}")),
+        (format!("bearer={t}"), "/ok".to_owned()),
     ] {
         let r = send(
             &app,
@@ -79,16 +82,19 @@ async fn a_tab_after_the_scheme_is_400() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value:?} {uri}");
         assert_eq!(r.text(), MALFORMED_ERROR, "{value:?} {uri}");
     }
-    // A scheme the layer does not take is still passed over, tab or not.
-    let r = send(
-        &app,
-        get_req(&format!("/ok?access_token={t}"))
-            .header(AUTHORIZATION, HeaderValue::from_static("Digest\tx"))
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
-    r.assert_ok_text("ok");
+    // A scheme the layer does not take is still passed over, tab or not, and so is a longer
+    // scheme name that starts like ours.
+    for value in ["Digest\tx", "BearerX\tx", "Bearerx abc"] {
+        let r = send(
+            &app,
+            get_req(&format!("/ok?access_token={t}"))
+                .header(AUTHORIZATION, HeaderValue::from_static(value))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        r.assert_ok_text("ok");
+    }
 }
 
 #[tokio::test]
