@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 
-use super::{Challenge, OAuthError, Params, allowed};
+use super::{Challenge, OAuthError, Params, TOKEN_ONLY_PARAMS, allowed};
 use crate::issuer::TokenIssuer;
 use crate::service_util::json_response;
 use crate::verify::VerifyError;
@@ -60,7 +60,7 @@ impl CheckEndpoint {
             return Err(OAuthError::method_not_allowed("GET"));
         }
         let query = request.uri().query().unwrap_or("");
-        let params = Params::parse(query.as_bytes())?;
+        let params = Params::parse(query.as_bytes(), TOKEN_ONLY_PARAMS)?;
         params
             .get("token")
             .map(str::to_owned)

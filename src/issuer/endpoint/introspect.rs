@@ -6,7 +6,7 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 
-use super::{BodyRules, OAuthError, allowed, authenticate, read_form};
+use super::{BodyRules, OAuthError, TOKEN_ABOUT_PARAMS, allowed, authenticate, read_form};
 use crate::issuer::TokenIssuer;
 use crate::service_util::json_response;
 use crate::verify::VerifyError;
@@ -84,7 +84,7 @@ impl IntrospectionEndpoint {
         if !allowed(&parts.method, false, true) {
             return Err(OAuthError::method_not_allowed("POST"));
         }
-        let params = read_form(&parts, body, self.body).await?;
+        let params = read_form(&parts, body, self.body, TOKEN_ABOUT_PARAMS).await?;
         authenticate(&self.issuer, &parts, &params).await?;
         let token = params
             .get("token")

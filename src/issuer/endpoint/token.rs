@@ -6,7 +6,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 
-use super::{BodyRules, OAuthError, Params, allowed, authenticate, read_form};
+use super::{BodyRules, OAuthError, Params, TOKEN_PARAMS, allowed, authenticate, read_form};
 use crate::issuer::clients::ClientRecord;
 use crate::issuer::{IssueError, TokenIssuer};
 use crate::service_util::json_response;
@@ -114,9 +114,9 @@ impl TokenEndpoint {
             return Err(OAuthError::method_not_allowed(allow));
         }
         let params = if parts.method == Method::GET {
-            Params::query(&parts)?
+            Params::query(&parts, TOKEN_PARAMS)?
         } else {
-            read_form(&parts, body, self.body).await?
+            read_form(&parts, body, self.body, TOKEN_PARAMS).await?
         };
         match params.get("grant_type") {
             None => return Err(OAuthError::invalid_request("grant_type is missing")),
