@@ -74,7 +74,8 @@ async fn admin_creates_a_client_whose_secret_works() {
         .token_reply("jwt-new", &secret, None)
         .await
         .assert_json(StatusCode::OK);
-    assert_eq!(reply["scope"], "");
+    // No scopes: no `scope` member (RFC 6749 §3.3 has no empty scope value).
+    assert!(reply.get("scope").is_none(), "{reply}");
     assert_jwt_shape(reply["access_token"].as_str().unwrap());
 }
 

@@ -270,3 +270,64 @@ async fn introspection_ignores_unknown_and_empty_parameters_and_refuses_repeats(
         .await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
 }
+
+/// RFC 7662 §2.2 makes `scope` optional and RFC 6749 §3.3 has no empty scope value: a token
+/// with no scopes is introspected and checked without `scope`, JWT and opaque alike.
+#[tokio::test]
+async fn a_token_without_scopes_is_described_without_scope() {
+    let env = env().await;
+    let bare = "bare-app";
+    let bare_opaque = "bare-opaque-app";
+    let secret = "bare-app test secret 61d0";
+    env.secret(secret);
+    env.clients
+        .register(Client::new(bare, secret))
+        .await
+        .unwrap();
+    env.clients
+        .register(Client::new(bare_opaque, secret).token_format(TokenFormat::Opaque))
+        .await
+        .unwrap();
+    for id in [bare, bare_opaque] {
+        let token = env.token(id, secret, None).await;
+        let body = env
+            .introspect(OTHER, OTHER_SECRET, &token)
+            .await
+            .assert_json(StatusCode::OK);
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["client_id"], id);
+        assert!(body.get("scope").is_none(), "{body}");
+        let body = env.check(&token).await.assert_json(StatusCode::OK);
+        assert_eq!(body["access_token"], token.as_str());
+        assert!(body.get("scope").is_none(), "{body}");
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["access_token", "expires_in", "token_type"]);
+    }
+    // With scopes, both name them.
+    for id in [APP, OPAQUE_APP] {
+        let token = env.token(id, client_secret_of(id), Some("read")).await;
+        let body = env
+            .introspect(OTHER, OTHER_SECRET, &token)
+            .await
+            .assert_json(StatusCode::OK);
+        assert_eq!(body["scope"], "read", "{body}");
+        assert_eq!(
+            env.check(&token).await.assert_json(StatusCode::OK)["scope"],
+            "read"
+        );
+    }
+}
+
+fn client_secret_of(id: &str) -> &'static str {
+    match id {
+        APP => APP_SECRET,
+        OPAQUE_APP => OPAQUE_SECRET,
+        _ => unreachable!("{id}"),
+    }
+}

@@ -19,7 +19,8 @@ const DEFAULT_SUFFIX: &str = "/.default";
 ///
 /// `POST` with an `application/x-www-form-urlencoded` body. The client authenticates with
 /// `client_id`/`client_secret` parameters or an `Authorization: Basic` header (RFC 6749
-/// §2.3.1), never both. Answers `{"access_token","token_type","expires_in","scope"}` with
+/// §2.3.1), never both. Answers `{"access_token","token_type","expires_in","scope"}` (without
+/// `scope` when no scope is granted) with
 /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1), or an RFC 6749 §5.2
 /// error: every `invalid_client` is a 401 with a `Basic` challenge; a saturated hashing
 /// pool, or a store that cannot answer (redis mode: Redis unreachable, or an opaque token
