@@ -70,7 +70,7 @@ use jsonwebtoken::{Header, encode};
 use serde::Serialize;
 
 pub use accounts_admin::AccountAdmin;
-pub use clients::{Client, ClientRegistry, RegisterError, SecretKind};
+pub use clients::{Client, ClientRegistry, MAX_CLIENT_ID_LEN, RegisterError, SecretKind};
 pub use endpoint::{CheckEndpoint, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint};
 pub use key::SigningKey;
 pub use metadata::MetadataEndpoint;
