@@ -365,6 +365,25 @@ async fn each_account_change_is_one_record_and_holds_no_secret() {
     assert!(!text.contains("Bearer"), "the credential is in a record");
 }
 
+/// A client id the admin refuses (RFC 6749 Appendix A.1: `%x20-7E` only) is not recorded as
+/// the audit's target: it may hold a line break for a log, or anything else.
+#[tokio::test]
+async fn a_refused_client_id_is_not_the_audit_target() {
+    let sink = Collect::default();
+    let app = app(&sink);
+    for id in ["nl\nFAKE LOG LINE", "ctl\u{1}FAKE", "FAKE\u{7f}", "FAKE é"] {
+        let (status, _) = post(&app, "/admin/clients", &root(), json!({"client_id": id})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{id:?}");
+        let r = one(&sink);
+        assert_eq!(
+            (r.action, r.outcome, r.target_kind, r.target.as_deref()),
+            (Some("create_client"), AuditOutcome::Failed, None, None),
+            "{id:?}"
+        );
+        assert!(!all_forms(&[r]).contains("FAKE"), "{id:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_default_sink_logs_admin_changes_at_the_audit_target() {
     #[derive(Clone, Default)]

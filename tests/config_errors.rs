@@ -536,6 +536,33 @@ async fn a_bad_client_scope_is_named_at_build() {
     assert_names(&err, "clients[0] (client_id = \"app-1\")", "scopes");
 }
 
+/// RFC 6749 Appendix A.1: a client id is `*VSCHAR` (`%x20-7E`); the registry refuses any
+/// other, and the build names the entry and `client_id`.
+#[tokio::test]
+async fn a_client_id_outside_printable_ascii_is_named_at_build() {
+    for (id, entry) in [
+        (r"app\u0001two", r"app\u{1}two"),
+        (r"app\ntwo", r"app\ntwo"),
+        (r"app\u007Ftwo", r"app\u{7f}two"),
+        ("app-twö", "app-twö"),
+    ] {
+        let text = with("client_id = \"app-2\"", &format!("client_id = \"{id}\""));
+        let err = parse(&text)
+            .unwrap()
+            .build(BuildOptions::new())
+            .await
+            .unwrap_err();
+        let problem = assert_names(
+            &err,
+            &format!("clients[1] (client_id = \"{entry}\")"),
+            "client_id",
+        );
+        assert!(problem.to_string().contains("printable ASCII"), "{problem}");
+        // The message is one line: the entry shows the id escaped.
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+}
+
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn an_unreachable_redis_is_named_without_its_url() {

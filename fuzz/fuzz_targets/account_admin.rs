@@ -171,6 +171,11 @@ fuzz_target!(|data: &[u8]| {
                 .json()
                 .and_then(|j| j["client_id"].as_str().map(str::to_owned));
             let id = id.expect("the created client's id");
+            // RFC 6749 Appendix A.1: 1 to 255 bytes of %x20-7E.
+            assert!(
+                !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                "client {id:?} was created: {raw:?}"
+            );
             assert!(ready(setup.clients.contains(&id)), "{raw:?}");
             assert!(
                 !setup.users.contains(&id),

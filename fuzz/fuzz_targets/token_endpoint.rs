@@ -238,6 +238,12 @@ fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// The `scope` member of an answer about a token with `scopes`: none when it has none.
+fn scope_member<S: AsRef<str>>(scopes: &[S]) -> Option<serde_json::Value> {
+    let scopes: Vec<&str> = scopes.iter().map(AsRef::as_ref).collect();
+    (!scopes.is_empty()).then(|| json!(scopes.join(" ")))
+}
+
 /// A token just issued over HTTP: it must work everywhere, then die by revocation.
 async fn round_trip(issuer: &TokenIssuer, token: &str, client: &str, scopes: &[String]) {
     let verifier = issuer.verifier();
@@ -255,7 +261,7 @@ async fn round_trip(issuer: &TokenIssuer, token: &str, client: &str, scopes: &[S
     assert_eq!(checked.parts.status, StatusCode::OK, "{}", checked.text());
     let checked = checked.json().expect("JSON");
     assert_eq!(checked["access_token"], token);
-    assert_eq!(checked["scope"], scopes.join(" "));
+    assert_eq!(checked.get("scope"), scope_member(scopes).as_ref());
 
     // Introspection as the client with a generated secret (no argon2 work).
     let FuzzClient {
@@ -274,7 +280,7 @@ async fn round_trip(issuer: &TokenIssuer, token: &str, client: &str, scopes: &[S
     let introspected = introspected.json().expect("JSON");
     assert_eq!(introspected["active"], true, "{introspected}");
     assert_eq!(introspected["client_id"], client);
-    assert_eq!(introspected["scope"], scopes.join(" "));
+    assert_eq!(introspected.get("scope"), scope_member(scopes).as_ref());
 
     let target = format!("/api/oauth2/server/tokens/revoke?token={}", encode(token));
     let revoked = Mount::Revoke { get: true }.call(issuer, get(&target)).await;
@@ -409,6 +415,8 @@ fuzz_target!(|data: &[u8]| {
                     carries_secret(&values, id),
                     "a token for {id}, whose secret the request does not carry: {raw:?}"
                 );
+                // No `scope` at all when none was granted: `""` is no scope (RFC 6749 §3.3).
+                assert_ne!(json.get("scope"), Some(&json!("")), "{raw:?}");
                 let scope = json["scope"].as_str().unwrap_or("");
                 let scopes: Vec<String> = scope
                     .split(' ')
@@ -435,7 +443,7 @@ fuzz_target!(|data: &[u8]| {
                 let token = json["access_token"].as_str().unwrap_or("");
                 let (_, _, scopes) = live_token(token)
                     .unwrap_or_else(|| panic!("the check answered a made-up token: {raw:?}"));
-                assert_eq!(json["scope"], scopes.join(" "), "{raw:?}");
+                assert_eq!(json.get("scope"), scope_member(scopes).as_ref(), "{raw:?}");
                 assert!(json["expires_in"].as_u64().is_some_and(|s| s <= 600));
             }
         }
@@ -457,7 +465,7 @@ fuzz_target!(|data: &[u8]| {
                         .find(|(_, owner, _)| *owner == client)
                         .unwrap_or_else(|| panic!("a made-up token is active ({json}): {raw:?}"));
                     assert_eq!(json["sub"], client, "{raw:?}");
-                    assert_eq!(json["scope"], scopes.join(" "), "{raw:?}");
+                    assert_eq!(json.get("scope"), scope_member(scopes).as_ref(), "{raw:?}");
                     assert!(
                         CLIENTS.iter().any(|c| carries_secret(&values, c.id)),
                         "active without client authentication: {raw:?}"

@@ -282,7 +282,8 @@ pub struct StoreConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// The client id; unique, and not a user's `uid`. Required.
+    /// The client id; unique, and not a user's `uid`. Required: 1 to 255 bytes of printable
+    /// ASCII and spaces (RFC 6749 Appendix A.1), refused at build otherwise.
     pub client_id: String,
     /// The secret, kept as an argon2 hash. Required.
     pub client_secret: Secret,

@@ -28,7 +28,7 @@ const ALLOW: &str = "POST, OPTIONS";
 ///
 /// | request | answer |
 /// | --- | --- |
-/// | `POST /clients` `{"client_id","scopes"?,"default_scopes"?,"token_format"?}` | 201 `{"client_id","client_secret"}` (the only time the secret is shown) |
+/// | `POST /clients` `{"client_id","scopes"?,"default_scopes"?,"token_format"?}` | 201 `{"client_id","client_secret"}` (the only time the secret is shown); 400 for an id that is empty, longer than [`MAX_CLIENT_ID_LEN`](super::MAX_CLIENT_ID_LEN) bytes or not printable ASCII (RFC 6749 Appendix A.1) |
 /// | `POST /clients/{id}/disable`, `/enable` | 204 |
 /// | `POST /clients/{id}/rotate-secret` | 200 `{"client_id","client_secret"}` |
 /// | `POST /users` `{"uid","login_name","password"?,"email"?,"mobile"?,"tenants"?,"scopes"?,"roles"?}` | 201 |
@@ -340,6 +340,12 @@ impl AccountAdmin {
                         "the body is not a valid client",
                     );
                 };
+                // RFC 6749 Appendix A.1: 1 to 255 bytes of %x20-7E. A refused id is neither
+                // repeated in the answer nor recorded as the audit's target: it may hold a line
+                // break or anything else a log should not carry.
+                if let Err(e) = super::clients::check_client_id(&new.client_id) {
+                    return error(StatusCode::BAD_REQUEST, "invalid_request", e);
+                }
                 *target = Some(new.client_id.clone());
                 let format = match new.token_format.as_deref() {
                     None => None,

@@ -11,6 +11,11 @@ use crate::store::table::{Change, Lookup, decode_json, encode_json};
 use crate::store::{Record, StoreError, Table};
 use crate::verify::{HexDigest, digest, hash_password, parse_hex_digest, password_matches};
 
+/// The longest client id registered, in bytes. RFC 6749 sets no bound; 255 is more than any
+/// client id seen in the wild (UUIDs are 36, Azure's application ids 36, Okta's 20) and keeps
+/// ids fit for a log line, a store key and a Basic header.
+pub const MAX_CLIENT_ID_LEN: usize = 255;
+
 /// The shortest secret [`Client::with_generated_secret`] accepts: 32 bytes, room for 256
 /// random bits (43 characters of base64url carry them).
 const GENERATED_SECRET_MIN_LEN: usize = 32;
@@ -78,6 +83,10 @@ fn is_argon2_phc(phc: &str) -> bool {
 /// [`Client::with_generated_secret`] one with at least 256 random bits (SHA-256 digest), and
 /// [`Client::with_secret_hash`] / [`Client::with_secret_digest`] take the stored form computed
 /// elsewhere, so that plain secrets never reach the process.
+///
+/// The id is 1 to [`MAX_CLIENT_ID_LEN`] bytes of printable ASCII and spaces (RFC 6749
+/// Appendix A.1's `VSCHAR`, `%x20-7E`); any other is refused when the client is registered
+/// ([`RegisterError::EmptyId`], [`RegisterError::IdTooLong`], [`RegisterError::InvalidId`]).
 ///
 /// ```
 /// use tower_gatekeeper::issuer::{Client, ClientRegistry, SecretKind};
@@ -184,6 +193,11 @@ impl Client {
 pub enum RegisterError {
     /// The client id is empty.
     EmptyId,
+    /// The client id holds a character outside RFC 6749 Appendix A.1's `VSCHAR` (`%x20-7E`:
+    /// printable ASCII and the space): a control character, DEL or anything non-ASCII.
+    InvalidId,
+    /// The client id is longer than [`MAX_CLIENT_ID_LEN`] bytes.
+    IdTooLong,
     /// A scope is not an RFC 6749 §3.3 scope-token (empty, or with a space, `"` or `\`).
     InvalidScope(String),
     /// A default scope is not among the allowed scopes.
@@ -213,6 +227,13 @@ impl fmt::Display for RegisterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptyId => f.write_str("the client id is empty"),
+            // The id is not repeated: it may hold a line break or anything else a log or an
+            // answer should not carry.
+            Self::InvalidId => f.write_str(
+                "the client id may hold only printable ASCII characters and spaces \
+                 (RFC 6749 Appendix A.1: %x20-7E)",
+            ),
+            Self::IdTooLong => write!(f, "the client id is longer than {MAX_CLIENT_ID_LEN} bytes"),
             Self::InvalidScope(s) => write!(f, "{s:?} is not a valid scope"),
             Self::DefaultScopeNotAllowed(s) => {
                 write!(f, "default scope {s:?} is not an allowed scope")
@@ -229,6 +250,21 @@ impl fmt::Display for RegisterError {
 }
 
 impl std::error::Error for RegisterError {}
+
+/// RFC 6749 Appendix A.1: `client-id = *VSCHAR`, `VSCHAR = %x20-7E`; not empty here (a
+/// client needs a name), and at most [`MAX_CLIENT_ID_LEN`] bytes.
+pub(crate) fn check_client_id(id: &str) -> Result<(), RegisterError> {
+    if id.is_empty() {
+        return Err(RegisterError::EmptyId);
+    }
+    if id.len() > MAX_CLIENT_ID_LEN {
+        return Err(RegisterError::IdTooLong);
+    }
+    if !id.bytes().all(|b| (0x20..=0x7E).contains(&b)) {
+        return Err(RegisterError::InvalidId);
+    }
+    Ok(())
+}
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 pub(crate) fn is_scope_token(scope: &str) -> bool {
@@ -458,9 +494,7 @@ fn prepare(client: Client) -> Result<ClientRecord, RegisterError> {
     {
         return Err(RegisterError::DefaultScopeNotAllowed(extra.clone()));
     }
-    if client.id.is_empty() {
-        return Err(RegisterError::EmptyId);
-    }
+    check_client_id(&client.id)?;
     let secret = match client.secret {
         SecretInput::Chosen(secret) => StoredSecret::Argon2(
             hash_password(&secret)

@@ -70,7 +70,7 @@ use jsonwebtoken::{Header, encode};
 use serde::Serialize;
 
 pub use accounts_admin::AccountAdmin;
-pub use clients::{Client, ClientRegistry, RegisterError, SecretKind};
+pub use clients::{Client, ClientRegistry, MAX_CLIENT_ID_LEN, RegisterError, SecretKind};
 pub use endpoint::{CheckEndpoint, IntrospectionEndpoint, RevocationEndpoint, TokenEndpoint};
 pub use key::SigningKey;
 pub use metadata::MetadataEndpoint;
@@ -91,7 +91,10 @@ pub struct IssuedToken {
     pub token_type: &'static str,
     /// Seconds until it expires.
     pub expires_in: u64,
-    /// The granted scopes, space-delimited.
+    /// The granted scopes, space-delimited; empty when none were granted, and then left out
+    /// of the serialized answer (RFC 6749 §3.3: a scope is one or more scope-tokens, so `""`
+    /// is no scope value; §5.1 makes the member optional).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
 }
 
@@ -309,6 +312,8 @@ struct AccessTokenClaims<'a> {
     exp: u64,
     iat: u64,
     jti: String,
+    /// Left out when no scope was granted (RFC 9068 §2.2.3 and RFC 8693 §4.2: a space-
+    /// delimited list of scope-tokens, of which an empty string has none).
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
 }

@@ -84,3 +84,73 @@ async fn scopes_must_be_scope_tokens_and_defaults_must_be_allowed() {
     );
     assert!(!clients.is_active("x").await.unwrap());
 }
+
+/// RFC 6749 Appendix A.1: `client-id = *VSCHAR`, `VSCHAR = %x20-7E`. Registration refuses an
+/// id that is empty, longer than 255 bytes, or holds anything else, whichever way the client
+/// is registered, and the error does not repeat the id.
+#[tokio::test]
+async fn client_ids_must_be_printable_ascii_and_at_most_255_bytes() {
+    use tower_gatekeeper::issuer::{MAX_CLIENT_ID_LEN, RegisterError};
+    assert_eq!(MAX_CLIENT_ID_LEN, 255);
+    let generated = ClientRegistry::generate_secret();
+    let ways: [fn(&str, &str) -> Client; 3] = [
+        |id, _| Client::new(id, "a chosen secret"),
+        |id, secret| Client::with_generated_secret(id, secret),
+        |id, _| Client::with_secret_digest(id, [7; 32]),
+    ];
+    let too_long = "a".repeat(MAX_CLIENT_ID_LEN + 1);
+    let refused = [
+        ("ctl\u{1}x", RegisterError::InvalidId),
+        ("nl\nFAKE LOG LINE", RegisterError::InvalidId),
+        ("cr\rx", RegisterError::InvalidId),
+        ("tab\tx", RegisterError::InvalidId),
+        ("nul\0x", RegisterError::InvalidId),
+        ("del\u{7f}x", RegisterError::InvalidId),
+        ("we:ird+id é%", RegisterError::InvalidId),
+        ("c1\u{85}x", RegisterError::InvalidId),
+        ("zero\u{200b}width", RegisterError::InvalidId),
+        ("ｆｕｌｌ", RegisterError::InvalidId),
+        ("", RegisterError::EmptyId),
+        (too_long.as_str(), RegisterError::IdTooLong),
+    ];
+    let clients = ClientRegistry::new();
+    for way in ways {
+        for (id, expected) in &refused {
+            let error = clients.register(way(id, &generated)).await.unwrap_err();
+            assert_eq!(&error, expected, "{id:?}");
+            let text = error.to_string();
+            if !id.is_empty() {
+                assert!(!text.contains(id), "{text}");
+            }
+            assert!(!text.contains("FAKE"), "{text}");
+            assert_eq!(
+                &clients.create(way(id, &generated)).await.unwrap_err(),
+                expected,
+                "{id:?}"
+            );
+            assert!(!clients.contains(id).await.unwrap(), "{id:?}");
+        }
+    }
+    // Every printable ASCII character and the space are fine, up to 255 bytes.
+    let printable: String = (0x20u8..=0x7e).map(char::from).collect();
+    let longest = "b".repeat(MAX_CLIENT_ID_LEN);
+    for id in [
+        printable.as_str(),
+        longest.as_str(),
+        " ",
+        "~",
+        "svc:reports+ops 100%",
+    ] {
+        clients
+            .register(Client::with_generated_secret(id, &generated))
+            .await
+            .unwrap_or_else(|e| panic!("{id:?}: {e}"));
+        assert!(
+            clients
+                .authenticate(id, &generated)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}

@@ -145,3 +145,61 @@ async fn the_issuer_verifier_refuses_what_the_issuer_did_not_issue() {
         );
     }
 }
+
+/// RFC 6749 §3.3: a scope is one or more scope-tokens, so `""` is no scope value, and §5.1
+/// makes `scope` optional: a token with no scopes is answered without it, in the JSON and in
+/// the JWT, whichever way it was asked for.
+#[tokio::test]
+async fn a_token_without_scopes_has_no_scope_member() {
+    let env = env().await;
+    let bare_opaque = "bare-opaque-app";
+    env.issuer
+        .clients()
+        .register(
+            Client::new(bare_opaque, BARE_SECRET)
+                .token_format(tower_gatekeeper::issuer::TokenFormat::Opaque),
+        )
+        .await
+        .unwrap();
+    let mut requests = vec![
+        (env.app(), post_form(&cc_body(BARE, BARE_SECRET))),
+        (env.app(), post_form(&cc_body(bare_opaque, BARE_SECRET))),
+        (
+            env.app(),
+            post_form_basic(
+                &basic(BARE, BARE_SECRET),
+                &[("grant_type", "client_credentials"), ("scope", "")],
+            ),
+        ),
+        (env.app_with_get(), get_query(&cc_body(BARE, BARE_SECRET))),
+    ];
+    // The .default form of a client allowed nothing grants nothing.
+    let default = format!("{AUD}/.default");
+    let mut pairs = cc_body(BARE, BARE_SECRET);
+    pairs.push(("scope", &default));
+    requests.push((env.app(), post_form(&pairs)));
+    for (app, request) in requests {
+        let body = send(&app, request).await.assert_token();
+        assert!(body.get("scope").is_none(), "{body}");
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.retain(|k| *k != "ext_expires_in");
+        keys.sort_unstable();
+        assert_eq!(keys, ["access_token", "expires_in", "token_type"], "{body}");
+        let token = body["access_token"].as_str().unwrap();
+        if token.contains('.') {
+            assert!(jwt_claims(token).get("scope").is_none(), "{token}");
+        }
+    }
+    // A client with scopes still gets them named, defaults included.
+    let body = send(&env.app(), post_form(&cc_body(ALL, ALL_SECRET)))
+        .await
+        .assert_token();
+    assert_eq!(body["scope"], "read write");
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(token)["scope"], "read write");
+}

@@ -74,7 +74,8 @@ async fn admin_creates_a_client_whose_secret_works() {
         .token_reply("jwt-new", &secret, None)
         .await
         .assert_json(StatusCode::OK);
-    assert_eq!(reply["scope"], "");
+    // No scopes: no `scope` member (RFC 6749 §3.3 has no empty scope value).
+    assert!(reply.get("scope").is_none(), "{reply}");
     assert_jwt_shape(reply["access_token"].as_str().unwrap());
 }
 
@@ -504,5 +505,46 @@ async fn concurrent_creation_of_one_client_yields_one_201() {
         };
         let secret = created.json()["client_secret"].as_str().unwrap().to_owned();
         env.token(&id, &secret, None).await;
+    }
+}
+
+/// RFC 6749 Appendix A.1: a client id is `*VSCHAR` (`%x20-7E`). The admin refuses, with 400
+/// and without repeating it, an id with a control character, DEL or anything non-ASCII, an
+/// empty one and one over 255 bytes; it creates nothing.
+#[tokio::test]
+async fn admin_refuses_client_ids_outside_printable_ascii() {
+    let env = env().await;
+    let admin = env.admin_token().await;
+    let too_long = "L".repeat(256);
+    for id in [
+        "ctl\u{1}x",
+        "nl\nFAKE LOG LINE",
+        "cr\rFAKE LOG LINE",
+        "del\u{7f}FAKE",
+        "nul\u{0}FAKE",
+        "we:ird+id é%FAKE",
+        "FAKE\u{2028}line",
+        "",
+        too_long.as_str(),
+    ] {
+        let body = json!({ "client_id": id }).to_string();
+        let reply = env.admin_post(&admin, "/admin/clients", &body).await;
+        let answer = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(answer.get("client_secret").is_none());
+        assert!(!reply.body.contains("FAKE"), "{}", reply.body);
+        assert!(!reply.body.contains(&too_long), "{}", reply.body);
+        assert!(!env.clients.contains(id).await.unwrap(), "{id:?}");
+    }
+    // The edges that are fine: 255 bytes, spaces and any printable ASCII.
+    for id in [
+        "L".repeat(255),
+        "we:ird+id %~".to_owned(),
+        " spaced id ".to_owned(),
+    ] {
+        let body = json!({ "client_id": id }).to_string();
+        env.admin_post(&admin, "/admin/clients", &body)
+            .await
+            .assert_json(StatusCode::CREATED);
+        assert!(env.clients.contains(&id).await.unwrap());
     }
 }

@@ -106,3 +106,37 @@ async fn check_answers_only_get() {
     // The token is untouched.
     env.check(&token).await.assert_json(StatusCode::OK);
 }
+
+/// The check reads `token` alone: other parameters are ignored (repeated or not), an empty
+/// `token` is an omitted one, and two are refused (RFC 6749 §3.2's encoding).
+#[tokio::test]
+async fn check_reads_only_the_token_parameter() {
+    let env = env().await;
+    let token = env.token(APP, APP_SECRET, None).await;
+    let t = enc(&token);
+    for query in [
+        format!("token={t}&foo=1&foo=2"),
+        format!("token=&token={t}"),
+        format!("token={t}&token="),
+        format!("x=&x=&token={t}&access_token=a&access_token=b"),
+    ] {
+        let reply = env
+            .send(get_req(&format!("/oauth/token/check?{query}"), None))
+            .await;
+        assert_eq!(
+            reply.assert_json(StatusCode::OK)["access_token"],
+            token,
+            "{query}"
+        );
+    }
+    for query in [
+        format!("token={t}&token={t}"),
+        format!("token={t}&tok%65n=x"),
+    ] {
+        let body = env
+            .send(get_req(&format!("/oauth/token/check?{query}"), None))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+        assert_eq!(body["error_description"], "the parameter token is repeated");
+    }
+}

@@ -175,3 +175,159 @@ async fn introspection_answers_only_post() {
     reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
     assert_eq!(reply.header(ALLOW), Some("POST"));
 }
+
+/// RFC 7662 §2.1 sends its parameters as RFC 6749 §3.2 does: unknown ones are ignored
+/// (repeated or not), empty ones are omitted, and only a repeat of one it reads is refused.
+#[tokio::test]
+async fn introspection_ignores_unknown_and_empty_parameters_and_refuses_repeats() {
+    let env = env().await;
+    let token = env.token(APP, APP_SECRET, Some("read write")).await;
+    let introspect = |pairs: Vec<(&'static str, String)>, basic: bool| {
+        let env = &env;
+        async move {
+            let mut pairs = pairs;
+            if !basic {
+                pairs.push(("client_id", OTHER.to_owned()));
+                pairs.push(("client_secret", OTHER_SECRET.to_owned()));
+            }
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let auth = basic.then(|| client_basic(OTHER, OTHER_SECRET));
+            env.send(form_req(
+                Method::POST,
+                "/oauth/token/introspect",
+                auth.as_deref(),
+                &pairs,
+            ))
+            .await
+        }
+    };
+    let t = || ("token", token.clone());
+    for basic in [false, true] {
+        for extra in [
+            vec![("foo", "1"), ("foo", "2")],
+            vec![
+                ("resource", "https://a.example"),
+                ("resource", "https://b.example"),
+            ],
+            vec![("x", ""), ("x", "")],
+            vec![("token", "")],
+            vec![("token_type_hint", ""), ("token_type_hint", "access_token")],
+            vec![("client_id", ""), ("client_secret", "")],
+            // The token endpoint's parameters mean nothing here.
+            vec![
+                ("grant_type", "a"),
+                ("grant_type", "b"),
+                ("scope", "a"),
+                ("scope", "b"),
+            ],
+        ] {
+            let mut pairs = vec![t()];
+            pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            let body = introspect(pairs, basic).await.assert_json(StatusCode::OK);
+            assert_eq!(body["active"], true, "{extra:?} (basic {basic}): {body}");
+            assert_eq!(body["scope"], "read write");
+        }
+        for repeated in ["token", "token_type_hint", "client_id", "client_secret"] {
+            let mut pairs = vec![t(), ("token_type_hint", "access_token".to_owned())];
+            pairs.push((repeated, "x".to_owned()));
+            if basic && repeated.starts_with("client_") {
+                // Not in the body yet: twice is a repeat, found before anything else.
+                pairs.push((repeated, "x".to_owned()));
+            }
+            let body = introspect(pairs, basic)
+                .await
+                .assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+            assert_eq!(
+                body["error_description"],
+                format!("the parameter {repeated} is repeated"),
+                "basic {basic}"
+            );
+        }
+    }
+    // An empty client_secret is an omitted one: the client has not authenticated.
+    let reply = introspect(
+        vec![
+            t(),
+            ("client_id", OTHER.to_owned()),
+            ("client_secret", String::new()),
+        ],
+        true,
+    )
+    .await;
+    // (with Basic: the body's id matches the header, its empty secret is nothing)
+    assert_eq!(reply.assert_json(StatusCode::OK)["active"], true);
+    let reply = env
+        .send(form_req(
+            Method::POST,
+            "/oauth/token/introspect",
+            None,
+            &[
+                ("token", &token),
+                ("client_id", OTHER),
+                ("client_secret", ""),
+            ],
+        ))
+        .await;
+    reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+}
+
+/// RFC 7662 §2.2 makes `scope` optional and RFC 6749 §3.3 has no empty scope value: a token
+/// with no scopes is introspected and checked without `scope`, JWT and opaque alike.
+#[tokio::test]
+async fn a_token_without_scopes_is_described_without_scope() {
+    let env = env().await;
+    let bare = "bare-app";
+    let bare_opaque = "bare-opaque-app";
+    let secret = "bare-app test secret 61d0";
+    env.secret(secret);
+    env.clients
+        .register(Client::new(bare, secret))
+        .await
+        .unwrap();
+    env.clients
+        .register(Client::new(bare_opaque, secret).token_format(TokenFormat::Opaque))
+        .await
+        .unwrap();
+    for id in [bare, bare_opaque] {
+        let token = env.token(id, secret, None).await;
+        let body = env
+            .introspect(OTHER, OTHER_SECRET, &token)
+            .await
+            .assert_json(StatusCode::OK);
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["client_id"], id);
+        assert!(body.get("scope").is_none(), "{body}");
+        let body = env.check(&token).await.assert_json(StatusCode::OK);
+        assert_eq!(body["access_token"], token.as_str());
+        assert!(body.get("scope").is_none(), "{body}");
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["access_token", "expires_in", "token_type"]);
+    }
+    // With scopes, both name them.
+    for id in [APP, OPAQUE_APP] {
+        let token = env.token(id, client_secret_of(id), Some("read")).await;
+        let body = env
+            .introspect(OTHER, OTHER_SECRET, &token)
+            .await
+            .assert_json(StatusCode::OK);
+        assert_eq!(body["scope"], "read", "{body}");
+        assert_eq!(
+            env.check(&token).await.assert_json(StatusCode::OK)["scope"],
+            "read"
+        );
+    }
+}
+
+fn client_secret_of(id: &str) -> &'static str {
+    match id {
+        APP => APP_SECRET,
+        OPAQUE_APP => OPAQUE_SECRET,
+        _ => unreachable!("{id}"),
+    }
+}

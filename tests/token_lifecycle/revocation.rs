@@ -188,3 +188,66 @@ async fn revoke_answers_get_and_post_only() {
     }
     env.assert_accepted(&token).await;
 }
+
+/// RFC 7009 §2.1 sends its parameters as RFC 6749 §3.2 does: unknown ones are ignored
+/// (repeated or not), empty ones are omitted, and only a repeat of one it reads is refused.
+#[tokio::test]
+async fn rfc7009_revoke_ignores_unknown_and_empty_parameters_and_refuses_repeats() {
+    let env = env().await;
+    for repeated in ["token", "token_type_hint", "client_id", "client_secret"] {
+        let token = env.token(APP, APP_SECRET, None).await;
+        let reply = env
+            .revoke_post(
+                None,
+                &[
+                    ("token", &token),
+                    ("token_type_hint", "access_token"),
+                    ("client_id", APP),
+                    ("client_secret", APP_SECRET),
+                    (repeated, "x"),
+                ],
+            )
+            .await;
+        let body = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+        assert_eq!(
+            body["error_description"],
+            format!("the parameter {repeated} is repeated")
+        );
+        env.assert_accepted(&token).await;
+    }
+    for basic in [false, true] {
+        let token = env.token(APP, APP_SECRET, None).await;
+        let mut pairs = vec![
+            ("token", ""),
+            ("token", token.as_str()),
+            ("token_type_hint", ""),
+            ("token_type_hint", "access_token"),
+            ("foo", "1"),
+            ("foo", "2"),
+            ("resource", "https://a.example"),
+            ("resource", "https://b.example"),
+            ("grant_type", "a"),
+            ("grant_type", "b"),
+            ("x", ""),
+            ("x", ""),
+            ("client_secret", ""),
+        ];
+        if !basic {
+            pairs.extend([("client_id", APP), ("client_secret", APP_SECRET)]);
+        }
+        let auth = basic.then_some((APP, APP_SECRET));
+        env.revoke_post(auth, &pairs)
+            .await
+            .assert_empty(StatusCode::OK);
+        assert_eq!(env.assert_refused(&token).await, "the token was revoked");
+    }
+    // An empty client_secret is an omitted one: the client has not authenticated.
+    let token = env.token(APP, APP_SECRET, None).await;
+    env.revoke_post(
+        None,
+        &[("token", &token), ("client_id", APP), ("client_secret", "")],
+    )
+    .await
+    .assert_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    env.assert_accepted(&token).await;
+}

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 
-use super::{Challenge, OAuthError, Params, allowed};
+use super::{Challenge, OAuthError, Params, TOKEN_ONLY_PARAMS, allowed};
 use crate::issuer::TokenIssuer;
 use crate::service_util::json_response;
 use crate::verify::VerifyError;
@@ -13,7 +13,8 @@ use crate::verify::VerifyError;
 /// (`/oauth/token/check`, the seed's `/api/oauth2/server/tokens/check`).
 ///
 /// Holding the token is the authority. A live token is answered 200
-/// `{"access_token","token_type","expires_in" (seconds left),"scope"}`; any other token is 401
+/// `{"access_token","token_type","expires_in" (seconds left),"scope"}` (without `scope` when the
+/// token has none); any other token is 401
 /// `invalid_token` with a `Bearer … error="invalid_token"` challenge (RFC 6750 §3); a missing
 /// `token` is 400; another method is 405 with `Allow: GET`; a store that cannot answer is 503
 /// `temporarily_unavailable` with `Retry-After`.
@@ -60,7 +61,7 @@ impl CheckEndpoint {
             return Err(OAuthError::method_not_allowed("GET"));
         }
         let query = request.uri().query().unwrap_or("");
-        let params = Params::parse(query.as_bytes())?;
+        let params = Params::parse(query.as_bytes(), TOKEN_ONLY_PARAMS)?;
         params
             .get("token")
             .map(str::to_owned)
@@ -73,15 +74,16 @@ impl CheckEndpoint {
                 let left = info
                     .expires_at
                     .saturating_sub(self.issuer.clock().unix_seconds());
-                Ok(json_response(
-                    StatusCode::OK,
-                    &serde_json::json!({
-                        "access_token": token,
-                        "token_type": "Bearer",
-                        "expires_in": left,
-                        "scope": info.scopes.join(" "),
-                    }),
-                ))
+                let mut answer = serde_json::json!({
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": left,
+                });
+                // As in a token response (RFC 6749 §5.1): no `scope` when there is none.
+                if !info.scopes.is_empty() {
+                    answer["scope"] = info.scopes.join(" ").into();
+                }
+                Ok(json_response(StatusCode::OK, &answer))
             }
             Err(VerifyError::Unavailable(d)) => Err(OAuthError::unavailable(d)),
             Err(e) => {

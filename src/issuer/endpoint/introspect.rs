@@ -6,7 +6,7 @@ use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 
-use super::{BodyRules, OAuthError, allowed, authenticate, read_form};
+use super::{BodyRules, OAuthError, TOKEN_ABOUT_PARAMS, allowed, authenticate, read_form};
 use crate::issuer::TokenIssuer;
 use crate::service_util::json_response;
 use crate::verify::VerifyError;
@@ -17,8 +17,9 @@ use crate::verify::VerifyError;
 /// `POST` form `token` (and an ignored `token_type_hint`); the caller authenticates as a
 /// registered client, like at the token endpoint (401 `invalid_client` with a `Basic`
 /// challenge otherwise). A live token is answered
-/// `{"active":true,"scope","client_id","sub","exp","iat","iss","aud","token_type","jti"}`,
-/// any other exactly `{"active":false}` (RFC 7662 §2.2); when a store cannot answer, 503
+/// `{"active":true,"scope","client_id","sub","exp","iat","iss","aud","token_type","jti"}`
+/// (without `scope` when the token has none), any other exactly `{"active":false}` (RFC 7662
+/// §2.2); when a store cannot answer, 503
 /// `temporarily_unavailable` rather than a guess. Body limit, deadline, 405 and 503 as at the
 /// [`TokenEndpoint`](super::TokenEndpoint).
 ///
@@ -84,7 +85,7 @@ impl IntrospectionEndpoint {
         if !allowed(&parts.method, false, true) {
             return Err(OAuthError::method_not_allowed("POST"));
         }
-        let params = read_form(&parts, body, self.body).await?;
+        let params = read_form(&parts, body, self.body, TOKEN_ABOUT_PARAMS).await?;
         authenticate(&self.issuer, &parts, &params).await?;
         let token = params
             .get("token")
@@ -93,7 +94,6 @@ impl IntrospectionEndpoint {
             Ok(info) => {
                 let mut v = serde_json::json!({
                     "active": true,
-                    "scope": info.scopes.join(" "),
                     "client_id": info.client_id,
                     "sub": info.subject,
                     "exp": info.expires_at,
@@ -101,6 +101,11 @@ impl IntrospectionEndpoint {
                     "aud": self.issuer.audience(),
                     "token_type": "Bearer",
                 });
+                // RFC 7662 §2.2: `scope` is optional, and an empty string is no RFC 6749 §3.3
+                // scope value: a token with no scopes has none.
+                if !info.scopes.is_empty() {
+                    v["scope"] = info.scopes.join(" ").into();
+                }
                 if let Some(iat) = info.issued_at {
                     v["iat"] = iat.into();
                 }

@@ -163,65 +163,72 @@ impl OAuthError {
     }
 }
 
-/// Request parameters, each at most once (RFC 6749 §3.1; empty values count as absent).
-struct Params(Vec<(String, String)>);
+/// The request parameters an endpoint reads, each at most once (RFC 6749 §3.2, which RFC
+/// 7662 §2.1 and RFC 7009 §2.1 build on): a parameter sent without a value is treated as
+/// omitted, a name the endpoint does not read is ignored (repeated or not: RFC 8707's several
+/// `resource`s, say), and a name it reads given twice with values is refused.
+struct Params(Vec<(&'static str, String)>);
 
-/// The parameters the endpoints read: the only names an error message repeats. Any other name
-/// is the client's text, which may be a secret sent by mistake (`client_secret&s3cret`).
-const KNOWN_PARAMS: [&str; 6] = [
-    "grant_type",
-    "client_id",
-    "client_secret",
-    "scope",
-    "token",
-    "token_type_hint",
-];
+/// What the token endpoint reads (RFC 6749 §4.4.2, §2.3.1).
+const TOKEN_PARAMS: &[&str] = &["grant_type", "scope", "client_id", "client_secret"];
 
-/// At most this many parameters in one request: the endpoints read six, and the check for a
-/// repeated one is a scan of those seen, so a body of thousands of distinct names is refused
-/// before it costs more than a few thousand comparisons.
-const MAX_PARAMS: usize = 64;
+/// What introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) read.
+const TOKEN_ABOUT_PARAMS: &[&str] = &["token", "token_type_hint", "client_id", "client_secret"];
+
+/// What the check and the revocation by possession read.
+const TOKEN_ONLY_PARAMS: &[&str] = &["token"];
 
 impl Params {
-    fn parse(input: &[u8]) -> Result<Self, OAuthError> {
-        let mut params: Vec<(String, String)> = Vec::new();
+    /// Parses `input` as `application/x-www-form-urlencoded`, keeping the parameters named in
+    /// `reads`. An error names a repeated parameter only by its entry in `reads`: any other
+    /// name is the client's text, which may be a secret sent by mistake (`client_secret&s3cret`),
+    /// and is ignored anyway. The work is linear in the input: each pair is compared with the
+    /// few names in `reads` and, when it is one of them, with the few kept so far.
+    fn parse(input: &[u8], reads: &'static [&'static str]) -> Result<Self, OAuthError> {
+        let mut params: Vec<(&'static str, String)> = Vec::with_capacity(reads.len());
         for (k, v) in form_urlencoded::parse(input) {
-            if params.iter().any(|(seen, _)| *seen == k) {
-                return Err(OAuthError::invalid_request(
-                    match KNOWN_PARAMS.iter().find(|known| **known == k) {
-                        Some(known) => format!("the parameter {known} is repeated"),
-                        None => "a parameter is repeated".to_owned(),
-                    },
-                ));
+            // RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were
+            // omitted from the request" (so `scope=&scope=read` is `scope=read`).
+            if v.is_empty() {
+                continue;
             }
-            if params.len() == MAX_PARAMS {
+            // "The authorization server MUST ignore unrecognized request parameters."
+            let Some(&name) = reads.iter().find(|name| **name == k) else {
+                continue;
+            };
+            if params.iter().any(|(seen, _)| *seen == name) {
                 return Err(OAuthError::invalid_request(format!(
-                    "more than {MAX_PARAMS} parameters"
+                    "the parameter {name} is repeated"
                 )));
             }
-            params.push((k.into_owned(), v.into_owned()));
+            params.push((name, v.into_owned()));
         }
         Ok(Self(params))
     }
 
-    fn query(parts: &http::request::Parts) -> Result<Self, OAuthError> {
-        Self::parse(parts.uri.query().unwrap_or("").as_bytes())
+    fn query(
+        parts: &http::request::Parts,
+        reads: &'static [&'static str],
+    ) -> Result<Self, OAuthError> {
+        Self::parse(parts.uri.query().unwrap_or("").as_bytes(), reads)
     }
 
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(k, v)| k == name && !v.is_empty())
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
 }
 
 /// Reads a `POST` form body: `application/x-www-form-urlencoded` only, at most `rules.limit`
-/// bytes (413 past it), received within `rules.timeout` (408 past it).
+/// bytes (413 past it), received within `rules.timeout` (408 past it); keeps the parameters
+/// named in `reads` (see [`Params::parse`]).
 async fn read_form<B>(
     parts: &http::request::Parts,
     body: B,
     rules: BodyRules,
+    reads: &'static [&'static str],
 ) -> Result<Params, OAuthError>
 where
     B: Body<Data = Bytes>,
@@ -244,7 +251,7 @@ where
         .and_then(|v| v.to_str().ok()?.parse().ok());
     let read = read_limited(body, rules.limit, length);
     match crate::verify::with_deadline(read, rules.timeout).await {
-        Some(Ok((bytes, _trailers))) => Params::parse(&bytes),
+        Some(Ok((bytes, _trailers))) => Params::parse(&bytes, reads),
         Some(Err(e)) => {
             // RFC 9110 §15.5.14: too large is 413; anything else unreadable is a 400.
             let mut error = OAuthError::invalid_request(e.description().to_owned());

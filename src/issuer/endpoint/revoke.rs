@@ -7,7 +7,10 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 
-use super::{BodyRules, OAuthError, Params, allowed, authenticate, read_form};
+use super::{
+    BodyRules, OAuthError, Params, TOKEN_ABOUT_PARAMS, TOKEN_ONLY_PARAMS, allowed, authenticate,
+    read_form,
+};
 use crate::issuer::{RevokeError, TokenIssuer};
 use crate::service_util::json_response;
 
@@ -109,7 +112,7 @@ impl RevocationEndpoint {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let params = read_form(&parts, body, self.body).await?;
+        let params = read_form(&parts, body, self.body, TOKEN_ABOUT_PARAMS).await?;
         let client = authenticate(&self.issuer, &parts, &params).await?;
         let token = params
             .get("token")
@@ -142,7 +145,7 @@ impl RevocationEndpoint {
 
     /// HENGSHI's revoke: `GET …?token=…`; holding the token is the authority.
     async fn revoke_by_possession(&self, query: &str) -> Response<Full<Bytes>> {
-        let token = match Params::parse(query.as_bytes()) {
+        let token = match Params::parse(query.as_bytes(), TOKEN_ONLY_PARAMS) {
             Ok(params) => params.get("token").map(str::to_owned),
             Err(error) => {
                 return json_response(

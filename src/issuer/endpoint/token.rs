@@ -6,7 +6,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 
-use super::{BodyRules, OAuthError, Params, allowed, authenticate, read_form};
+use super::{BodyRules, OAuthError, Params, TOKEN_PARAMS, allowed, authenticate, read_form};
 use crate::issuer::clients::ClientRecord;
 use crate::issuer::{IssueError, TokenIssuer};
 use crate::service_util::json_response;
@@ -19,7 +19,8 @@ const DEFAULT_SUFFIX: &str = "/.default";
 ///
 /// `POST` with an `application/x-www-form-urlencoded` body. The client authenticates with
 /// `client_id`/`client_secret` parameters or an `Authorization: Basic` header (RFC 6749
-/// §2.3.1), never both. Answers `{"access_token","token_type","expires_in","scope"}` with
+/// §2.3.1), never both. Answers `{"access_token","token_type","expires_in","scope"}` (without
+/// `scope` when no scope is granted) with
 /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1), or an RFC 6749 §5.2
 /// error: every `invalid_client` is a 401 with a `Basic` challenge; a saturated hashing
 /// pool, or a store that cannot answer (redis mode: Redis unreachable, or an opaque token
@@ -114,9 +115,9 @@ impl TokenEndpoint {
             return Err(OAuthError::method_not_allowed(allow));
         }
         let params = if parts.method == Method::GET {
-            Params::query(&parts)?
+            Params::query(&parts, TOKEN_PARAMS)?
         } else {
-            read_form(&parts, body, self.body).await?
+            read_form(&parts, body, self.body, TOKEN_PARAMS).await?
         };
         match params.get("grant_type") {
             None => return Err(OAuthError::invalid_request("grant_type is missing")),
