@@ -384,3 +384,49 @@ async fn token_answers_are_not_cached() {
     assert_eq!(reply.headers[CACHE_CONTROL], "no-store");
     assert_eq!(reply.headers[PRAGMA], "no-cache");
 }
+
+/// `Basic` followed by a tab (or other junk) is malformed Basic credentials, not another
+/// scheme to pass over: passed over, body credentials beside it would count as the only
+/// client authentication method (RFC 6749 §2.3) and get a token.
+#[tokio::test]
+async fn basic_followed_by_junk_is_malformed_not_passed_over() {
+    let env = env().await;
+    let b64 = STANDARD.encode(format!("{UID}:{UID_SECRET}"));
+    for header in [
+        format!("Basic\t{b64}"),
+        format!("basic:{b64}"),
+        format!("Basic,{b64}"),
+    ] {
+        let reply = send(
+            &env.app(),
+            post("/token", &cc(APP, APP_SECRET), Some(&header)),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{header:?}: {}",
+            reply.body
+        );
+        assert_eq!(reply.json()["error"], "invalid_client", "{header:?}");
+        assert!(!reply.body.contains("access_token"), "{header:?}");
+    }
+    // With a space it is the Basic method, and beside body credentials two methods: 400.
+    let reply = send(
+        &env.app(),
+        post(
+            "/token",
+            &cc(APP, APP_SECRET),
+            Some(&format!("Basic {b64}")),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    // Another scheme that starts like it is passed over, as any scheme the endpoint does not take.
+    let reply = send(
+        &env.app(),
+        post("/token", &cc(APP, APP_SECRET), Some("BasicX abc")),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}

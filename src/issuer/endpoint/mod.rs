@@ -283,10 +283,17 @@ fn basic_client(header: &HeaderValue) -> Result<Option<(String, String)>, OAuthE
     use base64::Engine as _;
     let bad = || OAuthError::invalid_client("malformed Basic client credentials");
     let value = header.to_str().map_err(|_| bad())?;
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        return Ok(None);
-    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
+        // RFC 9110 §11.4: the scheme is a `token`, followed by spaces. `Basic` followed by
+        // anything else (`Basic<TAB>…`, `Basic:…`) is malformed Basic credentials, not another
+        // scheme to pass over: passed over, it would let body credentials beside it count as
+        // the only method (RFC 6749 §2.3).
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let bytes = scheme.as_bytes();
+        if bytes.len() > 5 && bytes[..5].eq_ignore_ascii_case(b"basic") && !tchar(bytes[5]) {
+            return Err(bad());
+        }
         return Ok(None);
     }
     let decoded = base64::engine::general_purpose::STANDARD
