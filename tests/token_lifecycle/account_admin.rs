@@ -15,13 +15,7 @@ async fn admin_creates_a_client_whose_secret_works() {
         .await;
     let body = reply.assert_json(StatusCode::CREATED);
     assert_eq!(reply.header(CACHE_CONTROL), Some("no-store"));
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys = sorted_keys(&body);
     assert_eq!(keys, ["client_id", "client_secret"]);
     assert_eq!(body["client_id"], "new-app");
     let secret = body["client_secret"].as_str().unwrap().to_owned();
@@ -129,13 +123,7 @@ async fn admin_rotates_a_client_secret() {
         .await;
     let body = reply.assert_json(StatusCode::OK);
     assert_eq!(reply.header(CACHE_CONTROL), Some("no-store"));
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys = sorted_keys(&body);
     assert_eq!(keys, ["client_id", "client_secret"]);
     assert_eq!(body["client_id"], APP);
     let new_secret = body["client_secret"].as_str().unwrap().to_owned();

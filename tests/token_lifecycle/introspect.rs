@@ -300,13 +300,7 @@ async fn a_token_without_scopes_is_described_without_scope() {
         let body = env.check(&token).await.assert_json(StatusCode::OK);
         assert_eq!(body["access_token"], token.as_str());
         assert!(body.get("scope").is_none(), "{body}");
-        let mut keys: Vec<&str> = body
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
+        let keys = sorted_keys(&body);
         assert_eq!(keys, ["access_token", "expires_in", "token_type"]);
     }
     // With scopes, both name them.

@@ -231,6 +231,18 @@ impl Drop for Env {
     }
 }
 
+/// The member names of a JSON object, sorted.
+fn sorted_keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 struct Reply {
     status: StatusCode,
     headers: HeaderMap,

@@ -9,13 +9,7 @@ async fn opaque_tokens_for_everyone() {
         .token_reply(APP, APP_SECRET, Some("read write"))
         .await
         .assert_json(StatusCode::OK);
-    let mut keys: Vec<&str> = reply
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys = sorted_keys(&reply);
     assert_eq!(keys, ["access_token", "expires_in", "scope", "token_type"]);
     assert_eq!(reply["token_type"], "Bearer");
     assert_eq!(reply["expires_in"], LIFETIME);
