@@ -28,6 +28,10 @@ pub enum UserError {
     /// The login name holds control or compatibility characters
     /// ([`is_valid_login`](crate::impersonate::is_valid_login)).
     LoginNameInvalid,
+    /// The uid holds a control character (a line break, a tab, DEL, a C1 control) or is
+    /// longer than [`MAX_UID_LEN`] bytes: it would reach sudo selectors, grants and audit
+    /// records.
+    UidInvalid,
     /// The password hash is not an argon2 PHC string, or hashing failed.
     Password,
     /// A user with this uid exists, or (in redis mode) a client holds it (from
@@ -49,6 +53,7 @@ impl fmt::Display for UserError {
             Self::LoginNameInvalid => {
                 "the login name holds control or compatibility characters (RFC 8265)"
             }
+            Self::UidInvalid => "the uid holds a control character or is longer than 255 bytes",
             Self::Password => "the password could not be stored",
             Self::Exists => "the user already exists",
             Self::Store(e) => return write!(f, "the user store failed: {e}"),
@@ -398,10 +403,16 @@ impl InMemoryDirectory {
     }
 }
 
+/// The longest uid a directory stores, in bytes.
+pub const MAX_UID_LEN: usize = 255;
+
 /// The checks every user write makes first.
 pub(crate) fn check_names(user: &DirectoryUser) -> Result<(), UserError> {
     if user.uid.is_empty() || user.login_name.is_empty() {
         return Err(UserError::Empty);
+    }
+    if user.uid.len() > MAX_UID_LEN || user.uid.chars().any(char::is_control) {
+        return Err(UserError::UidInvalid);
     }
     if !is_valid_login(&user.login_name) {
         return Err(UserError::LoginNameInvalid);

@@ -64,8 +64,9 @@ use http::{HeaderName, HeaderValue};
 pub(crate) use audit::AdminAudit;
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditKind, AuditOutcome, AuditSink, TracingAudit, mask};
 pub use directory::{
-    DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, TenantSelector, UserDirectory,
-    UserError, UserSelector, canonical_email, canonical_login, canonical_mobile, is_valid_login,
+    DirectoryError, DirectoryUser, InMemoryDirectory, Lookup, MAX_UID_LEN, TenantSelector,
+    UserDirectory, UserError, UserSelector, canonical_email, canonical_login, canonical_mobile,
+    is_valid_login,
 };
 
 #[cfg(feature = "basic")]

@@ -317,3 +317,40 @@ async fn a_record_answered_for_another_uid_does_not_stand_for_the_membership() {
     assert_eq!(r.json()["subject"], "1001");
     assert_eq!(r.json()["tenant"], acme());
 }
+
+/// A uid reaches sudo selectors, grants and audit records: one with a control character (a line
+/// break could forge an audit line) or over 255 bytes is refused when stored; any other text,
+/// non-ASCII included, is a uid.
+#[tokio::test]
+async fn uids_with_control_characters_or_too_long_are_refused() {
+    use tower_gatekeeper::impersonate::{MAX_UID_LEN, UserError};
+    let dir = InMemoryDirectory::new();
+    let long = "u".repeat(MAX_UID_LEN + 1);
+    for (i, uid) in [
+        "a\nb",
+        "a\rb",
+        "a\tb",
+        "a\u{7f}",
+        "a\u{85}b",
+        "\u{0}",
+        long.as_str(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = DirectoryUser::new(uid, format!("login{i}"));
+        assert_eq!(
+            dir.insert_user(user).await,
+            Err(UserError::UidInvalid),
+            "{uid:?}"
+        );
+    }
+    let longest = "u".repeat(MAX_UID_LEN);
+    for (i, uid) in ["1001", "用户-7", "a b", longest.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        let user = DirectoryUser::new(uid, format!("ok{i}"));
+        assert_eq!(dir.insert_user(user).await, Ok(()), "{uid:?}");
+    }
+}

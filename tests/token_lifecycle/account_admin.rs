@@ -536,3 +536,17 @@ async fn admin_refuses_client_ids_outside_printable_ascii() {
         assert!(env.clients.contains(&id).await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn admin_refuses_a_uid_with_a_control_character() {
+    let env = env().await;
+    let admin = env.admin_token().await;
+    for uid in [r"20\n03", r"20\t03", r"20\u007f03"] {
+        let body =
+            format!(r#"{{"uid":"{uid}","login_name":"eve","password":"eve test password"}}"#);
+        let reply = env.admin_post(&admin, "/admin/users", &body).await;
+        let error = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(!reply.body.contains("2003"), "{error}");
+    }
+    assert!(!env.users.contains("20\n03"));
+}
