@@ -40,7 +40,8 @@ enum Expected {
     Basic(Option<(String, String)>),
     Named(Scheme, Option<String>),
     Query(Option<String>),
-    /// Present but unreadable (not UTF-8): an error.
+    /// Present but unreadable (not UTF-8, or a scheme we take followed by neither a space
+    /// nor another `tchar`, RFC 9110 §11.4): an error.
     Unreadable,
 }
 
@@ -81,7 +82,16 @@ fuzz_target!(|data: &[u8]| {
         let text = text.trim_matches([' ', '\t']);
         let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
         let rest = rest.trim_start_matches(' ');
-        if scheme.eq_ignore_ascii_case("bearer") {
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let junk_after = |name: &str| {
+            let s = scheme.as_bytes();
+            s.len() > name.len()
+                && s[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && !tchar(s[name.len()])
+        };
+        if junk_after("bearer") || junk_after("basic") {
+            places.push(Expected::Unreadable);
+        } else if scheme.eq_ignore_ascii_case("bearer") {
             places.push(Expected::Bearer(rest.to_owned()));
         } else if scheme.eq_ignore_ascii_case("basic") {
             places.push(Expected::Basic(oracle_basic(rest)));
