@@ -672,8 +672,7 @@ pub(crate) fn quote(value: &str) -> String {
 /// An RFC 9110 §5.6.2 token, or `x` when `name` is not one (a configuration mistake must not
 /// break the header).
 fn token_or_placeholder(name: &str) -> &str {
-    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if !name.is_empty() && name.bytes().all(tchar) {
+    if !name.is_empty() && name.bytes().all(crate::extract::source::is_tchar) {
         name
     } else {
         "x"

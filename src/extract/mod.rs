@@ -32,7 +32,7 @@
 mod body;
 mod cookie;
 mod query;
-mod source;
+pub(crate) mod source;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -289,9 +289,11 @@ fn basic_client(header: &HeaderValue) -> Result<Option<(String, String)>, OAuthE
         // anything else (`Basic<TAB>…`, `Basic:…`) is malformed Basic credentials, not another
         // scheme to pass over: passed over, it would let body credentials beside it count as
         // the only method (RFC 6749 §2.3).
-        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
         let bytes = scheme.as_bytes();
-        if bytes.len() > 5 && bytes[..5].eq_ignore_ascii_case(b"basic") && !tchar(bytes[5]) {
+        if bytes.len() > 5
+            && bytes[..5].eq_ignore_ascii_case(b"basic")
+            && !crate::extract::source::is_tchar(bytes[5])
+        {
             return Err(bad());
         }
         return Ok(None);
